@@ -1,0 +1,212 @@
+//! Handling one received frame: answer requests, run notifications, route
+//! responses, and reply to malformed input exactly as JSON-RPC 2.0 says.
+//!
+//! A handler's future is polled once on the spot: a handler that completes at
+//! once (most do) is answered without spawning a task. One that is still
+//! pending moves to its own task, so a slow handler never blocks the others.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, join_all};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::error::{ErrorCode, ErrorObject, SERVER_BUSY};
+use crate::id::Id;
+use crate::message::{EncodedResult, Frame, Incoming, encode_code, encode_error, parse_frame};
+use crate::methods::{HandlerFuture, Methods, Params};
+use crate::peer::{Outgoing, Shared};
+
+/// The reply to one request: ready now, or once its handler completes.
+enum Reply {
+    Ready(String),
+    Pending(BoxFuture<'static, String>),
+}
+
+pub(crate) struct Dispatcher {
+    methods: Arc<Methods>,
+    shared: Arc<Shared>,
+    limit: Arc<Semaphore>,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(methods: Arc<Methods>, shared: Arc<Shared>, max_concurrent: usize) -> Self {
+        Dispatcher {
+            methods,
+            shared,
+            limit: Arc::new(Semaphore::new(max_concurrent)),
+        }
+    }
+
+    pub(crate) async fn handle_frame(&self, text: &str, tasks: &mut JoinSet<()>) {
+        match parse_frame(text) {
+            Frame::ParseError => self.send(encode_code(ErrorCode::ParseError, &Id::Null)).await,
+            Frame::EmptyBatch => self.send(encode_code(ErrorCode::InvalidRequest, &Id::Null)).await,
+            Frame::Single(msg) => match self.handle(msg, tasks) {
+                Some(Reply::Ready(text)) => self.send(text).await,
+                Some(Reply::Pending(reply)) => {
+                    let shared = self.shared.clone();
+                    tasks.spawn(async move { send_to(&shared, reply.await).await });
+                }
+                None => {}
+            },
+            Frame::Batch(items) => self.handle_batch(items, tasks).await,
+        }
+    }
+
+    /// Every element is handled by its kind; the replies to its requests (and
+    /// to its invalid elements) go back as one array, once all are ready. A
+    /// batch with nothing to answer gets no reply at all.
+    async fn handle_batch(&self, items: Vec<Incoming<'_>>, tasks: &mut JoinSet<()>) {
+        let mut ready = Vec::new();
+        let mut pending = Vec::new();
+        for item in items {
+            match self.handle(item, tasks) {
+                Some(Reply::Ready(text)) => ready.push(text),
+                Some(Reply::Pending(reply)) => pending.push(reply),
+                None => {}
+            }
+        }
+        if pending.is_empty() {
+            if !ready.is_empty() {
+                self.send(join_array(ready)).await;
+            }
+            return;
+        }
+        let shared = self.shared.clone();
+        tasks.spawn(async move {
+            ready.extend(join_all(pending).await);
+            send_to(&shared, join_array(ready)).await;
+        });
+    }
+
+    fn handle(&self, msg: Incoming<'_>, tasks: &mut JoinSet<()>) -> Option<Reply> {
+        match msg {
+            Incoming::Request { id, method, params } => Some(self.request(id, &method, Params::new(params))),
+            Incoming::Notification { method, params } => {
+                self.notification(&method, Params::new(params), tasks);
+                None
+            }
+            Incoming::Response { id, outcome } => {
+                self.response(id, outcome.map(|raw| raw.to_owned()));
+                None
+            }
+            Incoming::Invalid { id } => Some(Reply::Ready(encode_code(ErrorCode::InvalidRequest, &id))),
+            Incoming::BadResponse { reason } => {
+                tracing::warn!(%reason, "dropping malformed response");
+                None
+            }
+        }
+    }
+
+    fn request(&self, id: Id, method: &str, params: Params<'_>) -> Reply {
+        let Ok(permit) = self.limit.clone().try_acquire_owned() else {
+            let busy = ErrorObject::new(SERVER_BUSY, "Server busy").with_data("too many concurrent calls on this connection".into());
+            return Reply::Ready(encode_error(&busy, &id));
+        };
+        match self.start(method, params) {
+            Err(error) => Reply::Ready(encode_error(&error, &id)),
+            Ok(mut fut) => match poll_once(&mut fut) {
+                Some(outcome) => Reply::Ready(finish(outcome, &id)),
+                None => Reply::Pending(Box::pin(async move {
+                    let outcome = catch_panic(fut).await;
+                    drop(permit);
+                    finish(outcome, &id)
+                })),
+            },
+        }
+    }
+
+    fn notification(&self, method: &str, params: Params<'_>, tasks: &mut JoinSet<()>) {
+        let Ok(permit) = self.limit.clone().try_acquire_owned() else {
+            tracing::warn!(method, "dropping notification: too many concurrent calls");
+            return;
+        };
+        match self.start(method, params) {
+            Err(error) => tracing::debug!(method, %error, "notification failed"),
+            Ok(mut fut) => {
+                if poll_once(&mut fut).is_none() {
+                    tasks.spawn(async move {
+                        let _ = catch_panic(fut).await;
+                        drop(permit);
+                    });
+                }
+            }
+        }
+    }
+
+    fn response(&self, id: Id, reply: Result<Box<serde_json::value::RawValue>, ErrorObject>) {
+        let delivered = match id {
+            Id::Number(n) => u64::try_from(n).is_ok_and(|n| self.shared.complete(n, reply)),
+            _ => false,
+        };
+        if !delivered {
+            tracing::warn!(%id, "dropping response that matches no pending call");
+        }
+    }
+
+    /// Looks the method up and runs its synchronous part (params parsing).
+    fn start(&self, method: &str, params: Params<'_>) -> Result<HandlerFuture, ErrorObject> {
+        let handler = self
+            .methods
+            .get(method)
+            .ok_or_else(|| ErrorObject::from_code(ErrorCode::MethodNotFound))?;
+        std::panic::catch_unwind(AssertUnwindSafe(|| handler(params))).unwrap_or_else(|panic| Err(panicked(&panic)))
+    }
+
+    async fn send(&self, text: String) {
+        send_to(&self.shared, text).await;
+    }
+}
+
+/// Polls a handler once; `None` if it is still pending. A panic becomes -32603.
+fn poll_once(fut: &mut HandlerFuture) -> Option<Result<EncodedResult, ErrorObject>> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().now_or_never())) {
+        Ok(outcome) => outcome,
+        Err(panic) => Some(Err(panicked(&panic))),
+    }
+}
+
+async fn catch_panic(fut: HandlerFuture) -> Result<EncodedResult, ErrorObject> {
+    AssertUnwindSafe(fut).catch_unwind().await.unwrap_or_else(|panic| Err(panicked(&panic)))
+}
+
+fn panicked(panic: &Box<dyn std::any::Any + Send>) -> ErrorObject {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    ErrorObject::internal(format_args!("handler panicked: {what}"))
+}
+
+fn finish(outcome: Result<EncodedResult, ErrorObject>, id: &Id) -> String {
+    match outcome {
+        Ok(result) => result.finish(id),
+        Err(error) => encode_error(&error, id),
+    }
+}
+
+fn join_array(replies: Vec<String>) -> String {
+    let mut out = String::with_capacity(replies.iter().map(|r| r.len() + 1).sum::<usize>() + 1);
+    out.push('[');
+    for (i, reply) in replies.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(reply);
+    }
+    out.push(']');
+    out
+}
+
+/// Queues a reply for the writer; gives up if the connection ends first.
+async fn send_to(shared: &Shared, text: String) {
+    tokio::select! {
+        biased;
+        _ = shared.out.send(Outgoing::Text(text)) => {}
+        _ = shared.done.cancelled() => {}
+    }
+}

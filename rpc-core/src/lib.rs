@@ -1,0 +1,67 @@
+//! Bidirectional JSON-RPC 2.0, independent of any transport.
+//!
+//! * [`message`]: the wire format (classify incoming text, encode outgoing).
+//! * [`Peer`]: one end of a connection. It calls the other end and serves
+//!   the other end's calls at the same time; both ends are the same type.
+//! * [`Methods`]: the dispatch table a service turns into.
+//! * [`transport`]: the two small traits a connection implements
+//!   (`rpc-ws` provides the WebSocket one; [`transport::memory`] an in-process one).
+//! * [`rpc`]: the attribute macro that turns a trait into a typed client stub
+//!   and a dispatch table.
+//!
+//! ```
+//! use rpc_core::{rpc, PeerBuilder, RpcError, transport::memory};
+//!
+//! #[rpc]
+//! pub trait Calculator {
+//!     async fn add(&self, a: i64, b: i64) -> Result<i64, RpcError>;
+//! }
+//!
+//! struct Calc;
+//! impl Calculator for Calc {
+//!     async fn add(&self, a: i64, b: i64) -> Result<i64, RpcError> {
+//!         Ok(a + b)
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let ((a_tx, a_rx), (b_tx, b_rx)) = memory::pair();
+//! let mut server = PeerBuilder::new();
+//! server.register(Calc.into_methods()).unwrap();
+//! server.start(a_tx, a_rx);
+//! let calc = CalculatorClient::new(PeerBuilder::new().start(b_tx, b_rx));
+//! assert_eq!(calc.add(2, 3).await, Ok(5));
+//! # });
+//! ```
+
+mod dispatch;
+pub mod error;
+pub mod id;
+pub mod message;
+pub mod meta;
+pub mod methods;
+pub mod peer;
+pub mod pending;
+mod reader;
+pub mod transport;
+mod writer;
+
+pub use error::{ErrorCode, ErrorObject, RpcError};
+pub use id::Id;
+pub use meta::{ApiMeta, MethodKind, MethodMeta, ParamMeta, RpcApi};
+pub use methods::{Methods, Params, RegisterError};
+pub use peer::{Peer, PeerBuilder, PeerConfig};
+pub use rpc_macros::rpc;
+
+/// Items generated code refers to. Not public API: may change at any time.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::message::EncodedResult;
+    pub use crate::methods::{HandlerFuture, encode_outcome};
+    pub use serde;
+    pub use std::boxed::Box;
+    pub use std::sync::Arc;
+
+    /// The params of a call without arguments: `[]`.
+    pub const NO_PARAMS: [(); 0] = [];
+}

@@ -1,0 +1,295 @@
+//! The peer handle: make calls and send notifications to the other end, and
+//! the builder that registers services before the connection starts.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::RpcError;
+use crate::message::encode_call;
+use crate::methods::{Methods, RegisterError};
+use crate::pending::{PendingCalls, Reply};
+use crate::transport::{CloseReason, Receiver, Sender};
+
+/// Settings of one peer (one connection).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PeerConfig {
+    /// Most incoming calls run at once on this connection; one more is
+    /// answered at once with -32000 "Server busy" (never queued, so a peer
+    /// at its limit still reads the replies its own handlers wait for).
+    pub max_concurrent_calls: usize,
+    /// Capacity of the outgoing message queue; when full, senders wait.
+    pub send_queue: usize,
+    /// After the connection ends, how long running handlers get to finish
+    /// (they see `Disconnected` from any call they make) before they are aborted.
+    pub handler_grace: Duration,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        PeerConfig {
+            max_concurrent_calls: 1024,
+            send_queue: 1024,
+            handler_grace: Duration::from_secs(1),
+        }
+    }
+}
+
+impl PeerConfig {
+    /// Sets [`PeerConfig::max_concurrent_calls`].
+    pub fn max_concurrent_calls(mut self, n: usize) -> Self {
+        self.max_concurrent_calls = n.max(1);
+        self
+    }
+
+    /// Sets [`PeerConfig::send_queue`].
+    pub fn send_queue(mut self, n: usize) -> Self {
+        self.send_queue = n.max(1);
+        self
+    }
+
+    /// Sets [`PeerConfig::handler_grace`].
+    pub fn handler_grace(mut self, grace: Duration) -> Self {
+        self.handler_grace = grace;
+        self
+    }
+}
+
+/// A message for the writer task.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    Text(String),
+    Close(CloseReason),
+}
+
+/// State shared by every handle of one connection and its two tasks.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) pending: Mutex<PendingCalls>,
+    pub(crate) out: mpsc::Sender<Outgoing>,
+    /// Cancelled once the connection is over (closed, failed, or closed locally).
+    pub(crate) done: CancellationToken,
+}
+
+impl Shared {
+    fn pending(&self) -> std::sync::MutexGuard<'_, PendingCalls> {
+        // A panic while holding this lock cannot leave the table inconsistent
+        // (every operation is a single map call), so poisoning is ignored.
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ends the connection: records `reason` (the first one wins), fails every
+    /// pending call, and stops both tasks.
+    pub(crate) fn shut_down(&self, reason: &str) {
+        let waiting = self.pending().close(reason.into());
+        drop(waiting);
+        self.done.cancel();
+    }
+
+    pub(crate) fn complete(&self, id: u64, reply: Reply) -> bool {
+        let waiter = self.pending().take(id);
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(reply);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn disconnected(&self) -> RpcError {
+        let reason = self.pending().closed().cloned();
+        RpcError::Disconnected(reason.unwrap_or_else(|| "connection closed".into()))
+    }
+
+    async fn send(&self, text: String) -> Result<(), RpcError> {
+        self.out.send(Outgoing::Text(text)).await.map_err(|_| self.disconnected())
+    }
+}
+
+/// A handle to one connection: call the remote peer's methods and send it
+/// notifications. Cheap to clone; every clone talks over the same connection.
+///
+/// The same handle type serves both ends: nothing here knows which side opened
+/// the socket. Generated stubs (`CalculatorClient::new(peer)`) wrap it.
+///
+/// ```
+/// use rpc_core::{Methods, PeerBuilder, RpcError, transport::memory};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let ((a_tx, a_rx), (b_tx, b_rx)) = memory::pair();
+/// let mut server = PeerBuilder::new();
+/// let mut methods = Methods::new();
+/// methods.method("add", |(a, b): (i64, i64)| async move { Ok::<_, RpcError>(a + b) }).unwrap();
+/// server.register(methods).unwrap();
+/// let _server = server.start(a_tx, a_rx);
+/// let client = PeerBuilder::new().start(b_tx, b_rx);
+/// let sum: i64 = client.call("add", (2, 3)).await.unwrap();
+/// assert_eq!(sum, 5);
+/// # });
+/// ```
+#[derive(Clone, Debug)]
+pub struct Peer {
+    shared: Arc<Shared>,
+}
+
+impl Peer {
+    /// Calls `method` on the remote peer and waits for its reply.
+    ///
+    /// `params` is sent as given: a tuple or array is sent by position, a
+    /// struct or map by name. Dropping the returned future forgets the call
+    /// (a late reply is then dropped).
+    pub async fn call<P, R>(&self, method: &str, params: P) -> Result<R, RpcError>
+    where
+        P: Serialize,
+        R: DeserializeOwned,
+    {
+        let (id, reply) = self.shared.pending().insert().map_err(RpcError::Disconnected)?;
+        let guard = PendingGuard { shared: &self.shared, id };
+        let text = encode_call(Some(id), method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
+        self.shared.send(text).await?;
+        let reply = reply.await.map_err(|_| self.shared.disconnected())?;
+        std::mem::forget(guard);
+        let raw = reply.map_err(RpcError::Call)?;
+        serde_json::from_str(raw.get()).map_err(|e| RpcError::Decode(e.to_string()))
+    }
+
+    /// Sends a notification: no id, no reply. Completes once it is queued.
+    pub async fn notify<P: Serialize>(&self, method: &str, params: P) -> Result<(), RpcError> {
+        if self.shared.done.is_cancelled() {
+            return Err(self.shared.disconnected());
+        }
+        let text = encode_call(None, method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
+        self.shared.send(text).await
+    }
+
+    /// Closes the connection with a normal close: pending calls fail with
+    /// `Disconnected`. Completes once the close is queued.
+    pub async fn close(&self) {
+        self.close_with(CloseReason::NORMAL).await;
+    }
+
+    /// Closes the connection with the given code and reason.
+    pub async fn close_with(&self, reason: CloseReason) {
+        let text = format!("connection closed locally ({} {})", reason.code, reason.reason);
+        // The writer sends the close frame, then stops; if it is already gone
+        // the connection is over anyway.
+        let _ = self.shared.out.send(Outgoing::Close(reason)).await;
+        self.shared.shut_down(&text);
+    }
+
+    /// Completes when the connection is over, for whatever reason.
+    pub async fn closed(&self) {
+        self.shared.done.cancelled().await;
+    }
+
+    /// True once the connection is over.
+    pub fn is_closed(&self) -> bool {
+        self.shared.done.is_cancelled()
+    }
+
+    /// Why the connection ended, once it has.
+    pub fn close_reason(&self) -> Option<Arc<str>> {
+        self.shared.pending().closed().cloned()
+    }
+
+    /// How many of this peer's outgoing calls await a reply.
+    pub fn pending_calls(&self) -> usize {
+        self.shared.pending().len()
+    }
+}
+
+/// Removes a call from the pending table if its future is dropped before the
+/// reply arrives. (If the reply races the drop, the reader finds no entry and
+/// drops the reply: harmless.)
+struct PendingGuard<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.pending().remove(self.id);
+    }
+}
+
+/// Sets up one connection: its [`Peer`] handle exists at once (so services can
+/// hold stubs for the remote end), services are registered, then
+/// [`PeerBuilder::start`] runs it over a transport.
+///
+/// ```
+/// use rpc_core::{PeerBuilder, PeerConfig};
+/// let builder = PeerBuilder::with_config(PeerConfig::default().max_concurrent_calls(64));
+/// let peer = builder.peer().clone(); // usable once started
+/// # drop(peer);
+/// ```
+#[derive(Debug)]
+pub struct PeerBuilder {
+    peer: Peer,
+    methods: Methods,
+    config: PeerConfig,
+    outgoing: mpsc::Receiver<Outgoing>,
+}
+
+impl Default for PeerBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PeerBuilder {
+    /// A builder with the default [`PeerConfig`].
+    pub fn new() -> Self {
+        Self::with_config(PeerConfig::default())
+    }
+
+    /// A builder with `config`.
+    pub fn with_config(config: PeerConfig) -> Self {
+        let (out, outgoing) = mpsc::channel(config.send_queue);
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(PendingCalls::default()),
+            out,
+            done: CancellationToken::new(),
+        });
+        PeerBuilder {
+            peer: Peer { shared },
+            methods: Methods::new(),
+            config,
+            outgoing,
+        }
+    }
+
+    /// The handle for this connection.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// Registers a service's methods; fails if a method name is taken.
+    pub fn register(&mut self, methods: Methods) -> Result<&mut Self, RegisterError> {
+        self.methods.merge(methods)?;
+        Ok(self)
+    }
+
+    /// Starts the connection's reader and writer tasks on the current tokio
+    /// runtime and returns the peer handle.
+    pub fn start<S: Sender, R: Receiver>(self, sender: S, receiver: R) -> Peer {
+        let PeerBuilder {
+            peer,
+            methods,
+            config,
+            outgoing,
+        } = self;
+        tokio::spawn(crate::writer::run(sender, outgoing, peer.shared.clone()));
+        tokio::spawn(crate::reader::run(crate::reader::ReaderParams {
+            receiver,
+            methods: Arc::new(methods),
+            config,
+            shared: peer.shared.clone(),
+        }));
+        peer
+    }
+}

@@ -1,0 +1,111 @@
+//! The table of calls waiting for a reply, and request id allocation.
+//!
+//! `PendingCalls` is a plain struct with no lock and no I/O; the peer keeps it
+//! behind one short-held mutex shared by callers (insert, remove on drop) and
+//! the reader task (complete).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+use tokio::sync::oneshot;
+
+use crate::error::ErrorObject;
+
+/// What a pending call receives: the raw `result`, or the error object.
+pub type Reply = Result<Box<RawValue>, ErrorObject>;
+
+/// The table of pending outgoing calls of one connection.
+#[derive(Debug, Default)]
+pub struct PendingCalls {
+    next_id: u64,
+    calls: HashMap<u64, oneshot::Sender<Reply>>,
+    closed: Option<Arc<str>>,
+}
+
+impl PendingCalls {
+    /// Allocates the next id and registers a call under it. Fails with the
+    /// disconnect reason once the connection has closed.
+    pub fn insert(&mut self) -> Result<(u64, oneshot::Receiver<Reply>), Arc<str>> {
+        if let Some(reason) = &self.closed {
+            return Err(reason.clone());
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let (tx, rx) = oneshot::channel();
+        self.calls.insert(id, tx);
+        Ok((id, rx))
+    }
+
+    /// Forgets a call (its caller went away).
+    pub fn remove(&mut self, id: u64) {
+        self.calls.remove(&id);
+    }
+
+    /// Takes the waiting call for `id`, if any.
+    pub fn take(&mut self, id: u64) -> Option<oneshot::Sender<Reply>> {
+        self.calls.remove(&id)
+    }
+
+    /// Marks the table closed with `reason` and returns every waiting call;
+    /// dropping their senders fails them. Later inserts fail with `reason`.
+    /// The first reason wins.
+    pub fn close(&mut self, reason: Arc<str>) -> HashMap<u64, oneshot::Sender<Reply>> {
+        self.closed.get_or_insert(reason);
+        std::mem::take(&mut self.calls)
+    }
+
+    /// The reason the table was closed, if it was.
+    pub fn closed(&self) -> Option<&Arc<str>> {
+        self.closed.as_ref()
+    }
+
+    /// How many calls are waiting.
+    pub fn len(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// True if no call is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_calls_complete_in_any_order() {
+        let mut t = PendingCalls::default();
+        let (a, mut ra) = t.insert().unwrap();
+        let (b, mut rb) = t.insert().unwrap();
+        assert_ne!(a, b);
+        t.take(b).unwrap().send(Ok(RawValue::from_string("2".into()).unwrap())).unwrap();
+        t.take(a).unwrap().send(Err(ErrorObject::new(1, "x"))).unwrap();
+        assert_eq!(rb.try_recv().unwrap().unwrap().get(), "2");
+        assert_eq!(ra.try_recv().unwrap().unwrap_err().code, 1);
+        assert!(t.take(a).is_none(), "a reply is delivered once");
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn close_fails_everything_and_refuses_new_calls() {
+        let mut t = PendingCalls::default();
+        let (_, mut r) = t.insert().unwrap();
+        drop(t.close("gone".into()));
+        assert!(r.try_recv().is_err());
+        assert_eq!(&*t.insert().unwrap_err(), "gone");
+        drop(t.close("later".into()));
+        assert_eq!(&**t.closed().unwrap(), "gone", "first reason wins");
+    }
+
+    #[test]
+    fn remove_forgets_a_call() {
+        let mut t = PendingCalls::default();
+        let (id, _r) = t.insert().unwrap();
+        t.remove(id);
+        assert!(t.take(id).is_none());
+        assert_eq!(t.len(), 0);
+    }
+}

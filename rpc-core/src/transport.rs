@@ -1,0 +1,153 @@
+//! What the peer needs from a connection: send text, receive text, close.
+//!
+//! The peer never names a socket library; `rpc-ws` adapts tokio-tungstenite to
+//! these two traits, and [`memory::pair`] gives an in-process pair for tests.
+
+use std::borrow::Cow;
+use std::future::Future;
+
+/// Why a connection ended, as a WebSocket-style close code and reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CloseReason {
+    /// Close code (1000 = normal, 1001 = going away, 1003 = unsupported data,
+    /// 1008 = policy violation, 1009 = too big, 1011 = internal error).
+    pub code: u16,
+    /// Human-readable reason (at most 123 bytes on a WebSocket).
+    pub reason: Cow<'static, str>,
+}
+
+impl CloseReason {
+    /// A normal close (1000).
+    pub const NORMAL: CloseReason = CloseReason::new(1000, "closed");
+    /// The endpoint is going away, e.g. server shutdown (1001).
+    pub const GOING_AWAY: CloseReason = CloseReason::new(1001, "going away");
+
+    /// A close reason from a code and a static text.
+    pub const fn new(code: u16, reason: &'static str) -> Self {
+        CloseReason {
+            code,
+            reason: Cow::Borrowed(reason),
+        }
+    }
+}
+
+/// Why a transport stopped delivering messages.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The remote end closed the connection, with its close reason if it gave one.
+    #[error("connection closed by the remote peer{}", .0.as_ref().map(|r| format!(" ({} {})", r.code, r.reason)).unwrap_or_default())]
+    Closed(Option<CloseReason>),
+    /// The remote end broke the protocol; the connection is closed with this reason.
+    #[error("protocol violation: {} ({})", .0.reason, .0.code)]
+    Protocol(CloseReason),
+    /// An I/O or framing error.
+    #[error("transport error: {0}")]
+    Io(String),
+}
+
+/// The sending half of a connection. The peer's single writer task owns it.
+///
+/// `feed` may buffer; the writer calls `flush` once nothing more is queued, so
+/// that a burst of replies goes out in one write.
+pub trait Sender: Send + 'static {
+    /// Queues one text message.
+    fn feed(&mut self, text: String) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Writes out everything queued.
+    fn flush(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Sends a close message with `reason` and flushes.
+    fn close(&mut self, reason: CloseReason) -> impl Future<Output = Result<(), TransportError>> + Send;
+}
+
+/// The receiving half of a connection. The peer's reader task owns it.
+pub trait Receiver: Send + 'static {
+    /// A received text message.
+    type Text: AsRef<str> + Send + 'static;
+    /// The next text message; an `Err` ends the connection. Must be cancel-safe:
+    /// the reader selects on it.
+    fn receive(&mut self) -> impl Future<Output = Result<Self::Text, TransportError>> + Send;
+}
+
+pub mod memory {
+    //! An in-process transport: two connected ends over unbounded channels.
+    //! For tests and examples that need no socket.
+
+    use tokio::sync::mpsc;
+
+    use super::{CloseReason, Receiver, Sender, TransportError};
+
+    enum Msg {
+        Text(String),
+        Close(CloseReason),
+    }
+
+    /// The sending half of a [`pair`] end.
+    #[derive(Debug)]
+    pub struct MemorySender(Option<mpsc::UnboundedSender<Msg>>);
+
+    /// The receiving half of a [`pair`] end.
+    #[derive(Debug)]
+    pub struct MemoryReceiver(mpsc::UnboundedReceiver<Msg>);
+
+    impl std::fmt::Debug for Msg {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match self {
+                Msg::Text(t) => write!(f, "Text({t})"),
+                Msg::Close(r) => write!(f, "Close({r:?})"),
+            }
+        }
+    }
+
+    /// Two connected ends: what one end's sender sends, the other's receiver gets.
+    ///
+    /// ```
+    /// use rpc_core::transport::{memory, Receiver, Sender};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let ((mut a_tx, _a_rx), (_b_tx, mut b_rx)) = memory::pair();
+    /// a_tx.feed("hello".into()).await.unwrap();
+    /// assert_eq!(b_rx.receive().await.unwrap(), "hello");
+    /// # });
+    /// ```
+    pub fn pair() -> ((MemorySender, MemoryReceiver), (MemorySender, MemoryReceiver)) {
+        let (a_tx, b_rx) = mpsc::unbounded_channel();
+        let (b_tx, a_rx) = mpsc::unbounded_channel();
+        (
+            (MemorySender(Some(a_tx)), MemoryReceiver(a_rx)),
+            (MemorySender(Some(b_tx)), MemoryReceiver(b_rx)),
+        )
+    }
+
+    impl MemorySender {
+        fn push(&mut self, msg: Msg) -> Result<(), TransportError> {
+            let tx = self.0.as_ref().ok_or_else(|| TransportError::Io("sender closed".into()))?;
+            tx.send(msg).map_err(|_| TransportError::Closed(None))
+        }
+    }
+
+    impl Sender for MemorySender {
+        async fn feed(&mut self, text: String) -> Result<(), TransportError> {
+            self.push(Msg::Text(text))
+        }
+
+        async fn flush(&mut self) -> Result<(), TransportError> {
+            Ok(())
+        }
+
+        async fn close(&mut self, reason: CloseReason) -> Result<(), TransportError> {
+            let result = self.push(Msg::Close(reason));
+            self.0 = None;
+            result
+        }
+    }
+
+    impl Receiver for MemoryReceiver {
+        type Text = String;
+
+        async fn receive(&mut self) -> Result<String, TransportError> {
+            match self.0.recv().await {
+                Some(Msg::Text(t)) => Ok(t),
+                Some(Msg::Close(reason)) => Err(TransportError::Closed(Some(reason))),
+                None => Err(TransportError::Closed(None)),
+            }
+        }
+    }
+}

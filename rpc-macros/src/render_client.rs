@@ -1,0 +1,66 @@
+//! `{Trait}Client`: the typed stub that calls the trait on the remote peer.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::model::{Kind, RpcMethod, RpcTrait};
+
+pub fn render(api: &RpcTrait) -> TokenStream {
+    let krate = &api.krate;
+    let vis = &api.vis;
+    let client = api.client_ident();
+    let methods = api.methods.iter().map(|m| render_method(krate, m));
+    let doc = format!(
+        "Typed client for [`{0}`]: calls the `{0}` implementation on the other end of a connection.",
+        api.ident
+    );
+    quote! {
+        #[doc = #doc]
+        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
+        #vis struct #client {
+            peer: #krate::Peer,
+        }
+
+        impl #client {
+            /// A client that calls over `peer`.
+            pub fn new(peer: #krate::Peer) -> Self {
+                Self { peer }
+            }
+
+            /// The peer this client calls over.
+            pub fn peer(&self) -> &#krate::Peer {
+                &self.peer
+            }
+
+            #(#methods)*
+        }
+    }
+}
+
+fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
+    let RpcMethod {
+        ident,
+        wire_name,
+        args,
+        ok_type,
+        attrs,
+        ..
+    } = m;
+    let names: Vec<_> = args.iter().map(|a| &a.ident).collect();
+    let types = args.iter().map(|a| &a.ty);
+    let params = if names.is_empty() {
+        quote!(#krate::__private::NO_PARAMS)
+    } else {
+        quote!((#(&#names,)*))
+    };
+    let (ret, send) = match m.kind {
+        Kind::Request => (quote!(#ok_type), quote!(self.peer.call(#wire_name, #params).await)),
+        Kind::Notification => (quote!(()), quote!(self.peer.notify(#wire_name, #params).await)),
+    };
+    quote! {
+        #(#attrs)*
+        pub async fn #ident(&self, #(#names: #types),*) -> ::core::result::Result<#ret, #krate::RpcError> {
+            #send
+        }
+    }
+}

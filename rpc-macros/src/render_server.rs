@@ -1,0 +1,67 @@
+//! `into_methods`: the dispatch table for any implementation of the trait.
+//!
+//! Each method's params are parsed into a generated struct whose derived
+//! `Deserialize` accepts both forms JSON-RPC allows: an array (by position)
+//! and an object (by name).
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::TraitItem;
+
+use crate::model::{Kind, RpcMethod, RpcTrait};
+
+pub fn render(api: &RpcTrait) -> TraitItem {
+    let krate = &api.krate;
+    let registrations = api.methods.iter().map(|m| render_registration(api, m));
+    let doc = format!(
+        "Turns this implementation into the dispatch table of `{}`, to register on a peer.",
+        api.ident
+    );
+    syn::parse_quote! {
+        #[doc = #doc]
+        fn into_methods(self) -> #krate::Methods
+        where
+            Self: ::core::marker::Sized,
+        {
+            let this = #krate::__private::Arc::new(self);
+            let _ = &this;
+            let mut methods = #krate::Methods::new();
+            #(#registrations)*
+            methods
+        }
+    }
+}
+
+fn render_registration(api: &RpcTrait, m: &RpcMethod) -> TokenStream {
+    let krate = &api.krate;
+    let serde_path = format!("{}::__private::serde", krate).replace(' ', "");
+    let trait_ident = &api.ident;
+    let method = &m.ident;
+    let wire = &m.wire_name;
+    let names: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
+    let types = m.args.iter().map(|a| &a.ty);
+    let call = quote!(<Self as #trait_ident>::#method(&*this, #(#names),*).await);
+    let body = match m.kind {
+        Kind::Request => quote!(#krate::__private::encode_outcome(#call)),
+        Kind::Notification => quote! {{
+            #call;
+            #krate::__private::encode_outcome(::core::result::Result::<(), #krate::RpcError>::Ok(()))
+        }},
+    };
+    quote! {
+        {
+            #[derive(#krate::__private::serde::Deserialize)]
+            #[serde(crate = #serde_path)]
+            #[allow(non_camel_case_types)]
+            struct __Params { #(#names: #types),* }
+            let this = ::core::clone::Clone::clone(&this);
+            // Names are checked unique at compile time, so this cannot fail.
+            let _ = methods.insert(#wire, move |params: #krate::Params<'_>| {
+                let __Params { #(#names),* } = params.parse::<__Params>()?;
+                let this = ::core::clone::Clone::clone(&this);
+                let fut: #krate::__private::HandlerFuture = #krate::__private::Box::pin(async move { #body });
+                ::core::result::Result::Ok(fut)
+            });
+        }
+    }
+}
