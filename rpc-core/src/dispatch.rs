@@ -103,7 +103,8 @@ impl Dispatcher {
 
     fn request(&self, id: Id, method: &str, params: Params<'_>) -> Reply {
         let Ok(permit) = self.limit.clone().try_acquire_owned() else {
-            let busy = ErrorObject::new(SERVER_BUSY, "Server busy").with_data("too many concurrent calls on this connection".into());
+            let busy = ErrorObject::new(SERVER_BUSY, "Server busy")
+                .with_data("too many concurrent calls on this connection".into());
             return Reply::Ready(encode_error(&busy, &id));
         };
         match self.start(method, params) {
@@ -170,7 +171,10 @@ fn poll_once(fut: &mut HandlerFuture) -> Option<Result<EncodedResult, ErrorObjec
 }
 
 async fn catch_panic(fut: HandlerFuture) -> Result<EncodedResult, ErrorObject> {
-    AssertUnwindSafe(fut).catch_unwind().await.unwrap_or_else(|panic| Err(panicked(&panic)))
+    AssertUnwindSafe(fut)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Err(panicked(&panic)))
 }
 
 fn panicked(panic: &Box<dyn std::any::Any + Send>) -> ErrorObject {

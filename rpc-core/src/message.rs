@@ -84,9 +84,13 @@ impl PartialEq for Incoming<'_> {
                     params: params2,
                 },
             ) => method == method2 && raw(*params) == raw(*params2),
-            (Incoming::Response { id, outcome }, Incoming::Response { id: id2, outcome: outcome2 }) => {
-                id == id2 && outcome.as_ref().map(|r| r.get()) == outcome2.as_ref().map(|r| r.get())
-            }
+            (
+                Incoming::Response { id, outcome },
+                Incoming::Response {
+                    id: id2,
+                    outcome: outcome2,
+                },
+            ) => id == id2 && outcome.as_ref().map(|r| r.get()) == outcome2.as_ref().map(|r| r.get()),
             (Incoming::Invalid { id }, Incoming::Invalid { id: id2 }) => id == id2,
             (Incoming::BadResponse { reason }, Incoming::BadResponse { reason: reason2 }) => reason == reason2,
             _ => false,
@@ -282,7 +286,11 @@ pub fn encode_code(code: ErrorCode, id: &Id) -> String {
 }
 
 /// A request (`id` is `Some`) or a notification.
-pub fn encode_call<P: Serialize + ?Sized>(id: Option<u64>, method: &str, params: &P) -> Result<String, serde_json::Error> {
+pub fn encode_call<P: Serialize + ?Sized>(
+    id: Option<u64>,
+    method: &str,
+    params: &P,
+) -> Result<String, serde_json::Error> {
     let mut out = String::with_capacity(64 + method.len());
     out.push_str(r#"{"jsonrpc":"2.0","#);
     if let Some(id) = id {
@@ -327,17 +335,31 @@ mod tests {
     #[test]
     fn requests_and_notifications() {
         let m = single(r#"{"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}"#);
-        let Incoming::Request { id, method, params } = m else { panic!("{m:?}") };
-        assert_eq!((id, &*method, params.unwrap().get()), (Id::Number(1), "subtract", "[42, 23]"));
+        let Incoming::Request { id, method, params } = m else {
+            panic!("{m:?}")
+        };
+        assert_eq!(
+            (id, &*method, params.unwrap().get()),
+            (Id::Number(1), "subtract", "[42, 23]")
+        );
 
-        let m = single(r#"{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": "x"}"#);
+        let m = single(
+            r#"{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": "x"}"#,
+        );
         assert!(matches!(m, Incoming::Request { id: Id::String(ref s), .. } if s == "x"));
 
         let m = single(r#"{"jsonrpc": "2.0", "method": "update", "params": [1,2,3,4,5]}"#);
         assert!(matches!(m, Incoming::Notification { ref method, .. } if method == "update"));
 
         let m = single(r#"{"jsonrpc": "2.0", "method": "foobar", "id": null}"#);
-        assert!(matches!(m, Incoming::Request { id: Id::Null, params: None, .. }));
+        assert!(matches!(
+            m,
+            Incoming::Request {
+                id: Id::Null,
+                params: None,
+                ..
+            }
+        ));
 
         let m = single(r#"{"jsonrpc":"2.0","method":"a\u0062c","id":2,"extra":{"x":[1]}}"#);
         assert!(matches!(m, Incoming::Request { ref method, .. } if method == "abc"));
@@ -350,8 +372,14 @@ mod tests {
             (r#"{"jsonrpc": "2.0", "method": 1, "id": 5}"#, Id::Number(5)),
             (r#"{"jsonrpc": "1.0", "method": "a", "id": 5}"#, Id::Number(5)),
             (r#"{"method": "a", "id": "q"}"#, Id::from("q")),
-            (r#"{"jsonrpc": "2.0", "method": "a", "params": 3, "id": 6}"#, Id::Number(6)),
-            (r#"{"jsonrpc": "2.0", "method": "a", "params": null, "id": 6}"#, Id::Number(6)),
+            (
+                r#"{"jsonrpc": "2.0", "method": "a", "params": 3, "id": 6}"#,
+                Id::Number(6),
+            ),
+            (
+                r#"{"jsonrpc": "2.0", "method": "a", "params": null, "id": 6}"#,
+                Id::Number(6),
+            ),
             (r#"{"jsonrpc": "2.0", "method": "a", "id": 1.5}"#, Id::Null),
             (r#"{"jsonrpc": "2.0", "method": "a", "id": [1]}"#, Id::Null),
             (r#"{"jsonrpc": "2.0", "id": 9}"#, Id::Number(9)),
@@ -381,13 +409,23 @@ mod tests {
 
     #[test]
     fn frames() {
-        assert_eq!(parse_frame(r#"{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]"#), Frame::ParseError);
-        assert_eq!(parse_frame(r#"[{"jsonrpc": "2.0", "method": "sum"},{"jsonrpc": "2.0", "method""#), Frame::ParseError);
+        assert_eq!(
+            parse_frame(r#"{"jsonrpc": "2.0", "method": "foobar, "params": "bar", "baz]"#),
+            Frame::ParseError
+        );
+        assert_eq!(
+            parse_frame(r#"[{"jsonrpc": "2.0", "method": "sum"},{"jsonrpc": "2.0", "method""#),
+            Frame::ParseError
+        );
         assert_eq!(parse_frame("[]"), Frame::EmptyBatch);
         assert_eq!(parse_frame(" [ ] "), Frame::EmptyBatch);
-        let Frame::Batch(items) = parse_frame("[1,2,3]") else { panic!() };
+        let Frame::Batch(items) = parse_frame("[1,2,3]") else {
+            panic!()
+        };
         assert_eq!(items, vec![Incoming::Invalid { id: Id::Null }; 3]);
-        let Frame::Batch(items) = parse_frame(r#"[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","result":1,"id":3},{"foo":"boo"}]"#) else {
+        let Frame::Batch(items) =
+            parse_frame(r#"[{"jsonrpc":"2.0","method":"a"},{"jsonrpc":"2.0","result":1,"id":3},{"foo":"boo"}]"#)
+        else {
             panic!()
         };
         assert!(matches!(items[0], Incoming::Notification { .. }));
@@ -419,9 +457,16 @@ mod tests {
     fn encoded_messages_parse_back() {
         let text = encode_call(Some(9), "m", &serde_json::json!({"a": [1, "x"]})).unwrap();
         let m = single(&text);
-        assert!(matches!(m, Incoming::Request { id: Id::Number(9), ref method, params: Some(p) } if method == "m" && p.get() == r#"{"a":[1,"x"]}"#));
-        let text = encode_error(&ErrorObject::new(5, "boom").with_data(serde_json::json!([1])), &Id::from("k"));
+        assert!(
+            matches!(m, Incoming::Request { id: Id::Number(9), ref method, params: Some(p) } if method == "m" && p.get() == r#"{"a":[1,"x"]}"#)
+        );
+        let text = encode_error(
+            &ErrorObject::new(5, "boom").with_data(serde_json::json!([1])),
+            &Id::from("k"),
+        );
         let m = single(&text);
-        assert!(matches!(m, Incoming::Response { id: Id::String(_), outcome: Err(ref e) } if e.code == 5 && e.data == Some(serde_json::json!([1]))));
+        assert!(
+            matches!(m, Incoming::Response { id: Id::String(_), outcome: Err(ref e) } if e.code == 5 && e.data == Some(serde_json::json!([1])))
+        );
     }
 }

@@ -144,7 +144,9 @@ impl Methods {
     /// Returns the result as JSON text. For testing handlers.
     pub async fn call(&self, name: &str, params: &str) -> Result<String, ErrorObject> {
         let raw: &RawValue = serde_json::from_str(params).map_err(|_| ErrorObject::from_code(ErrorCode::ParseError))?;
-        let handler = self.get(name).ok_or_else(|| ErrorObject::from_code(ErrorCode::MethodNotFound))?;
+        let handler = self
+            .get(name)
+            .ok_or_else(|| ErrorObject::from_code(ErrorCode::MethodNotFound))?;
         let result = handler(Params::new(Some(raw)))?.await?;
         Ok(result.value().to_owned())
     }
@@ -170,10 +172,14 @@ mod tests {
 
     fn methods() -> Methods {
         let mut m = Methods::new();
-        m.method("subtract", |p: Sub| async move { Ok::<_, RpcError>(p.minuend - p.subtrahend) })
-            .unwrap();
-        m.method("fail", |(): ()| async move { Err::<(), _>(RpcError::with_data(7, "nope", "why".into())) })
-            .unwrap();
+        m.method("subtract", |p: Sub| async move {
+            Ok::<_, RpcError>(p.minuend - p.subtrahend)
+        })
+        .unwrap();
+        m.method("fail", |(): ()| async move {
+            Err::<(), _>(RpcError::with_data(7, "nope", "why".into()))
+        })
+        .unwrap();
         m
     }
 
@@ -181,7 +187,12 @@ mod tests {
     async fn params_by_position_and_by_name() {
         let m = methods();
         assert_eq!(m.call("subtract", "[42, 23]").await.unwrap(), "19");
-        assert_eq!(m.call("subtract", r#"{"subtrahend": 23, "minuend": 42}"#).await.unwrap(), "19");
+        assert_eq!(
+            m.call("subtract", r#"{"subtrahend": 23, "minuend": 42}"#)
+                .await
+                .unwrap(),
+            "19"
+        );
         let e = m.call("subtract", r#"{"minuend": 42}"#).await.unwrap_err();
         assert_eq!(e.code, -32602);
         assert!(e.data.unwrap().as_str().unwrap().contains("subtrahend"));
@@ -199,7 +210,9 @@ mod tests {
         let mut m = methods();
         assert!(m.merge(methods()).is_err());
         assert_eq!(m.names().count(), 2, "a failed merge changes nothing");
-        let err = m.method("fail", |(): ()| async move { Ok::<_, RpcError>(()) }).unwrap_err();
+        let err = m
+            .method("fail", |(): ()| async move { Ok::<_, RpcError>(()) })
+            .unwrap_err();
         assert_eq!(err, RegisterError("fail".into()));
     }
 

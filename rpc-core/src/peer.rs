@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::error::RpcError;
 use crate::message::encode_call;
@@ -74,6 +75,8 @@ pub(crate) struct Shared {
     pub(crate) out: mpsc::Sender<Outgoing>,
     /// Cancelled once the connection is over (closed, failed, or closed locally).
     pub(crate) done: CancellationToken,
+    /// The reader and writer tasks.
+    tasks: TaskTracker,
 }
 
 impl Shared {
@@ -108,7 +111,10 @@ impl Shared {
     }
 
     async fn send(&self, text: String) -> Result<(), RpcError> {
-        self.out.send(Outgoing::Text(text)).await.map_err(|_| self.disconnected())
+        self.out
+            .send(Outgoing::Text(text))
+            .await
+            .map_err(|_| self.disconnected())
     }
 }
 
@@ -149,7 +155,10 @@ impl Peer {
         R: DeserializeOwned,
     {
         let (id, reply) = self.shared.pending().insert().map_err(RpcError::Disconnected)?;
-        let guard = PendingGuard { shared: &self.shared, id };
+        let guard = PendingGuard {
+            shared: &self.shared,
+            id,
+        };
         let text = encode_call(Some(id), method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
         self.shared.send(text).await?;
         let reply = reply.await.map_err(|_| self.shared.disconnected())?;
@@ -185,6 +194,13 @@ impl Peer {
     /// Completes when the connection is over, for whatever reason.
     pub async fn closed(&self) {
         self.shared.done.cancelled().await;
+    }
+
+    /// Completes once the connection is over and its tasks have finished:
+    /// the close has been sent and every handler has completed or been aborted.
+    pub async fn finished(&self) {
+        self.shared.done.cancelled().await;
+        self.shared.tasks.wait().await;
     }
 
     /// True once the connection is over.
@@ -254,6 +270,7 @@ impl PeerBuilder {
             pending: Mutex::new(PendingCalls::default()),
             out,
             done: CancellationToken::new(),
+            tasks: TaskTracker::new(),
         });
         PeerBuilder {
             peer: Peer { shared },
@@ -283,13 +300,15 @@ impl PeerBuilder {
             config,
             outgoing,
         } = self;
-        tokio::spawn(crate::writer::run(sender, outgoing, peer.shared.clone()));
-        tokio::spawn(crate::reader::run(crate::reader::ReaderParams {
+        let tasks = &peer.shared.tasks;
+        tasks.spawn(crate::writer::run(sender, outgoing, peer.shared.clone()));
+        tasks.spawn(crate::reader::run(crate::reader::ReaderParams {
             receiver,
             methods: Arc::new(methods),
             config,
             shared: peer.shared.clone(),
         }));
+        tasks.close();
         peer
     }
 }

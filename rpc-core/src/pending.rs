@@ -81,7 +81,10 @@ mod tests {
         let (a, mut ra) = t.insert().unwrap();
         let (b, mut rb) = t.insert().unwrap();
         assert_ne!(a, b);
-        t.take(b).unwrap().send(Ok(RawValue::from_string("2".into()).unwrap())).unwrap();
+        t.take(b)
+            .unwrap()
+            .send(Ok(RawValue::from_string("2".into()).unwrap()))
+            .unwrap();
         t.take(a).unwrap().send(Err(ErrorObject::new(1, "x"))).unwrap();
         assert_eq!(rb.try_recv().unwrap().unwrap().get(), "2");
         assert_eq!(ra.try_recv().unwrap().unwrap_err().code, 1);

@@ -118,7 +118,10 @@ pub mod memory {
 
     impl MemorySender {
         fn push(&mut self, msg: Msg) -> Result<(), TransportError> {
-            let tx = self.0.as_ref().ok_or_else(|| TransportError::Io("sender closed".into()))?;
+            let tx = self
+                .0
+                .as_ref()
+                .ok_or_else(|| TransportError::Io("sender closed".into()))?;
             tx.send(msg).map_err(|_| TransportError::Closed(None))
         }
     }

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::spanned::Spanned;
-use syn::{FnArg, GenericArgument, Ident, ItemTrait, Pat, PathArguments, ReturnType, TraitItem, TraitItemFn, Type, Visibility};
+use syn::{
+    FnArg, GenericArgument, Ident, ItemTrait, Pat, PathArguments, ReturnType, TraitItem, TraitItemFn, Type, Visibility,
+};
 
 use crate::attrs::{self, MethodOptions, TraitOptions, combine};
 
@@ -114,10 +116,16 @@ impl RpcTrait {
 
 fn check_trait_shape(item: &ItemTrait, errors: &mut Option<syn::Error>) {
     if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
-        combine(errors, syn::Error::new(item.generics.span(), "#[rpc] traits cannot be generic"));
+        combine(
+            errors,
+            syn::Error::new(item.generics.span(), "#[rpc] traits cannot be generic"),
+        );
     }
     if let Some(unsafety) = &item.unsafety {
-        combine(errors, syn::Error::new(unsafety.span(), "#[rpc] traits cannot be `unsafe`"));
+        combine(
+            errors,
+            syn::Error::new(unsafety.span(), "#[rpc] traits cannot be `unsafe`"),
+        );
     }
 }
 
@@ -167,7 +175,12 @@ impl RpcMethod {
             fail(v.span(), "#[rpc] methods cannot be variadic");
         }
         check_receiver(sig, &mut fail);
-        let args = sig.inputs.iter().skip(1).filter_map(|arg| parse_arg(arg, &mut fail)).collect();
+        let args = sig
+            .inputs
+            .iter()
+            .skip(1)
+            .filter_map(|arg| parse_arg(arg, &mut fail))
+            .collect();
         let (ok_type, output) = parse_output(&sig.output, kind, &mut fail);
         if let Some(e) = errors {
             return Err(e);
@@ -229,7 +242,10 @@ fn check_owned(ty: &Type) -> Result<(), (Span, &'static str)> {
             r.and_token.span(),
             "#[rpc] arguments cannot be references: take an owned type (e.g. `String` for `&str`)",
         )),
-        Type::ImplTrait(t) => Err((t.impl_token.span(), "#[rpc] arguments cannot be `impl Trait`: name a concrete type")),
+        Type::ImplTrait(t) => Err((
+            t.impl_token.span(),
+            "#[rpc] arguments cannot be `impl Trait`: name a concrete type",
+        )),
         Type::TraitObject(t) => Err((t.span(), "#[rpc] arguments cannot be trait objects")),
         Type::Infer(t) => Err((t.span(), "#[rpc] arguments need a concrete type")),
         Type::Ptr(t) => Err((t.span(), "#[rpc] arguments cannot be raw pointers")),
@@ -262,13 +278,19 @@ fn parse_output(output: &ReturnType, kind: Kind, fail: &mut impl FnMut(Span, &st
         (Kind::Notification, None) => (unit.clone(), unit),
         (Kind::Notification, Some(Type::Tuple(t))) if t.elems.is_empty() => (unit.clone(), unit),
         (Kind::Notification, Some(ty)) => {
-            fail(ty.span(), "a #[notification] gets no reply, so it cannot return a value: remove the return type");
+            fail(
+                ty.span(),
+                "a #[notification] gets no reply, so it cannot return a value: remove the return type",
+            );
             (unit.clone(), unit)
         }
         (Kind::Request, Some(ty)) => match result_ok_type(&ty) {
             Some(ok) => (ok, ty),
             None => {
-                fail(ty.span(), "#[rpc] methods return `Result<T, RpcError>` (calls can fail on the wire)");
+                fail(
+                    ty.span(),
+                    "#[rpc] methods return `Result<T, RpcError>` (calls can fail on the wire)",
+                );
                 (unit, ty)
             }
         },
@@ -315,7 +337,12 @@ fn docs_of(attrs: &[syn::Attribute]) -> String {
             syn::Meta::NameValue(nv) => match &nv.value {
                 syn::Expr::Lit(syn::ExprLit {
                     lit: syn::Lit::Str(s), ..
-                }) => Some(s.value().strip_prefix(' ').map(str::to_owned).unwrap_or_else(|| s.value())),
+                }) => Some(
+                    s.value()
+                        .strip_prefix(' ')
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| s.value()),
+                ),
                 _ => None,
             },
             _ => None,

@@ -19,7 +19,11 @@ pub fn render(api: &RpcTrait, mut item: ItemTrait) -> TokenStream {
 
 fn render_method(m: &RpcMethod) -> TraitItem {
     let RpcMethod {
-        ident, args, output, attrs, ..
+        ident,
+        args,
+        output,
+        attrs,
+        ..
     } = m;
     let names = args.iter().map(|a| &a.ident);
     let types = args.iter().map(|a| &a.ty);

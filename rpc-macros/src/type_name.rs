@@ -36,7 +36,10 @@ mod tests {
     fn tidies_printed_types() {
         let cases = [
             ("Vec < String >", "Vec<String>"),
-            ("std :: collections :: HashMap < String , Vec < u8 > >", "std::collections::HashMap<String, Vec<u8>>"),
+            (
+                "std :: collections :: HashMap < String , Vec < u8 > >",
+                "std::collections::HashMap<String, Vec<u8>>",
+            ),
             ("(i64 , bool)", "(i64, bool)"),
             ("[u8 ; 4]", "[u8;4]"),
             ("Option < crate :: model :: User >", "Option<crate::model::User>"),

@@ -1,0 +1,65 @@
+//! A server and a client on one loopback socket, calling each other.
+//!
+//! Run: `cargo run --example demo`
+//!
+//! The server serves `Calculator`; the client serves `Browser`. The client
+//! calls the server, and inside those calls the server calls back into the
+//! client (a `confirm` question, `progress` notifications).
+
+use examples::{Browser, CalculatorClient, serve};
+use rpc_core::RpcError;
+
+/// The client's side of the UI: answers the server's questions.
+struct ConsoleBrowser;
+
+impl Browser for ConsoleBrowser {
+    async fn confirm(&self, question: String) -> Result<bool, RpcError> {
+        println!("[client] server asks: {question:?} -> yes");
+        Ok(true)
+    }
+
+    async fn progress(&self, pct: u8) {
+        println!("[client] progress {pct}%");
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let server = serve("127.0.0.1:0").await?;
+    println!("[server] listening on {}", server.url());
+
+    let mut conn = rpc_ws::connect(&server.url()).await?;
+    conn.register(ConsoleBrowser.into_methods())?;
+    let calc = CalculatorClient::new(conn.start());
+
+    println!("[client] add(2, 3) = {}", calc.add(2, 3).await?);
+    match calc.divide(1, 0).await {
+        Err(e) => println!("[client] divide(1, 0) failed as expected: {e}"),
+        Ok(v) => println!("[client] divide(1, 0) = {v}?!"),
+    }
+    println!("[client] clear(..) = {:?}", calc.clear("demo".into()).await?);
+    println!("[client] sum_to(5) = {}", calc.sum_to(5).await?);
+    calc.log("hello from the client".into()).await?;
+
+    // Both directions at once: 100 concurrent calls on one socket.
+    let calls = (0..100).map(|i| calc.add(i, i));
+    let sums = futures_join(calls).await?;
+    println!("[client] 100 concurrent adds, last = {}", sums[99]);
+
+    calc.peer().close().await;
+    server.stop().await;
+    println!("[demo] done");
+    Ok(())
+}
+
+async fn futures_join<F, T>(calls: impl Iterator<Item = F>) -> Result<Vec<T>, RpcError>
+where
+    F: std::future::Future<Output = Result<T, RpcError>>,
+{
+    let mut out = Vec::new();
+    let handles: Vec<_> = calls.collect();
+    for r in futures::future::join_all(handles).await {
+        out.push(r?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,51 @@
+//! WebSocket transport for [`rpc_core`], on tokio-tungstenite.
+//!
+//! * [`Server`]: bind (port 0 allowed), accept, set up each connection with a
+//!   callback that registers services, stop gracefully.
+//! * [`connect`]: open a `ws://` connection, register the client's own
+//!   services, start it, and call the server through typed stubs.
+//!
+//! Text frames carry JSON-RPC; a binary frame closes the connection with code
+//! 1003 and a reason. Each connection reads with an 8 KiB buffer (tungstenite's
+//! default 128 KiB costs ~134 KiB of memory per idle connection) and writes
+//! through the peer's single writer task, which flushes once per burst.
+//!
+//! ```
+//! use rpc_core::{rpc, RpcError};
+//!
+//! #[rpc]
+//! pub trait Greeter {
+//!     async fn greet(&self, name: String) -> Result<String, RpcError>;
+//! }
+//!
+//! struct Hello;
+//! impl Greeter for Hello {
+//!     async fn greet(&self, name: String) -> Result<String, RpcError> {
+//!         Ok(format!("hello, {name}"))
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let server = rpc_ws::Server::bind("127.0.0.1:0").await.unwrap().serve(|conn, _info| {
+//!     conn.register(Hello.into_methods())?;
+//!     Ok(())
+//! });
+//! let peer = rpc_ws::connect(&server.url()).await.unwrap().start();
+//! let greeter = GreeterClient::new(peer.clone());
+//! assert_eq!(greeter.greet("web".into()).await.unwrap(), "hello, web");
+//! peer.close().await;
+//! server.stop().await;
+//! # });
+//! ```
+
+mod client;
+mod config;
+mod error;
+mod server;
+mod transport;
+
+pub use client::{Connection, connect, connect_with_config};
+pub use config::WsConfig;
+pub use error::ConnectError;
+pub use server::{ConnectionInfo, Server, ServerHandle};
+pub use transport::{WsReceiver, WsSender};
