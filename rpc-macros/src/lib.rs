@@ -44,3 +44,28 @@ fn expand(attr: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> pro
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    /// With `crate = "..."`, the expansion names the runtime only through
+    /// that path: a user whose Cargo.toml renames the dependency has no
+    /// `rpc_core` at all. (tests/hygiene.rs compiles the same case.)
+    #[test]
+    fn a_renamed_runtime_crate_is_the_only_one_named() {
+        let trait_item = quote! {
+            trait Api {
+                async fn call(&self, a: i64, b: Vec<String>) -> Result<i64, RpcError>;
+                async fn zero(&self) -> Result<(), RpcError>;
+                #[notification]
+                async fn note(&self, x: u8);
+            }
+        };
+        let renamed = super::expand(quote!(crate = "::renamed_core"), trait_item.clone()).to_string();
+        assert!(renamed.contains("renamed_core"), "{renamed}");
+        assert!(!renamed.contains("rpc_core"), "{renamed}");
+        let default = super::expand(quote!(), trait_item).to_string();
+        assert!(default.contains(":: rpc_core ::"), "{default}");
+    }
+}

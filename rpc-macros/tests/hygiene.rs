@@ -1,0 +1,206 @@
+//! Hygiene: the code `#[rpc]` generates names every runtime item by an
+//! absolute path (`::core::...`, `{crate}::__private::...`), so it compiles
+//! in a module without the prelude, next to user items that shadow the usual
+//! names, with arguments named like the generated code's own locals, and with
+//! the runtime crate under another name (`#[rpc(crate = "...")]`).
+
+// What a user gets from `renamed_core = { package = "rpc-core", ... }` in
+// their Cargo.toml: the runtime crate in the extern prelude under another
+// name. (Cargo refuses a second dev-dependency on the same package under a
+// different name, so the alias is made here; that generated code never names
+// `rpc_core` when `crate` is given is checked on the expansion itself, in the
+// macro crate's unit tests.)
+extern crate rpc_core as renamed_core;
+
+/// The default runtime path (`::rpc_core`), no prelude.
+mod plain {
+    #![no_implicit_prelude]
+
+    use ::core::result::Result;
+    use ::rpc_core::{PeerBuilder, RpcApi, RpcError, rpc, transport::memory};
+    use ::std::string::String;
+    use ::tokio::sync::mpsc;
+
+    /// Echoes.
+    #[rpc(namespace = "hygiene")]
+    pub trait Echo {
+        /// Returns its argument.
+        async fn echo(&self, text: String) -> Result<String, RpcError>;
+        /// Arguments named like the locals of the generated code.
+        async fn locals(&self, this: i64, methods: i64, params: i64, fut: i64, peer: i64) -> Result<i64, RpcError>;
+        /// No arguments.
+        async fn zero(&self) -> Result<u8, RpcError>;
+        /// A notification.
+        #[notification]
+        async fn bump(&self, by: u32);
+    }
+
+    pub struct Service {
+        pub bumps: mpsc::UnboundedSender<u32>,
+    }
+
+    impl Echo for Service {
+        async fn echo(&self, text: String) -> Result<String, RpcError> {
+            ::core::result::Result::Ok(text)
+        }
+
+        async fn locals(&self, this: i64, methods: i64, params: i64, fut: i64, peer: i64) -> Result<i64, RpcError> {
+            ::core::result::Result::Ok(this * 10_000 + methods * 1_000 + params * 100 + fut * 10 + peer)
+        }
+
+        async fn zero(&self) -> Result<u8, RpcError> {
+            ::core::result::Result::Ok(0)
+        }
+
+        async fn bump(&self, by: u32) {
+            let _ = self.bumps.send(by);
+        }
+    }
+
+    pub async fn run() {
+        let (bumps, mut bumped) = mpsc::unbounded_channel();
+        let ((a_tx, a_rx), (b_tx, b_rx)) = memory::pair();
+        let mut server = PeerBuilder::new();
+        server
+            .register(
+                Service {
+                    bumps: ::core::clone::Clone::clone(&bumps),
+                }
+                .into_methods(),
+            )
+            .unwrap();
+        let server = server.start(a_tx, a_rx);
+        let client = EchoClient::new(PeerBuilder::new().start(b_tx, b_rx));
+
+        let hello: String = ::core::convert::From::from("hello");
+        ::std::assert_eq!(
+            client.echo(::core::clone::Clone::clone(&hello)).await,
+            ::core::result::Result::Ok(hello)
+        );
+        ::std::assert_eq!(client.locals(1, 2, 3, 4, 5).await, ::core::result::Result::Ok(12_345));
+        ::std::assert_eq!(client.zero().await, ::core::result::Result::Ok(0));
+        client.bump(7).await.unwrap();
+        ::std::assert_eq!(bumped.recv().await, ::core::option::Option::Some(7));
+
+        // By name, in process: the object's keys are the argument names.
+        let methods = Service { bumps }.into_methods();
+        let reply = methods
+            .call(
+                "hygiene.locals",
+                r#"{"peer": 5, "fut": 4, "params": 3, "methods": 2, "this": 1}"#,
+            )
+            .await;
+        ::std::assert_eq!(reply.unwrap(), "12345");
+
+        let meta = <EchoClient as RpcApi>::META;
+        ::std::assert_eq!(meta.namespace, ::core::option::Option::Some("hygiene"));
+        ::std::assert_eq!(meta.methods[1].wire_name, "hygiene.locals");
+        ::std::assert_eq!(meta.methods[1].params[0].name, "this");
+
+        server.close().await;
+        client.peer().closed().await;
+    }
+}
+
+/// The runtime crate under another name, no prelude.
+mod renamed {
+    #![no_implicit_prelude]
+
+    use ::renamed_core::{PeerBuilder, RpcError, rpc, transport::memory};
+
+    #[rpc(crate = "::renamed_core")]
+    pub trait Counter {
+        async fn add(&self, a: i64, b: i64) -> ::core::result::Result<i64, RpcError>;
+        #[notification(name = "tick")]
+        async fn on_tick(&self);
+    }
+
+    pub struct Service;
+
+    impl Counter for Service {
+        async fn add(&self, a: i64, b: i64) -> ::core::result::Result<i64, RpcError> {
+            ::core::result::Result::Ok(a + b)
+        }
+
+        async fn on_tick(&self) {}
+    }
+
+    pub async fn run() {
+        let ((a_tx, a_rx), (b_tx, b_rx)) = memory::pair();
+        let mut server = PeerBuilder::new();
+        server.register(Service.into_methods()).unwrap();
+        let server = server.start(a_tx, a_rx);
+        let client = CounterClient::new(PeerBuilder::new().start(b_tx, b_rx));
+        ::std::assert_eq!(client.add(2, 3).await, ::core::result::Result::Ok(5));
+        client.on_tick().await.unwrap();
+        server.close().await;
+    }
+}
+
+/// User items that shadow every name the generated code could have used
+/// unqualified: generated code must not pick them up.
+#[allow(dead_code, non_camel_case_types)]
+mod shadowed {
+    use rpc_core::{RpcError, rpc};
+
+    struct Result;
+    struct Option;
+    struct Ok;
+    struct Err;
+    struct Box;
+    struct Arc;
+    struct Vec;
+    struct String;
+    struct Methods;
+    struct Peer;
+    struct Params;
+    struct __Params;
+    trait Send {}
+    trait Sync {}
+    trait Sized {}
+    trait Clone {}
+    trait Debug {}
+    trait Future {}
+    trait Deserialize {}
+    trait Serialize {}
+    mod core {}
+    mod serde {}
+    mod __private {}
+
+    #[rpc]
+    pub trait Shadowed {
+        async fn get(&self, key: ::std::string::String) -> ::core::result::Result<::std::vec::Vec<u8>, RpcError>;
+        #[notification]
+        async fn poke(&self);
+    }
+
+    pub struct Service;
+
+    impl Shadowed for Service {
+        async fn get(&self, key: ::std::string::String) -> ::core::result::Result<::std::vec::Vec<u8>, RpcError> {
+            ::core::result::Result::Ok(key.into_bytes())
+        }
+
+        async fn poke(&self) {}
+    }
+
+    pub async fn run() {
+        let reply = Service.into_methods().call("get", r#"["ab"]"#).await;
+        assert_eq!(reply.unwrap(), "[97,98]");
+    }
+}
+
+#[tokio::test]
+async fn compiles_and_runs_without_the_prelude() {
+    plain::run().await;
+}
+
+#[tokio::test]
+async fn compiles_and_runs_with_the_runtime_crate_renamed() {
+    renamed::run().await;
+}
+
+#[tokio::test]
+async fn ignores_user_items_that_shadow_runtime_names() {
+    shadowed::run().await;
+}
