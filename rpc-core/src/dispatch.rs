@@ -5,50 +5,91 @@
 //! once (most do) is answered without spawning a task. One that is still
 //! pending moves to its own task, so a slow handler never blocks the others.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, join_all};
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 
-use crate::error::{ErrorCode, ErrorObject, SERVER_BUSY};
+use crate::error::{ErrorCode, ErrorObject, REQUEST_CANCELLED, SERVER_BUSY};
 use crate::id::Id;
 use crate::message::{EncodedResult, Frame, Incoming, encode_code, encode_error, parse_frame};
 use crate::methods::{HandlerFuture, Methods, Params};
-use crate::peer::{Outgoing, Shared};
+use crate::peer::{CANCEL_METHOD, CancelParams, Outgoing, Shared};
+
+/// The connection's handler tasks. A task that answers one request returns
+/// that request's id, so the dispatcher can forget it when it is reaped.
+pub(crate) type Tasks = JoinSet<Option<Id>>;
 
 /// The reply to one request: ready now, or once its handler completes.
 enum Reply {
     Ready(String),
-    Pending(BoxFuture<'static, String>),
+    Pending(PendingReply),
+}
+
+/// A request whose handler runs in its own task.
+struct Running {
+    task: AbortHandle,
+    /// Set by whichever of the task and `$/cancelRequest` answers first.
+    answered: Arc<AtomicBool>,
+}
+
+struct PendingReply {
+    id: Id,
+    text: BoxFuture<'static, String>,
 }
 
 pub(crate) struct Dispatcher {
     methods: Arc<Methods>,
     shared: Arc<Shared>,
     limit: Arc<Semaphore>,
+    max_batch_len: usize,
+    /// Requests whose handler runs in its own task, for `$/cancelRequest`.
+    running: HashMap<Id, Running>,
 }
 
 impl Dispatcher {
-    pub(crate) fn new(methods: Arc<Methods>, shared: Arc<Shared>, max_concurrent: usize) -> Self {
+    pub(crate) fn new(methods: Arc<Methods>, shared: Arc<Shared>, config: &crate::PeerConfig) -> Self {
         Dispatcher {
             methods,
             shared,
-            limit: Arc::new(Semaphore::new(max_concurrent)),
+            limit: Arc::new(Semaphore::new(config.max_concurrent_calls)),
+            max_batch_len: config.max_batch_len,
+            running: HashMap::new(),
         }
     }
 
-    pub(crate) async fn handle_frame(&self, text: &str, tasks: &mut JoinSet<()>) {
+    pub(crate) async fn handle_frame(&mut self, text: &str, tasks: &mut Tasks) {
         match parse_frame(text) {
             Frame::ParseError => self.send(encode_code(ErrorCode::ParseError, &Id::Null)).await,
             Frame::EmptyBatch => self.send(encode_code(ErrorCode::InvalidRequest, &Id::Null)).await,
+            Frame::Batch(items) if items.len() > self.max_batch_len => {
+                let error = ErrorObject::from_code(ErrorCode::InvalidRequest)
+                    .with_data(format!("batch of {} exceeds the limit of {}", items.len(), self.max_batch_len).into());
+                self.send(encode_error(&error, &Id::Null)).await
+            }
+            Frame::Single(Incoming::Notification { method, params }) if method == CANCEL_METHOD => {
+                self.cancel(Params::new(params)).await
+            }
             Frame::Single(msg) => match self.handle(msg, tasks) {
                 Some(Reply::Ready(text)) => self.send(text).await,
                 Some(Reply::Pending(reply)) => {
                     let shared = self.shared.clone();
-                    tasks.spawn(async move { send_to(&shared, reply.await).await });
+                    let id = reply.id.clone();
+                    let answered = Arc::new(AtomicBool::new(false));
+                    let claim = answered.clone();
+                    let task = tasks.spawn(async move {
+                        let text = reply.text.await;
+                        if !claim.swap(true, Ordering::AcqRel) {
+                            send_to(&shared, text).await;
+                        }
+                        Some(reply.id)
+                    });
+                    self.running.insert(id, Running { task, answered });
                 }
                 None => {}
             },
@@ -56,16 +97,38 @@ impl Dispatcher {
         }
     }
 
+    /// A handler task ended: forget its request.
+    pub(crate) fn finished(&mut self, id: &Id) {
+        self.running.remove(id);
+    }
+
+    /// `$/cancelRequest`: abort the request's handler and answer it with
+    /// -32001. Unknown or finished ids are ignored.
+    async fn cancel(&mut self, params: Params<'_>) {
+        let Ok(CancelParams { id }) = params.parse::<CancelParams<Id>>() else {
+            return tracing::debug!("ignoring malformed {CANCEL_METHOD}");
+        };
+        let Some(running) = self.running.remove(&id) else {
+            return;
+        };
+        // Exactly one reply: whoever claims the request first answers it.
+        if !running.answered.swap(true, Ordering::AcqRel) {
+            running.task.abort();
+            let error = ErrorObject::new(REQUEST_CANCELLED, "Request cancelled");
+            self.send(encode_error(&error, &id)).await;
+        }
+    }
+
     /// Every element is handled by its kind; the replies to its requests (and
     /// to its invalid elements) go back as one array, once all are ready. A
     /// batch with nothing to answer gets no reply at all.
-    async fn handle_batch(&self, items: Vec<Incoming<'_>>, tasks: &mut JoinSet<()>) {
+    async fn handle_batch(&self, items: Vec<Incoming<'_>>, tasks: &mut Tasks) {
         let mut ready = Vec::new();
         let mut pending = Vec::new();
         for item in items {
             match self.handle(item, tasks) {
                 Some(Reply::Ready(text)) => ready.push(text),
-                Some(Reply::Pending(reply)) => pending.push(reply),
+                Some(Reply::Pending(reply)) => pending.push(reply.text),
                 None => {}
             }
         }
@@ -79,10 +142,11 @@ impl Dispatcher {
         tasks.spawn(async move {
             ready.extend(join_all(pending).await);
             send_to(&shared, join_array(ready)).await;
+            None
         });
     }
 
-    fn handle(&self, msg: Incoming<'_>, tasks: &mut JoinSet<()>) -> Option<Reply> {
+    fn handle(&self, msg: Incoming<'_>, tasks: &mut Tasks) -> Option<Reply> {
         match msg {
             Incoming::Request { id, method, params } => Some(self.request(id, &method, Params::new(params))),
             Incoming::Notification { method, params } => {
@@ -111,16 +175,19 @@ impl Dispatcher {
             Err(error) => Reply::Ready(encode_error(&error, &id)),
             Ok(mut fut) => match poll_once(&mut fut) {
                 Some(outcome) => Reply::Ready(finish(outcome, &id)),
-                None => Reply::Pending(Box::pin(async move {
-                    let outcome = catch_panic(fut).await;
-                    drop(permit);
-                    finish(outcome, &id)
-                })),
+                None => Reply::Pending(PendingReply {
+                    id: id.clone(),
+                    text: Box::pin(async move {
+                        let outcome = catch_panic(fut).await;
+                        drop(permit);
+                        finish(outcome, &id)
+                    }),
+                }),
             },
         }
     }
 
-    fn notification(&self, method: &str, params: Params<'_>, tasks: &mut JoinSet<()>) {
+    fn notification(&self, method: &str, params: Params<'_>, tasks: &mut Tasks) {
         let Ok(permit) = self.limit.clone().try_acquire_owned() else {
             tracing::warn!(method, "dropping notification: too many concurrent calls");
             return;
@@ -132,6 +199,7 @@ impl Dispatcher {
                     tasks.spawn(async move {
                         let _ = catch_panic(fut).await;
                         drop(permit);
+                        None
                     });
                 }
             }

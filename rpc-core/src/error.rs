@@ -19,6 +19,9 @@ pub const INTERNAL_ERROR: i32 = -32603;
 /// Implementation-defined server error: the peer is already running as many
 /// calls for this connection as its configuration allows.
 pub const SERVER_BUSY: i32 = -32000;
+/// Implementation-defined server error: the caller cancelled the request
+/// (`$/cancelRequest`) before it completed.
+pub const REQUEST_CANCELLED: i32 = -32001;
 
 /// The error codes the JSON-RPC 2.0 spec defines, and the ranges it reserves.
 ///
@@ -186,6 +189,12 @@ pub enum RpcError {
     /// The reply's `result` did not match the expected type.
     #[error("could not decode the reply: {0}")]
     Decode(String),
+    /// No reply within the call's timeout. The callee was sent `$/cancelRequest`.
+    #[error("no reply within {0:?}")]
+    Timeout(std::time::Duration),
+    /// A local limit refused the call (e.g. too many calls already pending).
+    #[error("limit exceeded: {0}")]
+    Limit(String),
 }
 
 impl RpcError {

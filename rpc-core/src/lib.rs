@@ -50,7 +50,7 @@ pub use error::{ErrorCode, ErrorObject, RpcError};
 pub use id::Id;
 pub use meta::{ApiMeta, MethodKind, MethodMeta, ParamMeta, RpcApi};
 pub use methods::{Methods, Params, RegisterError};
-pub use peer::{Peer, PeerBuilder, PeerConfig};
+pub use peer::{CANCEL_METHOD, Peer, PeerBuilder, PeerConfig};
 pub use rpc_macros::rpc;
 
 /// Items generated code refers to. Not public API: may change at any time.

@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 use crate::error::RpcError;
 use crate::message::encode_call;
 use crate::methods::{Methods, RegisterError};
-use crate::pending::{PendingCalls, Reply};
+use crate::pending::{InsertError, PendingCalls, Reply};
 use crate::transport::{CloseReason, Receiver, Sender};
 
 /// Settings of one peer (one connection).
@@ -29,6 +29,16 @@ pub struct PeerConfig {
     /// After the connection ends, how long running handlers get to finish
     /// (they see `Disconnected` from any call they make) before they are aborted.
     pub handler_grace: Duration,
+    /// Default timeout of outgoing calls (queueing included); `None` waits
+    /// forever. On timeout the call fails with [`RpcError::Timeout`] and the
+    /// callee is sent `$/cancelRequest`.
+    pub call_timeout: Option<Duration>,
+    /// Most outgoing calls awaiting a reply at once; one more fails at once
+    /// with [`RpcError::Limit`].
+    pub max_pending_calls: usize,
+    /// Most elements in an incoming batch; a longer batch is answered with one
+    /// -32600 error.
+    pub max_batch_len: usize,
 }
 
 impl Default for PeerConfig {
@@ -37,6 +47,9 @@ impl Default for PeerConfig {
             max_concurrent_calls: 1024,
             send_queue: 1024,
             handler_grace: Duration::from_secs(1),
+            call_timeout: Some(Duration::from_secs(60)),
+            max_pending_calls: 65_536,
+            max_batch_len: 1024,
         }
     }
 }
@@ -51,6 +64,24 @@ impl PeerConfig {
     /// Sets [`PeerConfig::send_queue`].
     pub fn send_queue(mut self, n: usize) -> Self {
         self.send_queue = n.max(1);
+        self
+    }
+
+    /// Sets [`PeerConfig::call_timeout`].
+    pub fn call_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    /// Sets [`PeerConfig::max_pending_calls`].
+    pub fn max_pending_calls(mut self, n: usize) -> Self {
+        self.max_pending_calls = n;
+        self
+    }
+
+    /// Sets [`PeerConfig::max_batch_len`].
+    pub fn max_batch_len(mut self, n: usize) -> Self {
+        self.max_batch_len = n.max(1);
         self
     }
 
@@ -77,6 +108,8 @@ pub(crate) struct Shared {
     pub(crate) done: CancellationToken,
     /// The reader and writer tasks.
     tasks: TaskTracker,
+    /// Default timeout of outgoing calls.
+    call_timeout: Option<Duration>,
 }
 
 impl Shared {
@@ -116,6 +149,13 @@ impl Shared {
             .await
             .map_err(|_| self.disconnected())
     }
+
+    fn register_call(&self) -> Result<(u64, tokio::sync::oneshot::Receiver<Reply>), RpcError> {
+        self.pending().insert().map_err(|e| match e {
+            InsertError::Closed(reason) => RpcError::Disconnected(reason),
+            InsertError::Full(n) => RpcError::Limit(format!("{n} calls are already awaiting a reply")),
+        })
+    }
 }
 
 /// A handle to one connection: call the remote peer's methods and send it
@@ -144,25 +184,55 @@ pub struct Peer {
 }
 
 impl Peer {
-    /// Calls `method` on the remote peer and waits for its reply.
+    /// Calls `method` on the remote peer and waits for its reply, at most the
+    /// peer's default [`PeerConfig::call_timeout`].
     ///
     /// `params` is sent as given: a tuple or array is sent by position, a
-    /// struct or map by name. Dropping the returned future forgets the call
-    /// (a late reply is then dropped).
+    /// struct or map by name.
+    ///
+    /// Dropping the returned future cancels the call: its pending entry is
+    /// freed and, if the request was already sent, the callee is sent
+    /// `$/cancelRequest` (see [`CANCEL_METHOD`]).
     pub async fn call<P, R>(&self, method: &str, params: P) -> Result<R, RpcError>
     where
         P: Serialize,
         R: DeserializeOwned,
     {
-        let (id, reply) = self.shared.pending().insert().map_err(RpcError::Disconnected)?;
-        let guard = PendingGuard {
+        self.call_inner(method, params, self.shared.call_timeout).await
+    }
+
+    /// Like [`Peer::call`], with this call's own timeout.
+    pub async fn call_with_timeout<P, R>(&self, method: &str, params: P, timeout: Duration) -> Result<R, RpcError>
+    where
+        P: Serialize,
+        R: DeserializeOwned,
+    {
+        self.call_inner(method, params, Some(timeout)).await
+    }
+
+    async fn call_inner<P, R>(&self, method: &str, params: P, timeout: Option<Duration>) -> Result<R, RpcError>
+    where
+        P: Serialize,
+        R: DeserializeOwned,
+    {
+        let (id, reply) = self.shared.register_call()?;
+        let mut guard = PendingGuard {
             shared: &self.shared,
             id,
+            sent: false,
         };
         let text = encode_call(Some(id), method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
-        self.shared.send(text).await?;
-        let reply = reply.await.map_err(|_| self.shared.disconnected())?;
-        std::mem::forget(guard);
+        let exchange = async {
+            self.shared.send(text).await?;
+            guard.sent = true;
+            reply.await.map_err(|_| self.shared.disconnected())
+        };
+        let reply = match timeout {
+            Some(limit) => tokio::time::timeout(limit, exchange)
+                .await
+                .map_err(|_| RpcError::Timeout(limit))??,
+            None => exchange.await?,
+        };
         let raw = reply.map_err(RpcError::Call)?;
         serde_json::from_str(raw.get()).map_err(|e| RpcError::Decode(e.to_string()))
     }
@@ -219,18 +289,41 @@ impl Peer {
     }
 }
 
-/// Removes a call from the pending table if its future is dropped before the
-/// reply arrives. (If the reply races the drop, the reader finds no entry and
-/// drops the reply: harmless.)
+/// The notification a caller sends when it gives up on a request it sent
+/// (its future was dropped, or it timed out): `{"jsonrpc":"2.0",
+/// "method":"$/cancelRequest","params":{"id":<id>}}`, as in LSP. The callee
+/// aborts that request's handler and answers it with -32001
+/// ([`crate::error::REQUEST_CANCELLED`]); a request that already completed (or
+/// one inside a batch) is not affected.
+pub const CANCEL_METHOD: &str = "$/cancelRequest";
+
+/// Frees a call's pending entry when its future ends without a reply
+/// (dropped, timed out, failed), and tells the callee to stop working on it.
+/// If the reply races the drop, the reader finds no entry and drops the
+/// reply: harmless.
 struct PendingGuard<'a> {
     shared: &'a Shared,
     id: u64,
+    sent: bool,
 }
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        self.shared.pending().remove(self.id);
+        let was_waiting = self.shared.pending().remove(self.id);
+        if was_waiting && self.sent && !self.shared.done.is_cancelled() {
+            // Drop cannot wait: when the queue is full the cancel is skipped
+            // (the callee's reply is then dropped on arrival instead).
+            if let Ok(text) = encode_call(None, CANCEL_METHOD, &CancelParams { id: self.id }) {
+                let _ = self.shared.out.try_send(Outgoing::Text(text));
+            }
+        }
     }
+}
+
+/// The params of [`CANCEL_METHOD`].
+#[derive(Serialize, serde::Deserialize)]
+pub(crate) struct CancelParams<I> {
+    pub(crate) id: I,
 }
 
 /// Sets up one connection: its [`Peer`] handle exists at once (so services can
@@ -267,10 +360,11 @@ impl PeerBuilder {
     pub fn with_config(config: PeerConfig) -> Self {
         let (out, outgoing) = mpsc::channel(config.send_queue);
         let shared = Arc::new(Shared {
-            pending: Mutex::new(PendingCalls::default()),
+            pending: Mutex::new(PendingCalls::with_limit(config.max_pending_calls)),
             out,
             done: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            call_timeout: config.call_timeout,
         });
         PeerBuilder {
             peer: Peer { shared },

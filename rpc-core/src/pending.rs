@@ -16,19 +16,48 @@ use crate::error::ErrorObject;
 pub type Reply = Result<Box<RawValue>, ErrorObject>;
 
 /// The table of pending outgoing calls of one connection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PendingCalls {
     next_id: u64,
+    limit: usize,
     calls: HashMap<u64, oneshot::Sender<Reply>>,
     closed: Option<Arc<str>>,
 }
 
+impl Default for PendingCalls {
+    fn default() -> Self {
+        Self::with_limit(usize::MAX)
+    }
+}
+
+/// Why a call could not be registered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InsertError {
+    /// The connection is closed, for this reason.
+    Closed(Arc<str>),
+    /// As many calls as allowed are already pending.
+    Full(usize),
+}
+
 impl PendingCalls {
+    /// A table that holds at most `limit` pending calls.
+    pub fn with_limit(limit: usize) -> Self {
+        PendingCalls {
+            next_id: 0,
+            limit,
+            calls: HashMap::new(),
+            closed: None,
+        }
+    }
+
     /// Allocates the next id and registers a call under it. Fails with the
-    /// disconnect reason once the connection has closed.
-    pub fn insert(&mut self) -> Result<(u64, oneshot::Receiver<Reply>), Arc<str>> {
+    /// disconnect reason once the connection has closed, or when full.
+    pub fn insert(&mut self) -> Result<(u64, oneshot::Receiver<Reply>), InsertError> {
         if let Some(reason) = &self.closed {
-            return Err(reason.clone());
+            return Err(InsertError::Closed(reason.clone()));
+        }
+        if self.calls.len() >= self.limit {
+            return Err(InsertError::Full(self.limit));
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -37,9 +66,9 @@ impl PendingCalls {
         Ok((id, rx))
     }
 
-    /// Forgets a call (its caller went away).
-    pub fn remove(&mut self, id: u64) {
-        self.calls.remove(&id);
+    /// Forgets a call (its caller went away); true if it was still waiting.
+    pub fn remove(&mut self, id: u64) -> bool {
+        self.calls.remove(&id).is_some()
     }
 
     /// Takes the waiting call for `id`, if any.
@@ -98,7 +127,7 @@ mod tests {
         let (_, mut r) = t.insert().unwrap();
         drop(t.close("gone".into()));
         assert!(r.try_recv().is_err());
-        assert_eq!(&*t.insert().unwrap_err(), "gone");
+        assert_eq!(t.insert().unwrap_err(), InsertError::Closed("gone".into()));
         drop(t.close("later".into()));
         assert_eq!(&**t.closed().unwrap(), "gone", "first reason wins");
     }
@@ -107,8 +136,19 @@ mod tests {
     fn remove_forgets_a_call() {
         let mut t = PendingCalls::default();
         let (id, _r) = t.insert().unwrap();
-        t.remove(id);
+        assert!(t.remove(id));
+        assert!(!t.remove(id));
         assert!(t.take(id).is_none());
         assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn refuses_calls_beyond_the_limit() {
+        let mut t = PendingCalls::with_limit(2);
+        let (a, _ra) = t.insert().unwrap();
+        let _b = t.insert().unwrap();
+        assert_eq!(t.insert().unwrap_err(), InsertError::Full(2));
+        t.remove(a);
+        assert!(t.insert().is_ok());
     }
 }

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use tokio::task::JoinSet;
-
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, Tasks};
 use crate::methods::Methods;
 use crate::peer::{Outgoing, PeerConfig, Shared};
 use crate::transport::{Receiver, TransportError};
@@ -24,14 +22,18 @@ pub(crate) async fn run<R: Receiver>(params: ReaderParams<R>) {
         config,
         shared,
     } = params;
-    let dispatcher = Dispatcher::new(methods, shared.clone(), config.max_concurrent_calls);
-    let mut handlers = JoinSet::new();
+    let mut dispatcher = Dispatcher::new(methods, shared.clone(), &config);
+    let mut handlers = Tasks::new();
     let ended = loop {
         tokio::select! {
             biased;
             _ = shared.done.cancelled() => break None,
             // Reap finished handler tasks so the set stays small.
-            Some(_) = handlers.join_next(), if !handlers.is_empty() => {}
+            Some(done) = handlers.join_next(), if !handlers.is_empty() => {
+                if let Ok(Some(id)) = done {
+                    dispatcher.finished(&id);
+                }
+            }
             // Cancel-safe by the `Receiver` contract.
             msg = receiver.receive() => match msg {
                 Ok(text) => dispatcher.handle_frame(text.as_ref(), &mut handlers).await,

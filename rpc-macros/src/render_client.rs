@@ -19,12 +19,19 @@ pub fn render(api: &RpcTrait) -> TokenStream {
         #[derive(::core::clone::Clone, ::core::fmt::Debug)]
         #vis struct #client {
             peer: #krate::Peer,
+            timeout: ::core::option::Option<::core::time::Duration>,
         }
 
         impl #client {
-            /// A client that calls over `peer`.
+            /// A client that calls over `peer`, with the peer's default call timeout.
             pub fn new(peer: #krate::Peer) -> Self {
-                Self { peer }
+                Self { peer, timeout: ::core::option::Option::None }
+            }
+
+            /// The same client with its own timeout for every call it makes.
+            pub fn with_timeout(mut self, timeout: ::core::time::Duration) -> Self {
+                self.timeout = ::core::option::Option::Some(timeout);
+                self
             }
 
             /// The peer this client calls over.
@@ -54,7 +61,15 @@ fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
         quote!((#(&#names,)*))
     };
     let (ret, send) = match m.kind {
-        Kind::Request => (quote!(#ok_type), quote!(self.peer.call(#wire_name, #params).await)),
+        Kind::Request => (
+            quote!(#ok_type),
+            quote! {
+                match self.timeout {
+                    ::core::option::Option::Some(t) => self.peer.call_with_timeout(#wire_name, #params, t).await,
+                    ::core::option::Option::None => self.peer.call(#wire_name, #params).await,
+                }
+            },
+        ),
         Kind::Notification => (quote!(()), quote!(self.peer.notify(#wire_name, #params).await)),
     };
     quote! {
