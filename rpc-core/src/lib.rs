@@ -8,6 +8,8 @@
 //!   (`rpc-ws` provides the WebSocket one; [`transport::memory`] an in-process one).
 //! * [`rpc`]: the attribute macro that turns a trait into a typed client stub
 //!   and a dispatch table.
+//! * `typescript` (feature `typescript`): TypeScript bindings for the traits,
+//!   generated from the metadata the macro emits ([`meta`]).
 //!
 //! ```
 //! use rpc_core::{rpc, PeerBuilder, RpcError, transport::memory};
@@ -43,14 +45,18 @@ pub mod methods;
 pub mod peer;
 pub mod pending;
 mod reader;
+pub mod registry;
 pub mod transport;
+#[cfg(feature = "typescript")]
+pub mod typescript;
 mod writer;
 
 pub use error::{ErrorCode, ErrorObject, RpcError};
 pub use id::Id;
 pub use meta::{ApiMeta, MethodKind, MethodMeta, ParamMeta, RpcApi};
 pub use methods::{Methods, Params, RegisterError};
-pub use peer::{CANCEL_METHOD, Peer, PeerBuilder, PeerConfig};
+pub use peer::{CANCEL_METHOD, Notification, Peer, PeerBuilder, PeerConfig};
+pub use registry::{ConnectionId, Registry};
 pub use rpc_macros::rpc;
 
 /// Items generated code refers to. Not public API: may change at any time.

@@ -246,6 +246,15 @@ impl Peer {
         self.shared.send(text).await
     }
 
+    /// Sends a notification serialized earlier with [`Notification::new`]:
+    /// the way to send one message to many peers while serializing it once.
+    pub async fn send_notification(&self, notification: &Notification) -> Result<(), RpcError> {
+        if self.shared.done.is_cancelled() {
+            return Err(self.shared.disconnected());
+        }
+        self.shared.send(notification.text.clone()).await
+    }
+
     /// Closes the connection with a normal close: pending calls fail with
     /// `Disconnected`. Completes once the close is queued.
     pub async fn close(&self) {
@@ -286,6 +295,32 @@ impl Peer {
     /// How many of this peer's outgoing calls await a reply.
     pub fn pending_calls(&self) -> usize {
         self.shared.pending().len()
+    }
+}
+
+/// A notification serialized once, to be sent to any number of peers with
+/// [`Peer::send_notification`]. Generated clients build typed ones:
+/// `BrowserClient::progress_notification(&50)`.
+///
+/// ```
+/// let n = rpc_core::peer::Notification::new("ui.progress", (50,)).unwrap();
+/// assert_eq!(n.text(), r#"{"jsonrpc":"2.0","method":"ui.progress","params":[50]}"#);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    text: String,
+}
+
+impl Notification {
+    /// Serializes a notification of `method` with `params`.
+    pub fn new<P: Serialize>(method: &str, params: P) -> Result<Self, RpcError> {
+        let text = encode_call(None, method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
+        Ok(Notification { text })
+    }
+
+    /// The message text.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 }
 

@@ -10,6 +10,11 @@ pub fn render(api: &RpcTrait) -> TokenStream {
     let vis = &api.vis;
     let client = api.client_ident();
     let methods = api.methods.iter().map(|m| render_method(krate, m));
+    let notifications = api
+        .methods
+        .iter()
+        .filter(|m| m.kind == Kind::Notification)
+        .map(|m| render_prepared(krate, m));
     let doc = format!(
         "Typed client for [`{0}`]: calls the `{0}` implementation on the other end of a connection.",
         api.ident
@@ -40,6 +45,39 @@ pub fn render(api: &RpcTrait) -> TokenStream {
             }
 
             #(#methods)*
+
+            #(#notifications)*
+        }
+
+        impl ::core::convert::From<#krate::Peer> for #client {
+            fn from(peer: #krate::Peer) -> Self {
+                Self::new(peer)
+            }
+        }
+    }
+}
+
+/// `{method}_notification(&args) -> Notification`: a notification serialized
+/// once, to send to many peers (broadcast through a `Registry`).
+fn render_prepared(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
+    let RpcMethod {
+        ident, wire_name, args, ..
+    } = m;
+    let fn_ident = quote::format_ident!("{}_notification", ident.to_string().trim_start_matches("r#"));
+    let names: Vec<_> = args.iter().map(|a| &a.ident).collect();
+    let types = args.iter().map(|a| &a.ty);
+    let params = if names.is_empty() {
+        quote!(#krate::__private::NO_PARAMS)
+    } else {
+        quote!((#(#names,)*))
+    };
+    let doc = format!(
+        "The `{wire_name}` notification, serialized once: send it to many peers with `Peer::send_notification` or a `Registry`."
+    );
+    quote! {
+        #[doc = #doc]
+        pub fn #fn_ident(#(#names: &#types),*) -> ::core::result::Result<#krate::Notification, #krate::RpcError> {
+            #krate::Notification::new(#wire_name, #params)
         }
     }
 }
