@@ -299,8 +299,14 @@ pub fn encode_call<P: Serialize + ?Sized>(
     }
     out.push_str(r#""method":"#);
     write_json_string(&mut out, method);
+    let params_start = out.len();
     out.push_str(r#","params":"#);
     append_json(&mut out, params)?;
+    // `"params":null` is invalid (params must be an array or an object): params
+    // that serialize to `null`, such as `()`, omit the member instead.
+    if out[params_start..] == *r#","params":null"# {
+        out.truncate(params_start);
+    }
     out.push('}');
     Ok(out)
 }
