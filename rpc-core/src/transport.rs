@@ -56,6 +56,16 @@ pub trait Sender: Send + 'static {
     fn flush(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send;
     /// Sends a close message with `reason` and flushes.
     fn close(&mut self, reason: CloseReason) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// How often the writer calls [`Sender::ping`] (keepalive); `None` (the
+    /// default) never.
+    fn ping_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// Sends a keepalive probe the other end answers (a WebSocket ping) and
+    /// flushes. The default sends nothing.
+    fn ping(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// The receiving half of a connection. The peer's reader task owns it.

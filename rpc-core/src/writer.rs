@@ -19,28 +19,60 @@ const MAX_BATCH: usize = 256;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub(crate) async fn run<S: Sender>(mut sender: S, mut queue: mpsc::Receiver<Outgoing>, shared: Arc<Shared>) {
+    let mut keepalive = sender.ping_interval().map(|every| {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks
+    });
     let close = loop {
         let next = tokio::select! {
             biased;
             // Cancel-safe: `recv` loses nothing when the other branch wins.
             _ = shared.done.cancelled() => None,
-            msg = queue.recv() => msg,
-        };
-        match next {
-            Some(Outgoing::Text(text)) => match write_burst(&mut sender, text, &mut queue).await {
-                Ok(None) => {}
-                Ok(Some(close)) => break close,
-                Err(e) => {
+            // Keepalive: ticks at most once per interval, so it never starves
+            // the queue, and a busy writer still pings.
+            _ = async { keepalive.as_mut().expect("checked").tick().await }, if keepalive.is_some() => {
+                if let Err(e) = bounded_after_done(&shared, sender.ping()).await {
                     shared.shut_down(&format!("write failed: {e}"));
                     return;
                 }
-            },
+                continue;
+            }
+            msg = queue.recv() => msg,
+        };
+        match next {
+            Some(Outgoing::Text(text)) => {
+                match bounded_after_done(&shared, write_burst(&mut sender, text, &mut queue)).await {
+                    Ok(None) => {}
+                    Ok(Some(close)) => break close,
+                    Err(e) => {
+                        shared.shut_down(&format!("write failed: {e}"));
+                        return;
+                    }
+                }
+            }
             Some(Outgoing::Close(close)) => break close,
             None => break drain_for_close(&mut sender, &mut queue).await,
         }
     };
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, sender.close(close.clone())).await;
     shared.shut_down(&format!("connection closed locally ({} {})", close.code, close.reason));
+}
+
+/// Runs a write; once the connection is over (e.g. the keepalive declared the
+/// other end dead while a write waits on its full TCP window) the write gets
+/// [`CLOSE_TIMEOUT`] more, then fails, so a dead peer's tasks always end.
+async fn bounded_after_done<T>(
+    shared: &Shared,
+    write: impl std::future::Future<Output = Result<T, TransportError>>,
+) -> Result<T, TransportError> {
+    tokio::select! {
+        result = write => result,
+        _ = async {
+            shared.done.cancelled().await;
+            tokio::time::sleep(CLOSE_TIMEOUT).await;
+        } => Err(TransportError::Io("write stalled after the connection ended".into())),
+    }
 }
 
 /// Feeds `first` and whatever else is queued, then flushes once. Returns the
