@@ -1,20 +1,28 @@
 //! Opening a connection to a server.
 
+#[cfg(feature = "tls")]
+use std::sync::Arc;
+
 use rpc_core::{Methods, Peer, PeerBuilder, RegisterError};
 use tokio::net::TcpStream;
+use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use crate::config::WsConfig;
 use crate::error::ConnectError;
-use crate::transport::{WsReceiver, WsSender, split};
+use crate::transport::{WsReceiver, WsSender, split_with_keepalive};
+
+/// The stream under a client connection: plain TCP, or TLS for `wss://`.
+type Stream = MaybeTlsStream<TcpStream>;
 
 /// An open connection whose services are being registered. Call
 /// [`Connection::start`] to begin serving and calling.
 #[derive(Debug)]
 pub struct Connection {
     builder: PeerBuilder,
-    sender: WsSender<TcpStream>,
-    receiver: WsReceiver<TcpStream>,
+    sender: WsSender<Stream>,
+    receiver: WsReceiver<Stream>,
 }
 
 impl Connection {
@@ -35,37 +43,129 @@ impl Connection {
     }
 }
 
-/// Connects to a `ws://` URL with the default [`WsConfig`].
+/// Connects to a `ws://` (or, with the `tls` feature, `wss://`) URL with the
+/// default [`WsConfig`].
 pub async fn connect(url: &str) -> Result<Connection, ConnectError> {
-    connect_with_config(url, WsConfig::default()).await
+    ClientBuilder::new(url).connect().await
 }
 
-/// Connects to a `ws://` URL.
+/// Connects to a `ws://` (or `wss://`) URL with `config`.
 pub async fn connect_with_config(url: &str, config: WsConfig) -> Result<Connection, ConnectError> {
-    let invalid = |reason: &str| ConnectError::InvalidUrl {
-        url: url.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let request = url.into_client_request().map_err(|e| invalid(&e.to_string()))?;
-    if request.uri().scheme_str() != Some("ws") {
-        return Err(invalid("only ws:// URLs are supported"));
+    ClientBuilder::new(url).config(config).connect().await
+}
+
+/// Options of a connection to open: request headers, configuration, TLS.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), rpc_ws::ConnectError> {
+/// let peer = rpc_ws::ClientBuilder::new("ws://127.0.0.1:9000/rpc")
+///     .header("authorization", "Bearer secret")
+///     .connect()
+///     .await?
+///     .start();
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientBuilder {
+    url: String,
+    headers: Vec<(String, String)>,
+    config: WsConfig,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl ClientBuilder {
+    /// Options for connecting to `url` (`ws://` or, with the `tls` feature, `wss://`).
+    pub fn new(url: impl Into<String>) -> Self {
+        ClientBuilder {
+            url: url.into(),
+            headers: Vec::new(),
+            config: WsConfig::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
     }
-    let host = request.uri().host().ok_or_else(|| invalid("no host"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-    let port = request.uri().port_u16().unwrap_or(80);
-    let stream = TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|source| ConnectError::Io {
-            addr: format!("{host}:{port}"),
-            source,
-        })?;
-    let _ = stream.set_nodelay(true);
-    let (ws, _response) =
-        tokio_tungstenite::client_async_with_config(request, stream, Some(config.websocket())).await?;
-    let (sender, receiver) = split(ws);
-    Ok(Connection {
-        builder: PeerBuilder::with_config(config.peer),
-        sender,
-        receiver,
-    })
+
+    /// Adds a header to the upgrade request (e.g. `Authorization`). An
+    /// invalid name or value makes [`ClientBuilder::connect`] fail.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the configuration (limits, keepalive, peer settings).
+    pub fn config(mut self, config: WsConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The rustls configuration for `wss://` (e.g. to trust a private CA).
+    /// Without it, the Mozilla root certificates (webpki-roots) are trusted.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Opens the connection: TCP, TLS for `wss://`, then the WebSocket
+    /// handshake, all within [`WsConfig::handshake_timeout`].
+    pub async fn connect(self) -> Result<Connection, ConnectError> {
+        let limit = self.config.handshake_timeout;
+        let url = self.url.clone();
+        tokio::time::timeout(limit, self.open())
+            .await
+            .map_err(|_| ConnectError::Timeout { url, after: limit })?
+    }
+
+    async fn open(self) -> Result<Connection, ConnectError> {
+        let url = self.url.as_str();
+        let invalid = |reason: &str| ConnectError::InvalidUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let mut request = url.into_client_request().map_err(|e| invalid(&e.to_string()))?;
+        let tls = match request.uri().scheme_str() {
+            Some("ws") => false,
+            Some("wss") if cfg!(feature = "tls") => true,
+            Some("wss") => return Err(invalid("wss:// needs rpc-ws's `tls` feature")),
+            _ => return Err(invalid("only ws:// and wss:// URLs are supported")),
+        };
+        for (name, value) in &self.headers {
+            let header = HeaderName::try_from(name.as_str())
+                .ok()
+                .zip(HeaderValue::try_from(value.as_str()).ok());
+            let (name, value) = header.ok_or_else(|| ConnectError::InvalidHeader { name: name.clone() })?;
+            request.headers_mut().append(name, value);
+        }
+        let host = request.uri().host().ok_or_else(|| invalid("no host"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let port = request.uri().port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let stream = TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|source| ConnectError::Io {
+                addr: format!("{host}:{port}"),
+                source,
+            })?;
+        let _ = stream.set_nodelay(true);
+        let config = Some(self.config.websocket());
+        #[cfg(feature = "tls")]
+        let (ws, _response) = {
+            let connector = self.tls.clone().map(tokio_tungstenite::Connector::Rustls);
+            tokio_tungstenite::client_async_tls_with_config(request, stream, config, connector)
+                .await
+                .map_err(ConnectError::from_ws)?
+        };
+        #[cfg(not(feature = "tls"))]
+        let (ws, _response) =
+            tokio_tungstenite::client_async_with_config(request, MaybeTlsStream::Plain(stream), config)
+                .await
+                .map_err(ConnectError::from_ws)?;
+        let (sender, receiver) =
+            split_with_keepalive(ws, self.config.keepalive_interval, self.config.keepalive_timeout);
+        Ok(Connection {
+            builder: PeerBuilder::with_config(self.config.peer),
+            sender,
+            receiver,
+        })
+    }
 }

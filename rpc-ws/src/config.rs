@@ -1,20 +1,62 @@
 //! Settings shared by the server and the client.
 
+use std::time::Duration;
+
 use rpc_core::PeerConfig;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Settings of a WebSocket endpoint (server or client).
+///
+/// The defaults suit a server on the internet; see the README's "Security and
+/// limits" section for what each one protects against.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = rpc_ws::WsConfig::default()
+///     .max_message_size(1 << 20)
+///     .keepalive(Some(Duration::from_secs(15)), Duration::from_secs(10))
+///     .allowed_origins(["https://app.example.com"]);
+/// assert_eq!(config.max_frame_size, 1 << 20);
+/// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct WsConfig {
     /// Settings of each connection's peer (concurrency, queue sizes).
     pub peer: PeerConfig,
-    /// Largest message accepted; a larger one closes the connection with 1009.
+    /// Largest message accepted (default 16 MiB); a larger one closes the
+    /// connection with 1009 "message too big".
     pub max_message_size: usize,
+    /// Largest single frame accepted (default: the same as the message limit);
+    /// a larger one closes the connection with 1009.
+    pub max_frame_size: usize,
     /// Read buffer per connection. Small keeps idle connections cheap.
     pub read_buffer_size: usize,
-    /// Server only: most connections at once; further handshakes get HTTP 503.
+    /// Server only: most connections at once (default 10,000); further
+    /// handshakes are refused with HTTP 503 before the upgrade.
     pub max_connections: usize,
+    /// Server only: the `Origin` header values a handshake may carry, compared
+    /// ASCII-case-insensitively (e.g. `https://app.example.com`). `None` (the
+    /// default) accepts any origin, which is right for non-browser clients;
+    /// set it when browsers connect, so that a page of another site cannot
+    /// open a connection with the user's cookies (cross-site WebSocket
+    /// hijacking). A listed origin is accepted, another gets HTTP 403; a
+    /// handshake without `Origin` (not sent by a browser) is accepted.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Send a WebSocket ping this often (default 30 s); `None` sends none and
+    /// never declares the other end dead.
+    pub keepalive_interval: Option<Duration>,
+    /// How long after a ping is due the other end may stay silent (no frame of
+    /// any kind, pongs included) before it is declared dead (default 30 s).
+    /// A dead peer's connection ends: its pending calls fail with
+    /// `Disconnected("... keepalive timeout ...")`. So a peer that stops
+    /// answering is detected within `keepalive_interval + keepalive_timeout`.
+    pub keepalive_timeout: Duration,
+    /// Server only: on [`crate::ServerHandle::stop`], how long running calls
+    /// get to finish before the connections are closed anyway (default 10 s).
+    pub shutdown_grace: Duration,
+    /// How long a client may take to open the connection: TCP, TLS and the
+    /// WebSocket handshake (default 10 s).
+    pub handshake_timeout: Duration,
 }
 
 impl Default for WsConfig {
@@ -22,8 +64,14 @@ impl Default for WsConfig {
         WsConfig {
             peer: PeerConfig::default(),
             max_message_size: 16 << 20,
+            max_frame_size: 16 << 20,
             read_buffer_size: 8 << 10,
             max_connections: 10_000,
+            allowed_origins: None,
+            keepalive_interval: Some(Duration::from_secs(30)),
+            keepalive_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -35,9 +83,17 @@ impl WsConfig {
         self
     }
 
-    /// Sets [`WsConfig::max_message_size`].
+    /// Sets [`WsConfig::max_message_size`], and [`WsConfig::max_frame_size`]
+    /// to the same value.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self.max_frame_size = bytes;
+        self
+    }
+
+    /// Sets [`WsConfig::max_frame_size`] (call after `max_message_size`).
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame_size = bytes;
         self
     }
 
@@ -53,10 +109,47 @@ impl WsConfig {
         self
     }
 
+    /// Sets [`WsConfig::allowed_origins`]: only these browser origins may connect.
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.allowed_origins = Some(origins.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets [`WsConfig::keepalive_interval`] and [`WsConfig::keepalive_timeout`].
+    pub fn keepalive(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
+        self.keepalive_interval = interval;
+        self.keepalive_timeout = timeout;
+        self
+    }
+
+    /// Sets [`WsConfig::shutdown_grace`].
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Sets [`WsConfig::handshake_timeout`].
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
     pub(crate) fn websocket(&self) -> WebSocketConfig {
         WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_size)
             .max_message_size(Some(self.max_message_size))
-            .max_frame_size(Some(self.max_message_size))
+            .max_frame_size(Some(self.max_frame_size))
+    }
+
+    /// True if `origin` may open a connection.
+    pub(crate) fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        match (&self.allowed_origins, origin) {
+            (None, _) | (Some(_), None) => true,
+            (Some(list), Some(origin)) => list.iter().any(|o| o.eq_ignore_ascii_case(origin)),
+        }
     }
 }

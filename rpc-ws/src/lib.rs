@@ -41,11 +41,20 @@
 mod client;
 mod config;
 mod error;
+mod handshake;
 mod server;
 mod transport;
 
-pub use client::{Connection, connect, connect_with_config};
+pub use client::{ClientBuilder, Connection, connect, connect_with_config};
 pub use config::WsConfig;
 pub use error::ConnectError;
+pub use handshake::{HandshakeRequest, Rejection};
 pub use server::{ConnectionInfo, Server, ServerHandle};
-pub use transport::{WsReceiver, WsSender};
+/// The HTTP types of the handshake (headers, status codes), as tungstenite uses them.
+pub use tokio_tungstenite::tungstenite::http;
+pub use transport::{WsReceiver, WsSender, split, split_with_keepalive};
+
+/// The rustls version `rpc-ws` uses, for building [`rustls::ServerConfig`]
+/// and [`rustls::ClientConfig`] (feature `tls`).
+#[cfg(feature = "tls")]
+pub use rustls;

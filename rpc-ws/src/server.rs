@@ -1,4 +1,4 @@
-//! The server: accept loop, per-connection setup, graceful stop.
+//! The server: accept loop, handshake checks, per-connection setup, graceful stop.
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,43 +7,75 @@ use std::time::Duration;
 
 use rpc_core::transport::CloseReason;
 use rpc_core::{PeerBuilder, RegisterError};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::http::{HeaderMap, StatusCode, header};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::WsConfig;
-use crate::transport::split;
-
-/// How long a client may take to complete the WebSocket handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::handshake::{HandshakeRequest, Rejection};
+use crate::transport::split_with_keepalive;
 
 /// What the server knows about a connection when it sets it up.
+///
+/// `auth` is what the handshake hook returned (see [`Server::on_handshake`]);
+/// `()` without a hook.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct ConnectionInfo {
+pub struct ConnectionInfo<A = ()> {
     /// The client's address.
     pub remote_addr: SocketAddr,
     /// The request path of the upgrade request (e.g. `/rpc`).
     pub path: String,
+    /// The query string of the upgrade request, without `?`.
+    pub query: Option<String>,
+    /// The headers of the upgrade request.
+    pub headers: HeaderMap,
+    /// What the handshake hook learned, e.g. the authenticated user.
+    pub auth: A,
 }
 
+type Hook<A> = dyn Fn(&HandshakeRequest<'_>) -> Result<A, Rejection> + Send + Sync;
+type Setup<A> = dyn Fn(&mut PeerBuilder, &ConnectionInfo<A>) -> Result<(), RegisterError> + Send + Sync;
+
 /// A bound, not yet serving, WebSocket JSON-RPC server.
-#[derive(Debug)]
-pub struct Server {
+///
+/// `A` is the type the handshake hook hands to every connection's setup
+/// (`()` until [`Server::on_handshake`] sets a hook).
+pub struct Server<A = ()> {
     listener: TcpListener,
     config: WsConfig,
+    hook: Arc<Hook<A>>,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl<A> Server<A> {
+    fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+}
+
+impl<A> std::fmt::Debug for Server<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listener", &self.listener)
+            .field("config", &self.config)
+            .field("tls", &self.is_tls())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {
     /// Binds to `addr` (`127.0.0.1:0` picks a free port).
     pub async fn bind(addr: impl ToSocketAddrs) -> io::Result<Server> {
-        Ok(Server {
-            listener: TcpListener::bind(addr).await?,
-            config: WsConfig::default(),
-        })
+        Ok(Self::from_listener(TcpListener::bind(addr).await?))
     }
 
     /// Wraps an already bound listener.
@@ -51,12 +83,65 @@ impl Server {
         Server {
             listener,
             config: WsConfig::default(),
+            hook: Arc::new(|_: &HandshakeRequest<'_>| Ok(())),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
+}
 
+impl<A: Send + Sync + 'static> Server<A> {
     /// Replaces the configuration.
     pub fn with_config(mut self, config: WsConfig) -> Self {
         self.config = config;
+        self
+    }
+
+    /// Sets the handshake hook: it sees every upgrade request (after the
+    /// connection limit and the Origin check) and either accepts it, returning
+    /// what it learned (e.g. the authenticated user id), or refuses it with an
+    /// HTTP status such as 401 or 403 before the upgrade. What it returns is
+    /// [`ConnectionInfo::auth`] in the connection's setup, so the services of
+    /// that connection can hold it.
+    ///
+    /// The hook runs on the connection's task during the handshake: keep it
+    /// quick (look a token up in memory; do not block).
+    ///
+    /// ```
+    /// use rpc_ws::{Rejection, Server};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let server = Server::bind("127.0.0.1:0").await.unwrap().on_handshake(|req| {
+    ///     match req.bearer_token() {
+    ///         Some("secret") => Ok("alice".to_string()),
+    ///         Some(_) => Err(Rejection::forbidden("unknown token")),
+    ///         None => Err(Rejection::unauthorized("missing token").with_header("www-authenticate", "Bearer")),
+    ///     }
+    /// });
+    /// let handle = server.serve(|_conn, info| {
+    ///     let user: &String = &info.auth; // e.g. a service struct field
+    ///     assert_eq!(user, "alice");
+    ///     Ok(())
+    /// });
+    /// handle.stop().await;
+    /// # });
+    /// ```
+    pub fn on_handshake<B, F>(self, hook: F) -> Server<B>
+    where
+        F: Fn(&HandshakeRequest<'_>) -> Result<B, Rejection> + Send + Sync + 'static,
+    {
+        Server {
+            listener: self.listener,
+            config: self.config,
+            hook: Arc::new(hook),
+            #[cfg(feature = "tls")]
+            tls: self.tls,
+        }
+    }
+
+    /// Serves `wss://`: every connection is TLS with this rustls configuration.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(tokio_rustls::TlsAcceptor::from(config));
         self
     }
 
@@ -73,22 +158,25 @@ impl Server {
     /// The server runs until [`ServerHandle::stop`] or until the handle is dropped.
     pub fn serve<F>(self, setup: F) -> ServerHandle
     where
-        F: Fn(&mut PeerBuilder, &ConnectionInfo) -> Result<(), RegisterError> + Send + Sync + 'static,
+        F: Fn(&mut PeerBuilder, &ConnectionInfo<A>) -> Result<(), RegisterError> + Send + Sync + 'static,
     {
         let local_addr = self.local_addr();
+        let tls = self.is_tls();
         let stop = CancellationToken::new();
         let connections = TaskTracker::new();
-        let accept = AcceptLoop {
-            listener: self.listener,
+        let ctx = Arc::new(Ctx {
             slots: Arc::new(Semaphore::new(self.config.max_connections)),
-            config: Arc::new(self.config),
+            config: self.config,
+            hook: self.hook,
             setup: Arc::new(setup),
             stop: stop.clone(),
-            connections: connections.clone(),
-        };
-        connections.spawn(accept.run());
+            #[cfg(feature = "tls")]
+            tls: self.tls,
+        });
+        connections.spawn(accept_loop(self.listener, ctx, connections.clone()));
         ServerHandle {
             local_addr,
+            tls,
             stop,
             connections,
         }
@@ -99,6 +187,7 @@ impl Server {
 #[derive(Debug)]
 pub struct ServerHandle {
     local_addr: SocketAddr,
+    tls: bool,
     stop: CancellationToken,
     connections: TaskTracker,
 }
@@ -109,9 +198,10 @@ impl ServerHandle {
         self.local_addr
     }
 
-    /// `ws://{local_addr}/`.
+    /// `ws://{local_addr}/` (`wss://` when serving TLS).
     pub fn url(&self) -> String {
-        format!("ws://{}/", self.local_addr)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}/", self.local_addr)
     }
 
     /// Stops accepting, closes every connection with 1001 "going away", and
@@ -136,101 +226,107 @@ impl Drop for ServerHandle {
     }
 }
 
-type Setup = dyn Fn(&mut PeerBuilder, &ConnectionInfo) -> Result<(), RegisterError> + Send + Sync;
-
-struct AcceptLoop {
-    listener: TcpListener,
+/// What every connection task of one server shares.
+struct Ctx<A> {
     slots: Arc<Semaphore>,
-    config: Arc<WsConfig>,
-    setup: Arc<Setup>,
+    config: WsConfig,
+    hook: Arc<Hook<A>>,
+    setup: Arc<Setup<A>>,
     stop: CancellationToken,
-    connections: TaskTracker,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
-impl AcceptLoop {
-    async fn run(self) {
-        loop {
-            let accepted = tokio::select! {
-                biased;
-                _ = self.stop.cancelled() => return,
-                accepted = self.listener.accept() => accepted,
-            };
-            match accepted {
-                Ok((stream, remote_addr)) => {
-                    let conn = ConnectionTask {
-                        stream,
-                        remote_addr,
-                        slots: self.slots.clone(),
-                        config: self.config.clone(),
-                        setup: self.setup.clone(),
-                        stop: self.stop.clone(),
-                    };
-                    self.connections.spawn(conn.run());
-                }
-                Err(e) => {
-                    // e.g. EMFILE: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+async fn accept_loop<A: Send + Sync + 'static>(listener: TcpListener, ctx: Arc<Ctx<A>>, connections: TaskTracker) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = ctx.stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, remote_addr)) => {
+                connections.spawn(connection(stream, remote_addr, ctx.clone()));
+            }
+            Err(e) => {
+                // e.g. EMFILE: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
 }
 
-struct ConnectionTask {
-    stream: TcpStream,
-    remote_addr: SocketAddr,
-    slots: Arc<Semaphore>,
-    config: Arc<WsConfig>,
-    setup: Arc<Setup>,
-    stop: CancellationToken,
-}
-
-impl ConnectionTask {
-    async fn run(self) {
-        let _ = self.stream.set_nodelay(true);
-        let slot = self.slots.clone().try_acquire_owned().ok();
-        let full = slot.is_none();
-        let mut path = String::new();
-        // The signature is tungstenite's callback type; its error is an HTTP response.
-        #[allow(clippy::result_large_err)]
-        let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
-            path = req.uri().path().to_owned();
-            if full {
-                return Err(http_error(StatusCode::SERVICE_UNAVAILABLE, "too many connections"));
-            }
-            Ok(resp)
+async fn connection<A: Send + Sync + 'static>(stream: TcpStream, remote_addr: SocketAddr, ctx: Arc<Ctx<A>>) {
+    let _ = stream.set_nodelay(true);
+    let slot = ctx.slots.clone().try_acquire_owned().ok();
+    #[cfg(feature = "tls")]
+    if let Some(acceptor) = &ctx.tls {
+        let tls = match tokio::time::timeout(ctx.config.handshake_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => return tracing::debug!(remote = %remote_addr, error = %e, "TLS handshake failed"),
+            Err(_) => return tracing::debug!(remote = %remote_addr, "TLS handshake timed out"),
         };
-        let handshake =
-            tokio_tungstenite::accept_hdr_async_with_config(self.stream, callback, Some(self.config.websocket()));
-        let ws = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
-            Ok(Ok(ws)) => ws,
-            Ok(Err(e)) => return tracing::debug!(remote = %self.remote_addr, error = %e, "handshake failed"),
-            Err(_) => return tracing::debug!(remote = %self.remote_addr, "handshake timed out"),
-        };
-        let info = ConnectionInfo {
-            remote_addr: self.remote_addr,
-            path,
-        };
-        let mut builder = PeerBuilder::with_config(self.config.peer.clone());
-        let setup_result = (self.setup)(&mut builder, &info);
-        let (sender, receiver) = split(ws);
-        let peer = builder.start(sender, receiver);
-        if let Err(e) = setup_result {
-            tracing::error!(error = %e, "connection setup failed");
-            peer.close_with(CloseReason::new(1011, "server setup failed")).await;
-        }
-        tokio::select! {
-            _ = peer.closed() => {}
-            _ = self.stop.cancelled() => peer.close_with(CloseReason::GOING_AWAY).await,
-        }
-        peer.finished().await;
-        drop(slot);
+        return serve_connection(tls, remote_addr, slot, &ctx).await;
     }
+    serve_connection(stream, remote_addr, slot, &ctx).await
 }
 
-fn http_error(status: StatusCode, body: &str) -> ErrorResponse {
-    let mut response = ErrorResponse::new(Some(body.to_owned()));
-    *response.status_mut() = status;
-    response
+/// Upgrades `stream` (checking limits, Origin and the hook), then runs the
+/// connection until it ends or the server stops.
+async fn serve_connection<S, A>(stream: S, remote_addr: SocketAddr, slot: Option<OwnedSemaphorePermit>, ctx: &Ctx<A>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    A: Send + Sync + 'static,
+{
+    let mut accepted: Option<ConnectionInfo<A>> = None;
+    // The signature is tungstenite's callback type; its error is an HTTP response.
+    #[allow(clippy::result_large_err)]
+    let callback = |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+        if slot.is_none() {
+            return Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "too many connections").into_response());
+        }
+        // A present but unreadable Origin matches nothing.
+        let origin = req.headers().get(header::ORIGIN).map(|v| v.to_str().unwrap_or(""));
+        if !ctx.config.origin_allowed(origin) {
+            return Err(Rejection::forbidden("origin not allowed").into_response());
+        }
+        let auth = (ctx.hook)(&HandshakeRequest {
+            request: req,
+            remote_addr,
+        })
+        .map_err(Rejection::into_response)?;
+        accepted = Some(ConnectionInfo {
+            remote_addr,
+            path: req.uri().path().to_owned(),
+            query: req.uri().query().map(str::to_owned),
+            headers: req.headers().clone(),
+            auth,
+        });
+        Ok(resp)
+    };
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ctx.config.websocket()));
+    let ws = match tokio::time::timeout(ctx.config.handshake_timeout, handshake).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => return tracing::debug!(remote = %remote_addr, error = %e, "handshake failed"),
+        Err(_) => return tracing::debug!(remote = %remote_addr, "handshake timed out"),
+    };
+    let Some(info) = accepted else {
+        return tracing::debug!(remote = %remote_addr, "handshake completed without the callback");
+    };
+    let mut builder = PeerBuilder::with_config(ctx.config.peer.clone());
+    let setup_result = (ctx.setup)(&mut builder, &info);
+    drop(info);
+    let (sender, receiver) = split_with_keepalive(ws, ctx.config.keepalive_interval, ctx.config.keepalive_timeout);
+    let peer = builder.start(sender, receiver);
+    if let Err(e) = setup_result {
+        tracing::error!(error = %e, "connection setup failed");
+        peer.close_with(CloseReason::new(1011, "server setup failed")).await;
+    }
+    tokio::select! {
+        _ = peer.closed() => {}
+        _ = ctx.stop.cancelled() => peer.close_with(CloseReason::GOING_AWAY).await,
+    }
+    peer.finished().await;
+    drop(slot);
 }

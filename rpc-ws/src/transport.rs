@@ -1,28 +1,77 @@
 //! tokio-tungstenite's split halves as `rpc_core` transport halves.
 
+use std::pin::Pin;
+use std::time::Duration;
+
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use rpc_core::transport::{CloseReason, Receiver, Sender, TransportError};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 /// The sending half of a WebSocket.
 #[derive(Debug)]
-pub struct WsSender<S>(SplitSink<WebSocketStream<S>, Message>);
+pub struct WsSender<S> {
+    sink: SplitSink<WebSocketStream<S>, Message>,
+    ping_interval: Option<Duration>,
+}
 
 /// The receiving half of a WebSocket.
 #[derive(Debug)]
-pub struct WsReceiver<S>(SplitStream<WebSocketStream<S>>);
+pub struct WsReceiver<S> {
+    stream: SplitStream<WebSocketStream<S>>,
+    keepalive: Option<Keepalive>,
+}
 
-/// Splits a WebSocket into transport halves.
+/// Dead-peer detection: the other end must send something (a pong to our
+/// pings at least) within `dead_after` of the last frame.
+#[derive(Debug)]
+struct Keepalive {
+    dead_after: Duration,
+    last_seen: Instant,
+    /// Stays registered across `receive` calls; reset only when it fires.
+    timer: Pin<Box<Sleep>>,
+}
+
+/// Splits a WebSocket into transport halves, without keepalive.
 pub fn split<S>(ws: WebSocketStream<S>) -> (WsSender<S>, WsReceiver<S>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    split_with_keepalive(ws, None, Duration::ZERO)
+}
+
+/// Splits a WebSocket into transport halves that ping every `interval` and
+/// declare the other end dead once it has sent nothing (pongs included) for
+/// `interval + timeout`. `None` disables both.
+pub fn split_with_keepalive<S>(
+    ws: WebSocketStream<S>,
+    interval: Option<Duration>,
+    timeout: Duration,
+) -> (WsSender<S>, WsReceiver<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let (sink, stream) = ws.split();
-    (WsSender(sink), WsReceiver(stream))
+    let keepalive = interval.map(|interval| {
+        let dead_after = interval + timeout;
+        let last_seen = Instant::now();
+        Keepalive {
+            dead_after,
+            last_seen,
+            timer: Box::pin(tokio::time::sleep_until(last_seen + dead_after)),
+        }
+    });
+    (
+        WsSender {
+            sink,
+            ping_interval: interval,
+        },
+        WsReceiver { stream, keepalive },
+    )
 }
 
 impl<S> Sender for WsSender<S>
@@ -30,11 +79,22 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     async fn feed(&mut self, text: String) -> Result<(), TransportError> {
-        self.0.feed(Message::text(text)).await.map_err(io_error)
+        self.sink.feed(Message::text(text)).await.map_err(io_error)
     }
 
     async fn flush(&mut self) -> Result<(), TransportError> {
-        self.0.flush().await.map_err(io_error)
+        self.sink.flush().await.map_err(io_error)
+    }
+
+    fn ping_interval(&self) -> Option<Duration> {
+        self.ping_interval
+    }
+
+    async fn ping(&mut self) -> Result<(), TransportError> {
+        self.sink
+            .send(Message::Ping(Default::default()))
+            .await
+            .map_err(io_error)
     }
 
     async fn close(&mut self, reason: CloseReason) -> Result<(), TransportError> {
@@ -42,8 +102,8 @@ where
             code: reason.code.into(),
             reason: Utf8Bytes::from(reason.reason.into_owned()),
         };
-        self.0.send(Message::Close(Some(frame))).await.map_err(io_error)?;
-        self.0.close().await.map_err(io_error)
+        self.sink.send(Message::Close(Some(frame))).await.map_err(io_error)?;
+        self.sink.close().await.map_err(io_error)
     }
 }
 
@@ -54,8 +114,9 @@ where
     type Text = Utf8Bytes;
 
     async fn receive(&mut self) -> Result<Utf8Bytes, TransportError> {
-        // Cancel-safe: `next` takes nothing from the socket unless it returns.
-        while let Some(msg) = self.0.next().await {
+        // Cancel-safe: `next` takes nothing from the socket unless it returns,
+        // and the keepalive timer lives in `self`.
+        while let Some(msg) = self.next_frame().await? {
             match msg {
                 Ok(Message::Text(text)) => return Ok(text),
                 Ok(Message::Binary(_)) => {
@@ -83,6 +144,37 @@ where
             }
         }
         Err(TransportError::Closed(None))
+    }
+}
+
+impl<S> WsReceiver<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// The next frame of any kind; fails if the keepalive deadline passes first.
+    async fn next_frame(&mut self) -> Result<Option<Result<Message, WsError>>, TransportError> {
+        let Some(keepalive) = &mut self.keepalive else {
+            return Ok(self.stream.next().await);
+        };
+        loop {
+            tokio::select! {
+                biased;
+                msg = self.stream.next() => {
+                    keepalive.last_seen = Instant::now();
+                    return Ok(msg);
+                }
+                _ = keepalive.timer.as_mut() => {
+                    let deadline = keepalive.last_seen + keepalive.dead_after;
+                    if deadline <= Instant::now() {
+                        return Err(TransportError::Io(format!(
+                            "keepalive timeout: nothing received for {:?}",
+                            keepalive.dead_after
+                        )));
+                    }
+                    keepalive.timer.as_mut().reset(deadline);
+                }
+            }
+        }
     }
 }
 
