@@ -1,8 +1,16 @@
 //! `impl RpcApi for {Trait}Client`: the trait's description as data, for
 //! code generators (TypeScript, API documents).
+//!
+//! Each parameter and result type also gets a `TsType`: a function that runs
+//! the runtime's autoref probe on the type. The probe finds the type's
+//! TypeScript form when the type implements `ts_rs::TS` and falls back to
+//! "unknown" otherwise, so the generated code compiles whether or not the
+//! runtime has its `typescript` feature, and never adds a bound to user types
+//! (the macro cannot see the runtime's features).
 
 use proc_macro2::TokenStream;
 use quote::quote;
+use syn::Type;
 
 use crate::model::{Kind, RpcMethod, RpcTrait};
 use crate::type_name::type_name;
@@ -39,9 +47,11 @@ fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
     let params = m.args.iter().map(|a| {
         let pname = a.ident.to_string().trim_start_matches("r#").to_owned();
         let ty = type_name(&a.ty);
-        quote!(#krate::ParamMeta { name: #pname, rust_type: #ty })
+        let ts = render_ts_type(krate, &a.ty);
+        quote!(#krate::ParamMeta { name: #pname, rust_type: #ty, ts_type: #ts })
     });
     let result = type_name(&m.ok_type);
+    let result_ts = render_ts_type(krate, &m.ok_type);
     let docs = &m.docs;
     quote! {
         #krate::MethodMeta {
@@ -50,7 +60,20 @@ fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
             kind: #kind,
             params: &[#(#params),*],
             result_type: #result,
+            result_ts_type: #result_ts,
             docs: #docs,
         }
+    }
+}
+
+/// `TsType::new(|| probe)`: a non-capturing closure, so a `fn` pointer the
+/// `const META` can hold; the probe runs when an exporter asks.
+fn render_ts_type(krate: &TokenStream, ty: &Type) -> TokenStream {
+    quote! {
+        #krate::meta::TsType::new(|| {
+            #[allow(unused_imports)]
+            use #krate::meta::probe::{NoTs as _, ViaTs as _};
+            (&&#krate::meta::probe::Probe::<#ty>::new()).ts_render()
+        })
     }
 }
