@@ -1,0 +1,180 @@
+//! This framework: a `#[rpc]` trait, its generated typed client stub, and
+//! `rpc_ws`'s server and client with their default configuration.
+//!
+//! * `ours`: our server, our client (`AdderClient::add`), both directions.
+//! * `ours-rawclient`: our server driven by the hand-rolled raw JSON-RPC
+//!   client of `tungstenite-jsonrpc` (our server's cost alone); server ->
+//!   client: our server calling into the hand-rolled answering loop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use rpc_core::{RpcError, rpc};
+
+use super::{BoxFut, Drivers, System};
+use crate::common::{Ctl, Recorder};
+
+/// The benchmarked API: served by the server (client -> server runs) and by
+/// the client (server -> client runs).
+#[rpc]
+pub trait Adder {
+    /// `a + b` (wrapping).
+    async fn add(&self, a: i64, b: i64) -> Result<i64, RpcError>;
+}
+
+/// The implementation both ends register.
+#[derive(Debug)]
+struct AddService;
+
+impl Adder for AddService {
+    async fn add(&self, a: i64, b: i64) -> Result<i64, RpcError> {
+        Ok(a.wrapping_add(b))
+    }
+}
+
+/// Our server and our client.
+#[derive(Debug)]
+pub struct Ours;
+
+/// Our server, the hand-rolled raw client.
+#[derive(Debug)]
+pub struct OursRawClient;
+
+impl System for Ours {
+    fn name(&self) -> &'static str {
+        "ours"
+    }
+    fn describe(&self) -> &'static str {
+        "this framework: rpc_ws server + rpc_ws client, typed stubs from #[rpc] (default config)"
+    }
+    fn serve(&self, addr: SocketAddr) -> BoxFut<anyhow::Result<()>> {
+        Box::pin(serve(addr))
+    }
+    fn drive(&self, url: String, inflight: usize, ctl: Arc<Ctl>) -> BoxFut<anyhow::Result<Recorder>> {
+        Box::pin(async move {
+            let peer = rpc_ws::connect(&url).await?.start();
+            ctl.mark_connected();
+            let rec = drive_stub(AdderClient::new(peer.clone()), inflight, ctl).await;
+            peer.close().await;
+            rec
+        })
+    }
+    fn has_s2c(&self) -> bool {
+        true
+    }
+    fn serve_calling(
+        &self,
+        addr: SocketAddr,
+        inflight: usize,
+        ctl: Arc<Ctl>,
+        drivers: Drivers,
+    ) -> BoxFut<anyhow::Result<()>> {
+        Box::pin(serve_calling(addr, inflight, ctl, drivers))
+    }
+    fn answer(&self, url: String) -> BoxFut<anyhow::Result<()>> {
+        Box::pin(async move {
+            let mut conn = rpc_ws::connect(&url).await?;
+            conn.register(AddService.into_methods())?;
+            conn.start().closed().await;
+            Ok(())
+        })
+    }
+}
+
+impl System for OursRawClient {
+    fn name(&self) -> &'static str {
+        "ours-rawclient"
+    }
+    fn describe(&self) -> &'static str {
+        "this framework's server driven by the hand-rolled raw JSON-RPC client (server cost alone)"
+    }
+    fn serve(&self, addr: SocketAddr) -> BoxFut<anyhow::Result<()>> {
+        Box::pin(serve(addr))
+    }
+    fn drive(&self, url: String, inflight: usize, ctl: Arc<Ctl>) -> BoxFut<anyhow::Result<Recorder>> {
+        Box::pin(super::rawrpc::drive_raw_jsonrpc(url, inflight, ctl))
+    }
+    fn has_s2c(&self) -> bool {
+        true
+    }
+    fn serve_calling(
+        &self,
+        addr: SocketAddr,
+        inflight: usize,
+        ctl: Arc<Ctl>,
+        drivers: Drivers,
+    ) -> BoxFut<anyhow::Result<()>> {
+        Box::pin(serve_calling(addr, inflight, ctl, drivers))
+    }
+    fn answer(&self, url: String) -> BoxFut<anyhow::Result<()>> {
+        Box::pin(super::rawrpc::answer_raw(url))
+    }
+    fn mem_distinct(&self) -> bool {
+        false
+    }
+}
+
+fn config() -> rpc_ws::WsConfig {
+    rpc_ws::WsConfig::default().max_connections(20_000)
+}
+
+async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
+    let server = rpc_ws::Server::from_listener(super::ws::listen(addr)?).with_config(config());
+    let handle = server.serve(|conn, _info| {
+        conn.register(AddService.into_methods())?;
+        Ok(())
+    });
+    handle.stopped().await;
+    Ok(())
+}
+
+/// Server -> client: every connection's setup starts a driver calling `add`
+/// on that client through the generated stub.
+async fn serve_calling(addr: SocketAddr, inflight: usize, ctl: Arc<Ctl>, drivers: Drivers) -> anyhow::Result<()> {
+    let server = rpc_ws::Server::from_listener(super::ws::listen(addr)?).with_config(config());
+    let handle = server.serve(move |conn, _info| {
+        ctl.mark_connected();
+        let client = AdderClient::new(conn.peer().clone());
+        let _ = drivers.send(tokio::spawn(drive_stub(client, inflight, ctl.clone())));
+        Ok(())
+    });
+    handle.stopped().await;
+    Ok(())
+}
+
+/// Keeps `inflight` calls of `add(a, 7)` outstanding through the typed stub:
+/// one task, the calls as futures in a `FuturesUnordered`.
+async fn drive_stub(client: AdderClient, inflight: usize, ctl: Arc<Ctl>) -> anyhow::Result<Recorder> {
+    let mut rec = Recorder::new();
+    let client = &client;
+    let call = move |a: i64| async move {
+        let t0 = Instant::now();
+        (t0, a, client.add(a, 7).await)
+    };
+    let mut calls = FuturesUnordered::new();
+    for a in 0..inflight.max(1) {
+        calls.push(call(a as i64));
+    }
+    let mut next = inflight.max(1) as i64;
+    let stop = ctl.stop.clone().cancelled_owned();
+    tokio::pin!(stop);
+    loop {
+        let (t0, a, result) = tokio::select! {
+            biased;
+            Some(done) = calls.next() => done,
+            _ = &mut stop => break,
+        };
+        let sum = result?;
+        anyhow::ensure!(sum == a + 7, "add({a}, 7) returned {sum}");
+        rec.record(&ctl, t0);
+        if ctl.stopped() {
+            break;
+        }
+        calls.push(call(next));
+        next += 1;
+    }
+    Ok(rec)
+}
