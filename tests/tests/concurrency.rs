@@ -117,8 +117,9 @@ impl Fixture {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_calls_complete_out_of_order() {
     let f = fixture(WsConfig::default()).await;
-    // Varied delays (0..=12 ms) on top of the gate that holds the first half
-    // until the whole second half has completed.
+    // Varied delays (0..=12 ms) shuffle completions; on top of that, a gate
+    // holds the first half until the whole second half has completed, so the
+    // out-of-order completion checked below does not depend on timing.
     let calls = (0..CALLS).map(|value| {
         let client = f.client.clone();
         tokio::spawn(async move { (value, client.square(value, (value * 7) % 13).await) })
@@ -133,11 +134,6 @@ async fn a_thousand_concurrent_calls_complete_out_of_order() {
     let (late, early) = completed.split_at(CALLS as usize / 2);
     assert!(late.iter().all(|v| *v >= CALLS / 2), "the second half completed first");
     assert!(early.iter().all(|v| *v < CALLS / 2));
-    assert_ne!(
-        late,
-        (CALLS / 2..CALLS).collect::<Vec<_>>(),
-        "delays reorder within a half too"
-    );
     assert_eq!(f.client.peer().pending_calls(), 0);
     f.finish().await;
 }
