@@ -17,7 +17,8 @@ use tokio::task::{AbortHandle, JoinSet};
 
 use crate::error::{ErrorCode, ErrorObject, REQUEST_CANCELLED, SERVER_BUSY};
 use crate::id::Id;
-use crate::message::{EncodedResult, Frame, Incoming, encode_code, encode_error, parse_frame};
+use crate::message::{Frame, Incoming, encode_code, encode_error, parse_frame};
+use crate::stream::{self, Outcome, Producers, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM};
 use crate::methods::{HandlerFuture, Methods, Params};
 use crate::peer::{CANCEL_METHOD, CancelParams, Outgoing, Shared};
 
@@ -50,16 +51,19 @@ pub(crate) struct Dispatcher {
     max_batch_len: usize,
     /// Requests whose handler runs in its own task, for `$/cancelRequest`.
     running: HashMap<Id, Running>,
+    /// Streams this end produces.
+    producers: Producers,
 }
 
 impl Dispatcher {
     pub(crate) fn new(methods: Arc<Methods>, shared: Arc<Shared>, config: &crate::PeerConfig) -> Self {
         Dispatcher {
             methods,
-            shared,
             limit: Arc::new(Semaphore::new(config.max_concurrent_calls)),
             max_batch_len: config.max_batch_len,
             running: HashMap::new(),
+            producers: Producers::new(shared.clone(), config.stream_window),
+            shared,
         }
     }
 
@@ -150,7 +154,11 @@ impl Dispatcher {
         match msg {
             Incoming::Request { id, method, params } => Some(self.request(id, &method, Params::new(params))),
             Incoming::Notification { method, params } => {
-                self.notification(&method, Params::new(params), tasks);
+                match &*method {
+                    STREAM_ITEM | STREAM_END => stream::deliver(&self.shared, &method, params),
+                    STREAM_CANCEL | STREAM_CREDIT => self.producers.control(&method, params),
+                    _ => self.notification(&method, Params::new(params), tasks),
+                }
                 None
             }
             Incoming::Response { id, outcome } => {
@@ -174,15 +182,18 @@ impl Dispatcher {
         match self.start(method, params) {
             Err(error) => Reply::Ready(encode_error(&error, &id)),
             Ok(mut fut) => match poll_once(&mut fut) {
-                Some(outcome) => Reply::Ready(finish(outcome, &id)),
-                None => Reply::Pending(PendingReply {
-                    id: id.clone(),
-                    text: Box::pin(async move {
-                        let outcome = catch_panic(fut).await;
-                        drop(permit);
-                        finish(outcome, &id)
-                    }),
-                }),
+                Some(outcome) => Reply::Ready(finish(outcome, &id, &self.producers)),
+                None => {
+                    let producers = self.producers.clone();
+                    Reply::Pending(PendingReply {
+                        id: id.clone(),
+                        text: Box::pin(async move {
+                            let outcome = catch_panic(fut).await;
+                            drop(permit);
+                            finish(outcome, &id, &producers)
+                        }),
+                    })
+                }
             },
         }
     }
@@ -231,14 +242,14 @@ impl Dispatcher {
 }
 
 /// Polls a handler once; `None` if it is still pending. A panic becomes -32603.
-fn poll_once(fut: &mut HandlerFuture) -> Option<Result<EncodedResult, ErrorObject>> {
+fn poll_once(fut: &mut HandlerFuture) -> Option<Result<Outcome, ErrorObject>> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().now_or_never())) {
         Ok(outcome) => outcome,
         Err(panic) => Some(Err(panicked(&panic))),
     }
 }
 
-async fn catch_panic(fut: HandlerFuture) -> Result<EncodedResult, ErrorObject> {
+async fn catch_panic(fut: HandlerFuture) -> Result<Outcome, ErrorObject> {
     AssertUnwindSafe(fut)
         .catch_unwind()
         .await
@@ -254,9 +265,11 @@ fn panicked(panic: &Box<dyn std::any::Any + Send>) -> ErrorObject {
     ErrorObject::internal(format_args!("handler panicked: {what}"))
 }
 
-fn finish(outcome: Result<EncodedResult, ErrorObject>, id: &Id) -> String {
+/// The reply to request `id`; a stream starts producing here.
+fn finish(outcome: Result<Outcome, ErrorObject>, id: &Id, producers: &Producers) -> String {
     match outcome {
-        Ok(result) => result.finish(id),
+        Ok(Outcome::Value(result)) => result.finish(id),
+        Ok(Outcome::Stream(items)) => producers.start(id, items),
         Err(error) => encode_error(&error, id),
     }
 }

@@ -46,6 +46,7 @@ pub mod peer;
 pub mod pending;
 mod reader;
 pub mod registry;
+pub mod stream;
 pub mod transport;
 #[cfg(feature = "typescript")]
 pub mod typescript;
@@ -57,6 +58,7 @@ pub use meta::{ApiMeta, MethodKind, MethodMeta, ParamMeta, RpcApi};
 pub use methods::{Methods, Params, RegisterError};
 pub use peer::{CANCEL_METHOD, Notification, Peer, PeerBuilder, PeerConfig};
 pub use registry::{ConnectionId, Registry};
+pub use stream::RpcStream;
 pub use rpc_macros::rpc;
 
 /// Items generated code refers to. Not public API: may change at any time.
@@ -64,6 +66,7 @@ pub use rpc_macros::rpc;
 pub mod __private {
     pub use crate::message::EncodedResult;
     pub use crate::methods::{HandlerFuture, encode_outcome};
+    pub use crate::stream::encode_stream;
     pub use serde;
     pub use std::boxed::Box;
     pub use std::sync::Arc;

@@ -12,9 +12,11 @@ use serde_json::value::RawValue;
 
 use crate::error::{ErrorCode, ErrorObject, RpcError};
 use crate::message::EncodedResult;
+use crate::stream::Outcome;
 
-/// The future a handler returns: the encoded result, or the error to reply with.
-pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<EncodedResult, ErrorObject>> + Send>>;
+/// The future a handler returns: the encoded result (or a stream), or the
+/// error to reply with.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Outcome, ErrorObject>> + Send>>;
 
 /// A handler: parses the params (synchronously, while they are still borrowed
 /// from the received frame), then returns the future that computes the reply.
@@ -147,16 +149,18 @@ impl Methods {
         let handler = self
             .get(name)
             .ok_or_else(|| ErrorObject::from_code(ErrorCode::MethodNotFound))?;
-        let result = handler(Params::new(Some(raw)))?.await?;
-        Ok(result.value().to_owned())
+        match handler(Params::new(Some(raw)))?.await? {
+            Outcome::Value(result) => Ok(result.value().to_owned()),
+            Outcome::Stream(_) => Err(ErrorObject::internal("a streaming method needs a connection")),
+        }
     }
 }
 
 /// Turns a handler's outcome into what the peer sends back.
-pub fn encode_outcome<R: Serialize>(outcome: Result<R, RpcError>) -> Result<EncodedResult, ErrorObject> {
+pub fn encode_outcome<R: Serialize, E: Into<RpcError>>(outcome: Result<R, E>) -> Result<Outcome, ErrorObject> {
     match outcome {
-        Ok(value) => EncodedResult::encode(&value),
-        Err(e) => Err(e.into_object()),
+        Ok(value) => EncodedResult::encode(&value).map(Outcome::Value),
+        Err(e) => Err(e.into().into_object()),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The peer handle: make calls and send notifications to the other end, and
 //! the builder that registers services before the connection starts.
 
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use crate::error::RpcError;
 use crate::message::encode_call;
 use crate::methods::{Methods, RegisterError};
 use crate::pending::{InsertError, PendingCalls, Reply};
+use crate::stream::{Consumer, Consumers, RpcStream};
 use crate::transport::{CloseReason, Receiver, Sender};
 
 /// Settings of one peer (one connection).
@@ -39,6 +41,9 @@ pub struct PeerConfig {
     /// Most elements in an incoming batch; a longer batch is answered with one
     /// -32600 error.
     pub max_batch_len: usize,
+    /// Items of one stream in flight at once (see [`crate::stream`]): the
+    /// consumer's buffer per stream, and the producer's credit.
+    pub stream_window: usize,
 }
 
 impl Default for PeerConfig {
@@ -50,6 +55,7 @@ impl Default for PeerConfig {
             call_timeout: Some(Duration::from_secs(60)),
             max_pending_calls: 65_536,
             max_batch_len: 1024,
+            stream_window: 64,
         }
     }
 }
@@ -85,6 +91,12 @@ impl PeerConfig {
         self
     }
 
+    /// Sets [`PeerConfig::stream_window`].
+    pub fn stream_window(mut self, n: usize) -> Self {
+        self.stream_window = n.max(2);
+        self
+    }
+
     /// Sets [`PeerConfig::handler_grace`].
     pub fn handler_grace(mut self, grace: Duration) -> Self {
         self.handler_grace = grace;
@@ -110,6 +122,10 @@ pub(crate) struct Shared {
     tasks: TaskTracker,
     /// Default timeout of outgoing calls.
     call_timeout: Option<Duration>,
+    /// Streams this end consumes, by our request id.
+    consumers: Mutex<Consumers>,
+    /// Per-stream window (see [`PeerConfig::stream_window`]).
+    stream_window: usize,
 }
 
 impl Shared {
@@ -119,11 +135,17 @@ impl Shared {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    pub(crate) fn consumers(&self) -> std::sync::MutexGuard<'_, Consumers> {
+        self.consumers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Ends the connection: records `reason` (the first one wins), fails every
-    /// pending call, and stops both tasks.
+    /// pending call and ends every stream with `Disconnected`, and stops both tasks.
     pub(crate) fn shut_down(&self, reason: &str) {
         let waiting = self.pending().close(reason.into());
         drop(waiting);
+        let streams = std::mem::take(&mut *self.consumers());
+        drop(streams);
         self.done.cancel();
     }
 
@@ -138,7 +160,7 @@ impl Shared {
         }
     }
 
-    fn disconnected(&self) -> RpcError {
+    pub(crate) fn disconnected(&self) -> RpcError {
         let reason = self.pending().closed().cloned();
         RpcError::Disconnected(reason.unwrap_or_else(|| "connection closed".into()))
     }
@@ -198,7 +220,7 @@ impl Peer {
         P: Serialize,
         R: DeserializeOwned,
     {
-        self.call_inner(method, params, self.shared.call_timeout).await
+        self.call_inner(method, params, self.shared.call_timeout, |_| {}).await
     }
 
     /// Like [`Peer::call`], with this call's own timeout.
@@ -207,15 +229,61 @@ impl Peer {
         P: Serialize,
         R: DeserializeOwned,
     {
-        self.call_inner(method, params, Some(timeout)).await
+        self.call_inner(method, params, Some(timeout), |_| {}).await
     }
 
-    async fn call_inner<P, R>(&self, method: &str, params: P, timeout: Option<Duration>) -> Result<R, RpcError>
+    /// Calls a streaming method (one returning `RpcStream<T>`): the items
+    /// arrive on the returned stream. Waiting for the stream to start is
+    /// bounded by the default call timeout; the stream itself has no timeout.
+    /// Dropping the stream cancels it on the remote side.
+    pub async fn subscribe<P, T>(&self, method: &str, params: P) -> Result<RpcStream<T>, RpcError>
+    where
+        P: Serialize,
+        T: DeserializeOwned + Send + 'static,
+    {
+        let window = self.shared.stream_window;
+        let (tx, rx) = mpsc::channel(window + 1);
+        let mut stream_id = None;
+        let register = |id| {
+            self.shared.consumers().insert(id, tx);
+            stream_id = Some(id);
+        };
+        let started = self
+            .call_inner::<P, serde::de::IgnoredAny>(method, params, self.shared.call_timeout, register)
+            .await;
+        let Some(id) = stream_id else {
+            return Err(started.expect_err("a call that registered no stream failed"));
+        };
+        if let Err(e) = started {
+            self.shared.consumers().remove(&id);
+            return Err(e);
+        }
+        Ok(RpcStream::new(Consumer::<T> {
+            rx,
+            id,
+            shared: self.shared.clone(),
+            window,
+            unacked: 0,
+            ended: false,
+            _item: PhantomData,
+        }))
+    }
+
+    /// Sends a request and waits for its reply; `on_id` runs with the
+    /// request's id before it is sent.
+    async fn call_inner<P, R>(
+        &self,
+        method: &str,
+        params: P,
+        timeout: Option<Duration>,
+        on_id: impl FnOnce(u64),
+    ) -> Result<R, RpcError>
     where
         P: Serialize,
         R: DeserializeOwned,
     {
         let (id, reply) = self.shared.register_call()?;
+        on_id(id);
         let mut guard = PendingGuard {
             shared: &self.shared,
             id,
@@ -400,6 +468,8 @@ impl PeerBuilder {
             done: CancellationToken::new(),
             tasks: TaskTracker::new(),
             call_timeout: config.call_timeout,
+            consumers: Mutex::default(),
+            stream_window: config.stream_window,
         });
         PeerBuilder {
             peer: Peer { shared },

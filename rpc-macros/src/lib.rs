@@ -15,6 +15,7 @@ mod render_client;
 mod render_meta;
 mod render_server;
 mod render_trait;
+mod streaming;
 mod type_name;
 
 /// Turns a trait into a JSON-RPC API: see `rpc_core::rpc` for the full docs.

@@ -99,6 +99,10 @@ fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
         quote!((#(&#names,)*))
     };
     let (ret, send) = match m.kind {
+        Kind::Request if crate::streaming::stream_item(ok_type).is_some() => (
+            quote!(#ok_type),
+            quote!(self.peer.subscribe(#wire_name, #params).await),
+        ),
         Kind::Request => (
             quote!(#ok_type),
             quote! {

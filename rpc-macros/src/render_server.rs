@@ -5,8 +5,9 @@
 //! and an object (by name).
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::TraitItem;
+use syn::spanned::Spanned;
 
 use crate::model::{Kind, RpcMethod, RpcTrait};
 
@@ -49,8 +50,13 @@ fn render_registration(api: &RpcTrait, m: &RpcMethod) -> TokenStream {
     let wire = &m.wire_name;
     let names: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
     let types = m.args.iter().map(|a| &a.ty);
-    let call = quote!(<Self as #trait_ident>::#method(&*#this, #(#names),*).await);
+    // Spanned at the return type: a wrong error type is reported there.
+    let call = quote_spanned!(m.output.span()=> <Self as #trait_ident>::#method(&*#this, #(#names),*).await);
+    let cfgs = m.cfg_attrs();
     let body = match m.kind {
+        Kind::Request if crate::streaming::stream_item(&m.ok_type).is_some() => {
+            quote!(#krate::__private::encode_stream(#call))
+        }
         Kind::Request => quote!(#krate::__private::encode_outcome(#call)),
         Kind::Notification => quote! {{
             #call;
@@ -58,6 +64,7 @@ fn render_registration(api: &RpcTrait, m: &RpcMethod) -> TokenStream {
         }},
     };
     quote! {
+        #(#cfgs)*
         {
             #[derive(#krate::__private::serde::Deserialize)]
             #[serde(crate = #serde_path)]
