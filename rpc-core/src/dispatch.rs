@@ -18,6 +18,8 @@ use tokio::task::{AbortHandle, JoinSet};
 use crate::error::{ErrorCode, ErrorObject, REQUEST_CANCELLED, SERVER_BUSY};
 use crate::id::Id;
 use crate::message::{Frame, Incoming, encode_code, encode_error, parse_frame};
+use crate::observe::{self, CallOutcome, CallTrace, Direction};
+use tracing::Instrument;
 use crate::stream::{self, Outcome, Producers, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM};
 use crate::methods::{HandlerFuture, Methods, Params};
 use crate::peer::{CANCEL_METHOD, CancelParams, Outgoing, Shared};
@@ -174,42 +176,67 @@ impl Dispatcher {
     }
 
     fn request(&self, id: Id, method: &str, params: Params<'_>) -> Reply {
-        let Ok(permit) = self.limit.clone().try_acquire_owned() else {
+        let trace = CallTrace::start(&self.shared.metrics, Direction::Incoming, method, &id);
+        let _entered = trace.as_ref().map(|t| t.span().clone().entered());
+        // Only a handler still running after its first poll takes a permit:
+        // a call that completes at once costs no Arc clone and no semaphore
+        // release (a mutex). This task is the only one acquiring, so a permit
+        // seen here is still there after the poll.
+        if self.limit.available_permits() == 0 {
             let busy = ErrorObject::new(SERVER_BUSY, "Server busy")
                 .with_data("too many concurrent calls on this connection".into());
+            observe::finish(trace, CallOutcome::Error(SERVER_BUSY));
             return Reply::Ready(encode_error(&busy, &id));
         };
-        match self.start(method, params) {
-            Err(error) => Reply::Ready(encode_error(&error, &id)),
-            Ok(mut fut) => match poll_once(&mut fut) {
-                Some(outcome) => Reply::Ready(finish(outcome, &id, &self.producers)),
-                None => {
-                    let producers = self.producers.clone();
-                    Reply::Pending(PendingReply {
-                        id: id.clone(),
-                        text: Box::pin(async move {
-                            let outcome = catch_panic(fut).await;
-                            drop(permit);
-                            finish(outcome, &id, &producers)
-                        }),
-                    })
-                }
-            },
+        let started = self.start(method, params).map(|mut fut| (poll_once(&mut fut), fut));
+        match started {
+            Err(error) => {
+                observe::finish(trace, CallOutcome::Error(error.code));
+                Reply::Ready(encode_error(&error, &id))
+            }
+            Ok((Some(outcome), _)) => {
+                observe::finish(trace, CallOutcome::of_reply(&outcome));
+                Reply::Ready(finish(outcome, &id, &self.producers))
+            }
+            Ok((None, fut)) => {
+                let permit = self.limit.clone().try_acquire_owned().ok();
+                let producers = self.producers.clone();
+                let span = trace.as_ref().map_or_else(tracing::Span::none, |t| t.span().clone());
+                Reply::Pending(PendingReply {
+                    id: id.clone(),
+                    text: Box::pin(async move {
+                        let outcome = catch_panic(fut).instrument(span).await;
+                        drop(permit);
+                        observe::finish(trace, CallOutcome::of_reply(&outcome));
+                        finish(outcome, &id, &producers)
+                    }),
+                })
+            }
         }
     }
 
     fn notification(&self, method: &str, params: Params<'_>, tasks: &mut Tasks) {
-        let Ok(permit) = self.limit.clone().try_acquire_owned() else {
+        let trace = CallTrace::start(&self.shared.metrics, Direction::Incoming, method, &"none");
+        let _entered = trace.as_ref().map(|t| t.span().clone().entered());
+        if self.limit.available_permits() == 0 {
             tracing::warn!(method, "dropping notification: too many concurrent calls");
-            return;
-        };
+            return observe::finish(trace, CallOutcome::Error(SERVER_BUSY));
+        }
         match self.start(method, params) {
-            Err(error) => tracing::debug!(method, %error, "notification failed"),
+            Err(error) => {
+                tracing::debug!(method, %error, "notification failed");
+                observe::finish(trace, CallOutcome::Error(error.code));
+            }
             Ok(mut fut) => {
-                if poll_once(&mut fut).is_none() {
+                if let Some(outcome) = poll_once(&mut fut) {
+                    observe::finish(trace, CallOutcome::of_reply(&outcome));
+                } else {
+                    let permit = self.limit.clone().try_acquire_owned().ok();
+                    let span = trace.as_ref().map_or_else(tracing::Span::none, |t| t.span().clone());
                     tasks.spawn(async move {
-                        let _ = catch_panic(fut).await;
+                        let outcome = catch_panic(fut).instrument(span).await;
                         drop(permit);
+                        observe::finish(trace, CallOutcome::of_reply(&outcome));
                         None
                     });
                 }
@@ -289,9 +316,16 @@ fn join_array(replies: Vec<String>) -> String {
 
 /// Queues a reply for the writer; gives up if the connection ends first.
 async fn send_to(shared: &Shared, text: String) {
+    // Fast path: room in the queue (the usual case) needs no cancellation
+    // future; a closed queue means the writer is gone, so the reply is moot.
+    use tokio::sync::mpsc::error::TrySendError;
+    let msg = match shared.out.try_send(Outgoing::Text(text)) {
+        Ok(()) | Err(TrySendError::Closed(_)) => return,
+        Err(TrySendError::Full(msg)) => msg,
+    };
     tokio::select! {
         biased;
-        _ = shared.out.send(Outgoing::Text(text)) => {}
+        _ = shared.out.send(msg) => {}
         _ = shared.done.cancelled() => {}
     }
 }

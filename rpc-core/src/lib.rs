@@ -42,6 +42,7 @@ pub mod id;
 pub mod message;
 pub mod meta;
 pub mod methods;
+pub mod observe;
 pub mod peer;
 pub mod pending;
 mod reader;

@@ -2,6 +2,7 @@
 //! the builder that registers services before the connection starts.
 
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +16,9 @@ use crate::error::RpcError;
 use crate::message::encode_call;
 use crate::methods::{Methods, RegisterError};
 use crate::pending::{InsertError, PendingCalls, Reply};
+use crate::observe::{self, CallOutcome, CallTrace, Direction, Metrics};
 use crate::stream::{Consumer, Consumers, RpcStream};
+use tracing::Instrument;
 use crate::transport::{CloseReason, Receiver, Sender};
 
 /// Settings of one peer (one connection).
@@ -44,6 +47,8 @@ pub struct PeerConfig {
     /// Items of one stream in flight at once (see [`crate::stream`]): the
     /// consumer's buffer per stream, and the producer's credit.
     pub stream_window: usize,
+    /// Receives connection and call events (see [`crate::observe`]).
+    pub metrics: Option<Arc<dyn Metrics>>,
 }
 
 impl Default for PeerConfig {
@@ -56,6 +61,7 @@ impl Default for PeerConfig {
             max_pending_calls: 65_536,
             max_batch_len: 1024,
             stream_window: 64,
+            metrics: None,
         }
     }
 }
@@ -97,6 +103,12 @@ impl PeerConfig {
         self
     }
 
+    /// Sets [`PeerConfig::metrics`].
+    pub fn metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// Sets [`PeerConfig::handler_grace`].
     pub fn handler_grace(mut self, grace: Duration) -> Self {
         self.handler_grace = grace;
@@ -126,6 +138,8 @@ pub(crate) struct Shared {
     consumers: Mutex<Consumers>,
     /// Per-stream window (see [`PeerConfig::stream_window`]).
     stream_window: usize,
+    /// See [`PeerConfig::metrics`].
+    pub(crate) metrics: Option<Arc<dyn Metrics>>,
 }
 
 impl Shared {
@@ -166,10 +180,13 @@ impl Shared {
     }
 
     async fn send(&self, text: String) -> Result<(), RpcError> {
-        self.out
-            .send(Outgoing::Text(text))
-            .await
-            .map_err(|_| self.disconnected())
+        // Fast path without the async permit acquisition: the queue has room.
+        let msg = match self.out.try_send(Outgoing::Text(text)) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.disconnected()),
+            Err(mpsc::error::TrySendError::Full(msg)) => msg,
+        };
+        self.out.send(msg).await.map_err(|_| self.disconnected())
     }
 
     fn register_call(&self) -> Result<(u64, tokio::sync::oneshot::Receiver<Reply>), RpcError> {
@@ -284,6 +301,25 @@ impl Peer {
     {
         let (id, reply) = self.shared.register_call()?;
         on_id(id);
+        let trace = CallTrace::start(&self.shared.metrics, Direction::Outgoing, method, &id);
+        let span = trace.as_ref().map_or_else(tracing::Span::none, |t| t.span().clone());
+        let result = self.exchange(id, reply, method, params, timeout).instrument(span).await;
+        observe::finish(trace, CallOutcome::of_call(&result));
+        result
+    }
+
+    async fn exchange<P, R>(
+        &self,
+        id: u64,
+        reply: tokio::sync::oneshot::Receiver<Reply>,
+        method: &str,
+        params: P,
+        timeout: Option<Duration>,
+    ) -> Result<R, RpcError>
+    where
+        P: Serialize,
+        R: DeserializeOwned,
+    {
         let mut guard = PendingGuard {
             shared: &self.shared,
             id,
@@ -470,6 +506,7 @@ impl PeerBuilder {
             call_timeout: config.call_timeout,
             consumers: Mutex::default(),
             stream_window: config.stream_window,
+            metrics: config.metrics.clone(),
         });
         PeerBuilder {
             peer: Peer { shared },
@@ -499,14 +536,20 @@ impl PeerBuilder {
             config,
             outgoing,
         } = self;
+        static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(0);
+        let span = tracing::debug_span!("rpc.connection", conn = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed));
+        if let Some(m) = &config.metrics {
+            m.connection_opened();
+        }
         let tasks = &peer.shared.tasks;
-        tasks.spawn(crate::writer::run(sender, outgoing, peer.shared.clone()));
-        tasks.spawn(crate::reader::run(crate::reader::ReaderParams {
+        tasks.spawn(crate::writer::run(sender, outgoing, peer.shared.clone()).instrument(span.clone()));
+        let reader = crate::reader::run(crate::reader::ReaderParams {
             receiver,
             methods: Arc::new(methods),
             config,
             shared: peer.shared.clone(),
-        }));
+        });
+        tasks.spawn(reader.instrument(span));
         tasks.close();
         peer
     }

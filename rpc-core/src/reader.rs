@@ -24,10 +24,13 @@ pub(crate) async fn run<R: Receiver>(params: ReaderParams<R>) {
     } = params;
     let mut dispatcher = Dispatcher::new(methods, shared.clone(), &config);
     let mut handlers = Tasks::new();
+    // One cancellation future for the whole loop, not a new one per message.
+    let done = shared.done.cancelled();
+    tokio::pin!(done);
     let ended = loop {
         tokio::select! {
             biased;
-            _ = shared.done.cancelled() => break None,
+            _ = &mut done => break None,
             // Reap finished handler tasks so the set stays small.
             Some(done) = handlers.join_next(), if !handlers.is_empty() => {
                 if let Ok(Some(id)) = done {
@@ -54,4 +57,7 @@ pub(crate) async fn run<R: Receiver>(params: ReaderParams<R>) {
     let drain = async { while handlers.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(config.handler_grace, drain).await;
     handlers.abort_all();
+    if let Some(m) = &shared.metrics {
+        m.connection_closed();
+    }
 }

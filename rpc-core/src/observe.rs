@@ -1,0 +1,225 @@
+//! Observability: a `tracing` span per call and per connection, and a small
+//! metrics hook.
+//!
+//! Spans are at `DEBUG` (nothing is logged at `INFO` per call):
+//! * `rpc.connection` (field `conn`) around a connection's reader and writer;
+//! * `rpc.call` (fields `method`, `id`, `direction`) around every call, with
+//!   a `DEBUG` event when it ends carrying `elapsed_us` and `outcome`.
+//!
+//! Metrics: implement [`Metrics`] (every method has a no-op default) and set
+//! it with [`crate::PeerConfig::metrics`]; [`Counters`] is a ready one that
+//! keeps atomic totals to read or export (e.g. to Prometheus).
+//!
+//! When neither is enabled the cost per call is one level check and one
+//! `Option` check.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{ErrorObject, RpcError};
+
+/// Which end started a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The remote end called this end.
+    Incoming,
+    /// This end called the remote end.
+    Outgoing,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::Incoming => "incoming",
+            Direction::Outgoing => "outgoing",
+        }
+    }
+}
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallOutcome {
+    /// Success.
+    Ok,
+    /// An error reply with this code.
+    Error(i32),
+    /// No reply: disconnected, timed out, cancelled or refused locally.
+    Failed,
+}
+
+impl fmt::Display for CallOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallOutcome::Ok => f.write_str("ok"),
+            CallOutcome::Error(code) => write!(f, "error {code}"),
+            CallOutcome::Failed => f.write_str("failed"),
+        }
+    }
+}
+
+impl CallOutcome {
+    pub(crate) fn of_reply<T>(outcome: &Result<T, ErrorObject>) -> Self {
+        match outcome {
+            Ok(_) => CallOutcome::Ok,
+            Err(e) => CallOutcome::Error(e.code),
+        }
+    }
+
+    pub(crate) fn of_call<T>(outcome: &Result<T, RpcError>) -> Self {
+        match outcome {
+            Ok(_) => CallOutcome::Ok,
+            Err(RpcError::Call(e)) => CallOutcome::Error(e.code),
+            Err(_) => CallOutcome::Failed,
+        }
+    }
+}
+
+/// Receives connection and call events. Every method defaults to doing
+/// nothing; implement the ones you export.
+pub trait Metrics: Send + Sync + fmt::Debug + 'static {
+    /// A connection started.
+    fn connection_opened(&self) {}
+    /// A connection ended.
+    fn connection_closed(&self) {}
+    /// A call started (notifications included).
+    fn call_started(&self, direction: Direction, method: &str) {
+        let _ = (direction, method);
+    }
+    /// A call ended.
+    fn call_finished(&self, direction: Direction, method: &str, elapsed: Duration, outcome: CallOutcome) {
+        let _ = (direction, method, elapsed, outcome);
+    }
+}
+
+/// A [`Metrics`] keeping totals in atomics.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rpc_core::{PeerConfig, observe::Counters};
+/// let counters = Arc::new(Counters::default());
+/// let config = PeerConfig::default().metrics(counters.clone());
+/// assert_eq!(counters.snapshot().connections, 0);
+/// # drop(config);
+/// ```
+#[derive(Debug, Default)]
+pub struct Counters {
+    calls_in: AtomicU64,
+    calls_out: AtomicU64,
+    errors: AtomicU64,
+    in_flight: AtomicI64,
+    connections: AtomicI64,
+}
+
+/// The values of [`Counters`] at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CountersSnapshot {
+    /// Calls received (notifications included).
+    pub calls_in: u64,
+    /// Requests made (outgoing notifications are not counted).
+    pub calls_out: u64,
+    /// Calls that ended in an error reply or failed.
+    pub errors: u64,
+    /// Calls started and not yet ended, both directions.
+    pub in_flight: i64,
+    /// Open connections.
+    pub connections: i64,
+}
+
+impl Counters {
+    /// The current values.
+    pub fn snapshot(&self) -> CountersSnapshot {
+        CountersSnapshot {
+            calls_in: self.calls_in.load(Ordering::Relaxed),
+            calls_out: self.calls_out.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            connections: self.connections.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Metrics for Counters {
+    fn connection_opened(&self) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn connection_closed(&self) {
+        self.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn call_started(&self, direction: Direction, _method: &str) {
+        let counter = match direction {
+            Direction::Incoming => &self.calls_in,
+            Direction::Outgoing => &self.calls_out,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn call_finished(&self, _direction: Direction, _method: &str, _elapsed: Duration, outcome: CallOutcome) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if outcome != CallOutcome::Ok {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One call being observed; `None` when neither tracing nor metrics want it.
+#[derive(Debug)]
+pub(crate) struct CallTrace {
+    span: tracing::Span,
+    started: Instant,
+    direction: Direction,
+    method: Box<str>,
+    metrics: Option<Arc<dyn Metrics>>,
+}
+
+impl CallTrace {
+    /// Starts observing a call, if anything listens.
+    pub(crate) fn start(
+        metrics: &Option<Arc<dyn Metrics>>,
+        direction: Direction,
+        method: &str,
+        id: &dyn fmt::Display,
+    ) -> Option<CallTrace> {
+        let span = tracing::debug_span!("rpc.call", method, id = %id, direction = direction.as_str());
+        if span.is_disabled() && metrics.is_none() {
+            return None;
+        }
+        if let Some(m) = metrics {
+            m.call_started(direction, method);
+        }
+        Some(CallTrace {
+            span,
+            started: Instant::now(),
+            direction,
+            method: method.into(),
+            metrics: metrics.clone(),
+        })
+    }
+
+    /// The call's span, to enter or instrument with.
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// Records how the call ended.
+    pub(crate) fn finish(self, outcome: CallOutcome) {
+        let elapsed = self.started.elapsed();
+        self.span.in_scope(|| {
+            tracing::debug!(elapsed_us = elapsed.as_micros() as u64, outcome = %outcome, "call finished");
+        });
+        if let Some(m) = &self.metrics {
+            m.call_finished(self.direction, &self.method, elapsed, outcome);
+        }
+    }
+}
+
+/// Finishes an optional trace.
+pub(crate) fn finish(trace: Option<CallTrace>, outcome: CallOutcome) {
+    if let Some(t) = trace {
+        t.finish(outcome);
+    }
+}
