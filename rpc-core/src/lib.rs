@@ -57,7 +57,7 @@ pub use error::{ErrorCode, ErrorObject, RpcError};
 pub use id::Id;
 pub use meta::{ApiMeta, MethodKind, MethodMeta, ParamMeta, RpcApi};
 pub use methods::{Methods, Params, RegisterError};
-pub use peer::{CANCEL_METHOD, Notification, Peer, PeerBuilder, PeerConfig};
+pub use peer::{CANCEL_METHOD, Notification, Peer, PeerBuilder, PeerConfig, PeerSlot};
 pub use registry::{ConnectionId, Registry};
 pub use stream::RpcStream;
 pub use rpc_macros::rpc;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -17,7 +17,7 @@ use crate::message::encode_call;
 use crate::methods::{Methods, RegisterError};
 use crate::pending::{InsertError, PendingCalls, Reply};
 use crate::observe::{self, CallOutcome, CallTrace, Direction, Metrics};
-use crate::stream::{Consumer, Consumers, RpcStream};
+use crate::stream::{Consumer, Consumers, Event, RpcStream};
 use tracing::Instrument;
 use crate::transport::{CloseReason, Receiver, Sender};
 
@@ -219,7 +219,15 @@ impl Shared {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Peer {
-    shared: Arc<Shared>,
+    link: Link,
+}
+
+/// What a handle talks over: one connection, or whichever connection a
+/// [`PeerSlot`] currently holds (a reconnecting client).
+#[derive(Clone, Debug)]
+enum Link {
+    Direct(Arc<Shared>),
+    Slot(Arc<Slot>),
 }
 
 impl Peer {
@@ -237,7 +245,7 @@ impl Peer {
         P: Serialize,
         R: DeserializeOwned,
     {
-        self.call_inner(method, params, self.shared.call_timeout, |_| {}).await
+        self.call_inner(method, params, self.default_timeout(), |_, _| {}).await
     }
 
     /// Like [`Peer::call`], with this call's own timeout.
@@ -246,7 +254,7 @@ impl Peer {
         P: Serialize,
         R: DeserializeOwned,
     {
-        self.call_inner(method, params, Some(timeout), |_| {}).await
+        self.call_inner(method, params, Some(timeout), |_, _| {}).await
     }
 
     /// Calls a streaming method (one returning `RpcStream<T>`): the items
@@ -258,147 +266,302 @@ impl Peer {
         P: Serialize,
         T: DeserializeOwned + Send + 'static,
     {
-        let window = self.shared.stream_window;
-        let (tx, rx) = mpsc::channel(window + 1);
-        let mut stream_id = None;
-        let register = |id| {
-            self.shared.consumers().insert(id, tx);
-            stream_id = Some(id);
+        let mut registered: Option<(Arc<Shared>, u64, mpsc::Receiver<Event>)> = None;
+        let register = |shared: &Arc<Shared>, id| {
+            let (tx, rx) = mpsc::channel(shared.stream_window + 1);
+            shared.consumers().insert(id, tx);
+            registered = Some((shared.clone(), id, rx));
         };
         let started = self
-            .call_inner::<P, serde::de::IgnoredAny>(method, params, self.shared.call_timeout, register)
+            .call_inner::<P, serde::de::IgnoredAny>(method, params, self.default_timeout(), register)
             .await;
-        let Some(id) = stream_id else {
+        let Some((shared, id, rx)) = registered else {
             return Err(started.expect_err("a call that registered no stream failed"));
         };
         if let Err(e) = started {
-            self.shared.consumers().remove(&id);
+            shared.consumers().remove(&id);
             return Err(e);
         }
         Ok(RpcStream::new(Consumer::<T> {
             rx,
             id,
-            shared: self.shared.clone(),
-            window,
+            window: shared.stream_window,
+            shared,
             unacked: 0,
             ended: false,
             _item: PhantomData,
         }))
     }
 
-    /// Sends a request and waits for its reply; `on_id` runs with the
-    /// request's id before it is sent.
+    /// Sends a request and waits for its reply, all within `timeout`;
+    /// `on_id` runs with the connection and the request's id before it is sent.
     async fn call_inner<P, R>(
         &self,
         method: &str,
         params: P,
         timeout: Option<Duration>,
-        on_id: impl FnOnce(u64),
+        on_id: impl FnOnce(&Arc<Shared>, u64),
     ) -> Result<R, RpcError>
     where
         P: Serialize,
         R: DeserializeOwned,
     {
-        let (id, reply) = self.shared.register_call()?;
-        on_id(id);
-        let trace = CallTrace::start(&self.shared.metrics, Direction::Outgoing, method, &id);
-        let span = trace.as_ref().map_or_else(tracing::Span::none, |t| t.span().clone());
-        let result = self.exchange(id, reply, method, params, timeout).instrument(span).await;
-        observe::finish(trace, CallOutcome::of_call(&result));
-        result
-    }
-
-    async fn exchange<P, R>(
-        &self,
-        id: u64,
-        reply: tokio::sync::oneshot::Receiver<Reply>,
-        method: &str,
-        params: P,
-        timeout: Option<Duration>,
-    ) -> Result<R, RpcError>
-    where
-        P: Serialize,
-        R: DeserializeOwned,
-    {
-        let mut guard = PendingGuard {
-            shared: &self.shared,
-            id,
-            sent: false,
+        let call = async {
+            let shared = self.connection().await?;
+            let (id, reply) = shared.register_call()?;
+            on_id(&shared, id);
+            let trace = CallTrace::start(&shared.metrics, Direction::Outgoing, method, &id);
+            let span = trace.as_ref().map_or_else(tracing::Span::none, |t| t.span().clone());
+            let result = exchange(&shared, id, reply, method, params).instrument(span).await;
+            observe::finish(trace, CallOutcome::of_call(&result));
+            result
         };
-        let text = encode_call(Some(id), method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
-        let exchange = async {
-            self.shared.send(text).await?;
-            guard.sent = true;
-            reply.await.map_err(|_| self.shared.disconnected())
-        };
-        let reply = match timeout {
-            Some(limit) => tokio::time::timeout(limit, exchange)
+        match timeout {
+            Some(limit) => tokio::time::timeout(limit, call)
                 .await
-                .map_err(|_| RpcError::Timeout(limit))??,
-            None => exchange.await?,
-        };
-        let raw = reply.map_err(RpcError::Call)?;
-        serde_json::from_str(raw.get()).map_err(|e| RpcError::Decode(e.to_string()))
+                .unwrap_or(Err(RpcError::Timeout(limit))),
+            None => call.await,
+        }
     }
 
     /// Sends a notification: no id, no reply. Completes once it is queued.
     pub async fn notify<P: Serialize>(&self, method: &str, params: P) -> Result<(), RpcError> {
-        if self.shared.done.is_cancelled() {
-            return Err(self.shared.disconnected());
-        }
         let text = encode_call(None, method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
-        self.shared.send(text).await
+        self.send_text(text).await
     }
 
     /// Sends a notification serialized earlier with [`Notification::new`]:
     /// the way to send one message to many peers while serializing it once.
     pub async fn send_notification(&self, notification: &Notification) -> Result<(), RpcError> {
-        if self.shared.done.is_cancelled() {
-            return Err(self.shared.disconnected());
+        self.send_text(notification.text.clone()).await
+    }
+
+    async fn send_text(&self, text: String) -> Result<(), RpcError> {
+        let send = async {
+            let shared = self.connection().await?;
+            if shared.done.is_cancelled() {
+                return Err(shared.disconnected());
+            }
+            shared.send(text).await
+        };
+        match self.default_timeout() {
+            Some(limit) => tokio::time::timeout(limit, send)
+                .await
+                .unwrap_or(Err(RpcError::Timeout(limit))),
+            None => send.await,
         }
-        self.shared.send(notification.text.clone()).await
     }
 
     /// Closes the connection with a normal close: pending calls fail with
-    /// `Disconnected`. Completes once the close is queued.
+    /// `Disconnected`. Completes once the close is queued. (For a reconnecting
+    /// client: stops reconnecting, for good.)
     pub async fn close(&self) {
         self.close_with(CloseReason::NORMAL).await;
     }
 
     /// Closes the connection with the given code and reason.
     pub async fn close_with(&self, reason: CloseReason) {
-        let text = format!("connection closed locally ({} {})", reason.code, reason.reason);
-        // The writer sends the close frame, then stops; if it is already gone
-        // the connection is over anyway.
-        let _ = self.shared.out.send(Outgoing::Close(reason)).await;
-        self.shared.shut_down(&text);
+        let shared = match &self.link {
+            Link::Direct(shared) => Some(shared.clone()),
+            Link::Slot(slot) => {
+                slot.stopped.cancel();
+                slot.current()
+            }
+        };
+        if let Some(shared) = shared {
+            let text = format!("connection closed locally ({} {})", reason.code, reason.reason);
+            // The writer sends the close frame, then stops; if it is already
+            // gone the connection is over anyway.
+            let _ = shared.out.try_send(Outgoing::Close(reason));
+            shared.shut_down(&text);
+        }
     }
 
-    /// Completes when the connection is over, for whatever reason.
+    /// Completes when the connection is over, for whatever reason (for a
+    /// reconnecting client: once it has been closed for good).
     pub async fn closed(&self) {
-        self.shared.done.cancelled().await;
+        match &self.link {
+            Link::Direct(shared) => shared.done.cancelled().await,
+            Link::Slot(slot) => slot.stopped.cancelled().await,
+        }
     }
 
     /// Completes once the connection is over and its tasks have finished:
     /// the close has been sent and every handler has completed or been aborted.
     pub async fn finished(&self) {
-        self.shared.done.cancelled().await;
-        self.shared.tasks.wait().await;
+        self.closed().await;
+        let shared = match &self.link {
+            Link::Direct(shared) => Some(shared.clone()),
+            Link::Slot(slot) => slot.current(),
+        };
+        if let Some(shared) = shared {
+            shared.done.cancelled().await;
+            shared.tasks.wait().await;
+        }
     }
 
     /// True once the connection is over.
     pub fn is_closed(&self) -> bool {
-        self.shared.done.is_cancelled()
+        match &self.link {
+            Link::Direct(shared) => shared.done.is_cancelled(),
+            Link::Slot(slot) => slot.stopped.is_cancelled(),
+        }
     }
 
-    /// Why the connection ended, once it has.
+    /// Why the (current) connection ended, once it has.
     pub fn close_reason(&self) -> Option<Arc<str>> {
-        self.shared.pending().closed().cloned()
+        self.current()?.pending().closed().cloned()
     }
 
     /// How many of this peer's outgoing calls await a reply.
     pub fn pending_calls(&self) -> usize {
-        self.shared.pending().len()
+        self.current().map_or(0, |s| s.pending().len())
+    }
+
+    fn current(&self) -> Option<Arc<Shared>> {
+        match &self.link {
+            Link::Direct(shared) => Some(shared.clone()),
+            Link::Slot(slot) => slot.current(),
+        }
+    }
+
+    fn default_timeout(&self) -> Option<Duration> {
+        match &self.link {
+            Link::Direct(shared) => shared.call_timeout,
+            Link::Slot(slot) => slot.call_timeout,
+        }
+    }
+
+    /// The connection to send on: this peer's own, or the slot's current one
+    /// (waiting while the slot reconnects).
+    async fn connection(&self) -> Result<Arc<Shared>, RpcError> {
+        match &self.link {
+            Link::Direct(shared) => Ok(shared.clone()),
+            Link::Slot(slot) => slot.connected().await,
+        }
+    }
+
+    fn direct(&self) -> Option<&Arc<Shared>> {
+        match &self.link {
+            Link::Direct(shared) => Some(shared),
+            Link::Slot(_) => None,
+        }
+    }
+}
+
+async fn exchange<P, R>(
+    shared: &Shared,
+    id: u64,
+    reply: tokio::sync::oneshot::Receiver<Reply>,
+    method: &str,
+    params: P,
+) -> Result<R, RpcError>
+where
+    P: Serialize,
+    R: DeserializeOwned,
+{
+    let mut guard = PendingGuard { shared, id, sent: false };
+    let text = encode_call(Some(id), method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
+    shared.send(text).await?;
+    guard.sent = true;
+    let reply = reply.await.map_err(|_| shared.disconnected())?;
+    let raw = reply.map_err(RpcError::Call)?;
+    serde_json::from_str(raw.get()).map_err(|e| RpcError::Decode(e.to_string()))
+}
+
+/// The state behind a [`PeerSlot`].
+#[derive(Debug)]
+struct Slot {
+    current: watch::Sender<Option<Arc<Shared>>>,
+    stopped: CancellationToken,
+    call_timeout: Option<Duration>,
+}
+
+impl Slot {
+    fn current(&self) -> Option<Arc<Shared>> {
+        self.current.borrow().clone()
+    }
+
+    /// The current connection if it is open; otherwise waits for the next
+    /// one (the caller's timeout bounds the wait).
+    async fn connected(&self) -> Result<Arc<Shared>, RpcError> {
+        let mut changes = self.current.subscribe();
+        loop {
+            if self.stopped.is_cancelled() {
+                return Err(RpcError::Disconnected("the client was closed".into()));
+            }
+            if let Some(shared) = changes.borrow_and_update().clone()
+                && !shared.done.is_cancelled()
+            {
+                return Ok(shared);
+            }
+            // No open connection: wait for the next one (or the stop).
+            tokio::select! {
+                _ = self.stopped.cancelled() => {}
+                _ = changes.changed() => {}
+            }
+        }
+    }
+}
+
+/// A [`Peer`] handle whose connection can be replaced: what a reconnecting
+/// client hands out. Stubs built on [`PeerSlot::peer`] follow every new
+/// connection; while there is none, calls wait (up to their timeout).
+/// Calls pending on a connection that drops fail with `Disconnected`; they
+/// are never retried (a call may have had effects).
+///
+/// ```
+/// use rpc_core::{PeerBuilder, PeerSlot, transport::memory};
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let slot = PeerSlot::new(None);
+/// let ((tx, rx), _other_end) = memory::pair();
+/// slot.connect(&PeerBuilder::new().start(tx, rx));
+/// assert!(!slot.peer().is_closed());
+/// slot.peer().close().await; // stops the slot for good
+/// assert!(slot.is_stopped());
+/// # });
+/// ```
+#[derive(Clone, Debug)]
+pub struct PeerSlot {
+    slot: Arc<Slot>,
+}
+
+impl PeerSlot {
+    /// An empty slot; `call_timeout` is the default timeout of calls made
+    /// through it (waiting for a connection included).
+    pub fn new(call_timeout: Option<Duration>) -> Self {
+        PeerSlot {
+            slot: Arc::new(Slot {
+                current: watch::Sender::new(None),
+                stopped: CancellationToken::new(),
+                call_timeout,
+            }),
+        }
+    }
+
+    /// The handle that follows this slot's connections.
+    pub fn peer(&self) -> Peer {
+        Peer {
+            link: Link::Slot(self.slot.clone()),
+        }
+    }
+
+    /// Puts a (direct) connection in the slot; waiting calls proceed on it.
+    /// A slot handle given here is ignored.
+    pub fn connect(&self, peer: &Peer) {
+        if let Some(shared) = peer.direct() {
+            self.slot.current.send_replace(Some(shared.clone()));
+        }
+    }
+
+    /// True once the slot's peer was closed: reconnecting should stop.
+    pub fn is_stopped(&self) -> bool {
+        self.slot.stopped.is_cancelled()
+    }
+
+    /// Completes once the slot's peer was closed.
+    pub async fn stopped(&self) {
+        self.slot.stopped.cancelled().await;
     }
 }
 
@@ -509,7 +672,9 @@ impl PeerBuilder {
             metrics: config.metrics.clone(),
         });
         PeerBuilder {
-            peer: Peer { shared },
+            peer: Peer {
+                link: Link::Direct(shared),
+            },
             methods: Methods::new(),
             config,
             outgoing,
@@ -541,13 +706,14 @@ impl PeerBuilder {
         if let Some(m) = &config.metrics {
             m.connection_opened();
         }
-        let tasks = &peer.shared.tasks;
-        tasks.spawn(crate::writer::run(sender, outgoing, peer.shared.clone()).instrument(span.clone()));
+        let shared = peer.direct().expect("a builder's peer is direct");
+        let tasks = &shared.tasks;
+        tasks.spawn(crate::writer::run(sender, outgoing, shared.clone()).instrument(span.clone()));
         let reader = crate::reader::run(crate::reader::ReaderParams {
             receiver,
             methods: Arc::new(methods),
             config,
-            shared: peer.shared.clone(),
+            shared: shared.clone(),
         });
         tasks.spawn(reader.instrument(span));
         tasks.close();
