@@ -5,12 +5,12 @@ use std::collections::HashMap;
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::spanned::Spanned;
 use syn::{
     FnArg, GenericArgument, Ident, ItemTrait, Pat, PathArguments, ReturnType, TraitItem, TraitItemFn, Type, Visibility,
 };
 
 use crate::attrs::{self, MethodOptions, TraitOptions, combine};
+use crate::type_name::type_name;
 
 /// One `#[rpc]` trait.
 pub struct RpcTrait {
@@ -71,26 +71,27 @@ impl RpcTrait {
     /// Every mistake found is reported, each at its own span.
     pub fn parse(attr: TokenStream, item: &mut ItemTrait) -> syn::Result<Self> {
         let mut errors = None;
-        let options = TraitOptions::parse(attr).unwrap_or_else(|e| {
+        let (options, option_errors) = TraitOptions::parse(attr);
+        if let Some(e) = option_errors {
             combine(&mut errors, e);
-            TraitOptions::default()
-        });
+        }
         check_trait_shape(item, &mut errors);
         let namespace = options.namespace.as_ref().map(|l| l.value());
+        let client = client_ident(&item.ident);
         let mut methods = Vec::new();
+        // Every method's wire name, also of methods with other mistakes, so
+        // that a clash is reported in the same build.
+        let mut names = Vec::new();
         for trait_item in &mut item.items {
             match trait_item {
-                TraitItem::Fn(f) => match RpcMethod::parse(f, namespace.as_deref()) {
+                TraitItem::Fn(f) => match RpcMethod::parse(f, namespace.as_deref(), &client, &mut names) {
                     Ok(m) => methods.push(m),
                     Err(e) => combine(&mut errors, e),
                 },
-                other => combine(
-                    &mut errors,
-                    syn::Error::new(other.span(), "an #[rpc] trait may contain only `async fn` methods"),
-                ),
+                other => combine(&mut errors, non_method_error(other)),
             }
         }
-        check_unique_names(&methods, &mut errors);
+        check_unique_names(&names, &mut errors);
         if let Some(e) = errors {
             return Err(e);
         }
@@ -110,69 +111,131 @@ impl RpcTrait {
 
     /// The generated client stub's name: `{Trait}Client`.
     pub fn client_ident(&self) -> Ident {
-        Ident::new(&format!("{}Client", self.ident), self.ident.span())
+        client_ident(&self.ident)
     }
 }
 
+fn client_ident(trait_ident: &Ident) -> Ident {
+    Ident::new(&format!("{}Client", unraw(trait_ident)), trait_ident.span())
+}
+
 fn check_trait_shape(item: &ItemTrait, errors: &mut Option<syn::Error>) {
-    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
-        combine(
-            errors,
-            syn::Error::new(item.generics.span(), "#[rpc] traits cannot be generic"),
-        );
+    if !item.generics.params.is_empty() {
+        let msg = "#[rpc] traits cannot be generic: the generated client and dispatch table are concrete types";
+        combine(errors, syn::Error::new_spanned(&item.generics, msg));
+    }
+    if let Some(where_clause) = &item.generics.where_clause {
+        let msg = "#[rpc] traits cannot have a `where` clause";
+        combine(errors, syn::Error::new_spanned(where_clause, msg));
     }
     if let Some(unsafety) = &item.unsafety {
         combine(
             errors,
-            syn::Error::new(unsafety.span(), "#[rpc] traits cannot be `unsafe`"),
+            syn::Error::new_spanned(unsafety, "#[rpc] traits cannot be `unsafe`"),
+        );
+    }
+    if let Some(auto) = &item.auto_token {
+        combine(
+            errors,
+            syn::Error::new_spanned(auto, "#[rpc] traits cannot be `auto` traits"),
         );
     }
 }
 
-fn check_unique_names(methods: &[RpcMethod], errors: &mut Option<syn::Error>) {
+fn non_method_error(item: &TraitItem) -> syn::Error {
+    let msg = match item {
+        TraitItem::Type(_) => "an #[rpc] trait holds only `async fn` methods, not associated types",
+        TraitItem::Const(_) => "an #[rpc] trait holds only `async fn` methods, not associated constants",
+        TraitItem::Macro(_) => {
+            "an #[rpc] trait holds only `async fn` methods: #[rpc] reads the trait before this macro expands, \
+             so write the methods out"
+        }
+        _ => "an #[rpc] trait holds only `async fn` methods",
+    };
+    syn::Error::new_spanned(item, msg)
+}
+
+/// A method's wire name and where it comes from.
+struct WireName {
+    name: String,
+    /// The rename's literal, or the method name.
+    span: Span,
+    ident: Ident,
+    /// The attribute that renames the method.
+    attr: &'static str,
+}
+
+fn check_unique_names(names: &[WireName], errors: &mut Option<syn::Error>) {
     let mut seen = HashMap::new();
-    for m in methods {
-        if let Some(first) = seen.insert(m.wire_name.as_str(), &m.ident) {
-            let msg = format!("wire name {:?} is already used by `{first}`", m.wire_name);
-            combine(errors, syn::Error::new(m.ident.span(), msg));
+    for n in names {
+        if let Some(first) = seen.insert(n.name.as_str(), &n.ident) {
+            let msg = format!(
+                "wire name {:?} is already taken by `{first}`: rename one of the two with #[{}(name = \"...\")]",
+                n.name, n.attr
+            );
+            combine(errors, syn::Error::new(n.span, msg));
         }
     }
 }
 
+/// Method names the generated code defines itself: the client's `new` and
+/// `peer`, and the trait's `into_methods`.
+const RESERVED_METHODS: [&str; 3] = ["new", "peer", "into_methods"];
+
 impl RpcMethod {
-    fn parse(f: &mut TraitItemFn, namespace: Option<&str>) -> syn::Result<Self> {
+    fn parse(
+        f: &mut TraitItemFn,
+        namespace: Option<&str>,
+        client: &Ident,
+        names: &mut Vec<WireName>,
+    ) -> syn::Result<Self> {
         let mut errors = None;
-        let options = MethodOptions::take(&mut f.attrs).unwrap_or_else(|e| {
+        let (options, attr_errors) = MethodOptions::take(&mut f.attrs);
+        if let Some(e) = attr_errors {
             combine(&mut errors, e);
-            MethodOptions {
-                notification: None,
-                name: None,
-            }
-        });
+        }
         let sig = &f.sig;
         let kind = if options.notification.is_some() {
             Kind::Notification
         } else {
             Kind::Request
         };
-        let mut fail = |span: Span, msg: &str| combine(&mut errors, syn::Error::new(span, msg));
-        if sig.asyncness.is_none() {
-            fail(sig.fn_token.span(), "#[rpc] methods must be `async fn`");
+        let mut fail = |e: syn::Error| combine(&mut errors, e);
+        if sig.asyncness.is_none() && sig.constness.is_none() {
+            fail(syn::Error::new_spanned(
+                sig.fn_token,
+                "#[rpc] methods must be `async fn`",
+            ));
         }
-        if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-            fail(sig.generics.span(), "#[rpc] methods cannot be generic");
+        if !sig.generics.params.is_empty() {
+            fail(syn::Error::new_spanned(
+                &sig.generics,
+                "#[rpc] methods cannot be generic: each argument and result has one concrete type on the wire",
+            ));
+        }
+        if let Some(where_clause) = &sig.generics.where_clause {
+            fail(syn::Error::new_spanned(
+                where_clause,
+                "#[rpc] methods cannot have a `where` clause",
+            ));
         }
         if let Some(default) = &f.default {
-            fail(default.span(), "#[rpc] methods cannot have a default body");
+            fail(syn::Error::new_spanned(
+                default,
+                "#[rpc] methods cannot have a default body: the trait declares the API, an `impl` of it serves it",
+            ));
         }
         if let Some(c) = &sig.constness {
-            fail(c.span(), "#[rpc] methods cannot be `const`");
+            fail(syn::Error::new_spanned(c, "#[rpc] methods cannot be `const`"));
         }
         if let Some(u) = &sig.unsafety {
-            fail(u.span(), "#[rpc] methods cannot be `unsafe`");
+            fail(syn::Error::new_spanned(u, "#[rpc] methods cannot be `unsafe`"));
+        }
+        if let Some(abi) = &sig.abi {
+            fail(syn::Error::new_spanned(abi, "#[rpc] methods cannot be `extern`"));
         }
         if let Some(v) = &sig.variadic {
-            fail(v.span(), "#[rpc] methods cannot be variadic");
+            fail(syn::Error::new_spanned(v, "#[rpc] methods cannot be variadic"));
         }
         check_receiver(sig, &mut fail);
         let args = sig
@@ -181,15 +244,53 @@ impl RpcMethod {
             .skip(1)
             .filter_map(|arg| parse_arg(arg, &mut fail))
             .collect();
-        let (ok_type, output) = parse_output(&sig.output, kind, &mut fail);
-        if let Some(e) = errors {
-            return Err(e);
+        let (ok_type, output) = parse_output(sig, kind, options.conflicting, &mut fail);
+        let rust_name = unraw(&sig.ident);
+        let attr = match kind {
+            Kind::Request => attrs::METHOD,
+            Kind::Notification => attrs::NOTIFICATION,
+        };
+        if RESERVED_METHODS.contains(&rust_name.as_str()) {
+            let clash = match rust_name.as_str() {
+                "into_methods" => "the `into_methods` that #[rpc] adds to the trait".to_owned(),
+                _ => format!("the generated `{client}::{rust_name}`"),
+            };
+            fail(syn::Error::new_spanned(
+                &sig.ident,
+                format!(
+                    "`{rust_name}` would clash with {clash}: name this method differently and keep \
+                     its wire name with #[{attr}(name = \"{rust_name}\")]"
+                ),
+            ));
         }
-        let base = options.name.map(|n| n.value()).unwrap_or_else(|| unraw(&sig.ident));
+        let (base, name_span) = match &options.name {
+            Some(lit) => (lit.value(), lit.span()),
+            None => (rust_name, sig.ident.span()),
+        };
         let wire_name = match namespace {
             Some(ns) => format!("{ns}{}{base}", attrs::NAMESPACE_SEPARATOR),
             None => base,
         };
+        // A reserved namespace is reported once, on the trait.
+        if namespace.is_none() && wire_name.starts_with(attrs::RESERVED_PREFIX) {
+            fail(syn::Error::new(
+                name_span,
+                format!(
+                    "JSON-RPC 2.0 reserves method names starting with `{}`: choose another name",
+                    attrs::RESERVED_PREFIX
+                ),
+            ));
+        }
+        names.push(WireName {
+            name: wire_name.clone(),
+            span: name_span,
+            ident: sig.ident.clone(),
+            attr,
+        });
+        if let Some(e) = errors {
+            sanitize(f);
+            return Err(e);
+        }
         Ok(RpcMethod {
             ident: sig.ident.clone(),
             wire_name,
@@ -201,32 +302,73 @@ impl RpcMethod {
             attrs: f.attrs.clone(),
         })
     }
-}
 
-fn check_receiver(sig: &syn::Signature, fail: &mut impl FnMut(Span, &str)) {
-    const MSG: &str = "#[rpc] methods take `&self` as their first argument";
-    match sig.inputs.first() {
-        Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() && r.colon_token.is_none() => {}
-        Some(FnArg::Receiver(r)) => fail(r.span(), MSG),
-        Some(FnArg::Typed(t)) => fail(t.span(), MSG),
-        None => fail(sig.paren_token.span.join(), MSG),
+    /// The method's `#[cfg]` attributes, for generated items that must
+    /// disappear with it.
+    pub fn cfg_attrs(&self) -> impl Iterator<Item = &syn::Attribute> {
+        self.attrs.iter().filter(|a| a.path().is_ident("cfg"))
     }
 }
 
-fn parse_arg(arg: &FnArg, fail: &mut impl FnMut(Span, &str)) -> Option<Arg> {
+/// Removes from a rejected method what rustc would report a second time when
+/// the trait is emitted next to our errors: `const`, and argument patterns.
+fn sanitize(f: &mut TraitItemFn) {
+    f.sig.constness = None;
+    for arg in &mut f.sig.inputs {
+        if let FnArg::Typed(t) = arg
+            && !matches!(&*t.pat, Pat::Ident(_))
+        {
+            *t.pat = syn::parse_quote!(_);
+        }
+    }
+}
+
+fn check_receiver(sig: &syn::Signature, fail: &mut impl FnMut(syn::Error)) {
+    match sig.inputs.first() {
+        Some(FnArg::Receiver(r)) if r.colon_token.is_some() => fail(syn::Error::new_spanned(
+            r,
+            format!(
+                "#[rpc] methods take `&self`, not `self: {}`: the dispatch table already holds the implementation in an `Arc`",
+                type_name(&r.ty)
+            ),
+        )),
+        Some(FnArg::Receiver(r)) if r.reference.is_none() => fail(syn::Error::new_spanned(
+            r,
+            "#[rpc] methods take `&self`, not `self`: one implementation serves every call, so it is borrowed, never consumed",
+        )),
+        Some(FnArg::Receiver(r)) if r.mutability.is_some() => fail(syn::Error::new_spanned(
+            r,
+            "#[rpc] methods take `&self`, not `&mut self`: calls run concurrently, so keep mutable state behind a `Mutex` or an atomic",
+        )),
+        Some(FnArg::Receiver(_)) => {}
+        Some(FnArg::Typed(t)) => fail(syn::Error::new_spanned(
+            t,
+            "#[rpc] methods take `&self` as their first argument: add `&self` before this one",
+        )),
+        None => fail(syn::Error::new(
+            sig.paren_token.span.join(),
+            "#[rpc] methods take `&self` as their first argument: write `(&self)`",
+        )),
+    }
+}
+
+fn parse_arg(arg: &FnArg, fail: &mut impl FnMut(syn::Error)) -> Option<Arg> {
     let FnArg::Typed(typed) = arg else {
-        fail(arg.span(), "`self` may only be the first argument");
+        fail(syn::Error::new_spanned(arg, "`self` may only be the first argument"));
         return None;
     };
     let ident = match &*typed.pat {
         Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => p.ident.clone(),
         other => {
-            fail(other.span(), "#[rpc] arguments must be plain names (`name: Type`)");
+            fail(syn::Error::new_spanned(
+                other,
+                "#[rpc] arguments must be plain names (`name: Type`): the name is the key when params are sent by name",
+            ));
             return None;
         }
     };
-    if let Err((span, msg)) = check_owned(&typed.ty) {
-        fail(span, msg);
+    if let Err(e) = check_owned(&typed.ty, Role::Argument) {
+        fail(e);
         return None;
     }
     Some(Arg {
@@ -235,72 +377,181 @@ fn parse_arg(arg: &FnArg, fail: &mut impl FnMut(Span, &str)) -> Option<Arg> {
     })
 }
 
-/// Arguments travel over the wire, so they must be owned, nameable types.
-fn check_owned(ty: &Type) -> Result<(), (Span, &'static str)> {
+/// What a checked type is, for messages.
+#[derive(Clone, Copy)]
+enum Role {
+    Argument,
+    Result,
+}
+
+impl Role {
+    fn plural(self) -> &'static str {
+        match self {
+            Role::Argument => "#[rpc] arguments",
+            Role::Result => "#[rpc] results",
+        }
+    }
+
+    /// Why the type must be owned.
+    fn reason(self) -> &'static str {
+        match self {
+            Role::Argument => "the server decodes them from JSON into owned values",
+            Role::Result => "the client decodes them from JSON into owned values",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Role::Argument => "take",
+            Role::Result => "return",
+        }
+    }
+}
+
+/// Arguments and results travel over the wire, so they must be owned,
+/// nameable types. Reports the innermost offending type.
+fn check_owned(ty: &Type, role: Role) -> syn::Result<()> {
+    let what = role.plural();
+    let err = |tokens: &dyn quote::ToTokens, msg: String| Err(syn::Error::new_spanned(tokens, msg));
     match ty {
-        Type::Reference(r) => Err((
-            r.and_token.span(),
-            "#[rpc] arguments cannot be references: take an owned type (e.g. `String` for `&str`)",
-        )),
-        Type::ImplTrait(t) => Err((
-            t.impl_token.span(),
-            "#[rpc] arguments cannot be `impl Trait`: name a concrete type",
-        )),
-        Type::TraitObject(t) => Err((t.span(), "#[rpc] arguments cannot be trait objects")),
-        Type::Infer(t) => Err((t.span(), "#[rpc] arguments need a concrete type")),
-        Type::Ptr(t) => Err((t.span(), "#[rpc] arguments cannot be raw pointers")),
-        Type::BareFn(t) => Err((t.span(), "#[rpc] arguments cannot be functions")),
-        Type::Paren(p) => check_owned(&p.elem),
-        Type::Group(g) => check_owned(&g.elem),
-        Type::Array(a) => check_owned(&a.elem),
-        Type::Slice(s) => check_owned(&s.elem),
-        Type::Tuple(t) => t.elems.iter().try_for_each(check_owned),
-        Type::Path(p) => p.path.segments.iter().try_for_each(|seg| match &seg.arguments {
-            PathArguments::AngleBracketed(args) => args.args.iter().try_for_each(|a| match a {
-                GenericArgument::Type(t) => check_owned(t),
-                GenericArgument::Lifetime(l) => Err((l.span(), "#[rpc] argument types cannot borrow (no lifetimes)")),
+        Type::Reference(r) => {
+            let elem = type_name(&r.elem);
+            let owned = match &*r.elem {
+                Type::Path(p) if p.qself.is_none() && p.path.is_ident("str") => "String".to_owned(),
+                Type::Slice(s) => format!("Vec<{}>", type_name(&s.elem)),
+                _ => elem.clone(),
+            };
+            let lifetime = r.lifetime.as_ref().map(|l| format!("{l} ")).unwrap_or_default();
+            let mutability = if r.mutability.is_some() { "mut " } else { "" };
+            err(
+                r,
+                format!(
+                    "{what} cannot be references ({}): {} `{owned}` instead of `&{lifetime}{mutability}{elem}`",
+                    role.reason(),
+                    role.verb(),
+                ),
+            )
+        }
+        Type::ImplTrait(t) => err(
+            t,
+            format!(
+                "{what} cannot be `impl Trait`: name a concrete type ({})",
+                role.reason()
+            ),
+        ),
+        Type::TraitObject(t) => err(
+            t,
+            format!(
+                "{what} cannot be trait objects: name a concrete type ({})",
+                role.reason()
+            ),
+        ),
+        Type::Infer(t) => err(t, format!("{what} need a concrete type, not `_`")),
+        Type::Ptr(t) => err(t, format!("{what} cannot be raw pointers")),
+        Type::BareFn(t) => err(t, format!("{what} cannot be functions")),
+        Type::Paren(p) => check_owned(&p.elem, role),
+        Type::Group(g) => check_owned(&g.elem, role),
+        Type::Array(a) => check_owned(&a.elem, role),
+        Type::Slice(s) => check_owned(&s.elem, role),
+        Type::Tuple(t) => t.elems.iter().try_for_each(|t| check_owned(t, role)),
+        Type::Path(p) => {
+            if let Some(q) = &p.qself {
+                check_owned(&q.ty, role)?;
+            }
+            p.path.segments.iter().try_for_each(|seg| match &seg.arguments {
+                PathArguments::AngleBracketed(args) => args.args.iter().try_for_each(|a| match a {
+                    GenericArgument::Type(t) => check_owned(t, role),
+                    GenericArgument::Lifetime(l) if l.ident != "static" => err(
+                        l,
+                        format!(
+                            "{what} cannot borrow ({}): use an owned type, or `'static`",
+                            role.reason()
+                        ),
+                    ),
+                    _ => Ok(()),
+                }),
                 _ => Ok(()),
-            }),
-            _ => Ok(()),
-        }),
+            })
+        }
         _ => Ok(()),
     }
 }
 
 /// Returns (`T`, the whole output type).
-fn parse_output(output: &ReturnType, kind: Kind, fail: &mut impl FnMut(Span, &str)) -> (Type, Type) {
+fn parse_output(
+    sig: &syn::Signature,
+    kind: Kind,
+    conflicting: bool,
+    fail: &mut impl FnMut(syn::Error),
+) -> (Type, Type) {
     let unit: Type = syn::parse_quote!(());
-    let ty = match output {
+    let ty = match &sig.output {
         ReturnType::Default => None,
         ReturnType::Type(_, ty) => Some((**ty).clone()),
     };
+    if conflicting {
+        // Request or notification is unknown: the attribute error says so.
+        let output = ty.unwrap_or_else(|| unit.clone());
+        return (result_ok_type(&output).unwrap_or_else(|| unit.clone()), output);
+    }
     match (kind, ty) {
         (Kind::Notification, None) => (unit.clone(), unit),
         (Kind::Notification, Some(Type::Tuple(t))) if t.elems.is_empty() => (unit.clone(), unit),
-        (Kind::Notification, Some(ty)) => {
-            fail(
-                ty.span(),
+        (Kind::Notification, Some(_)) => {
+            fail(syn::Error::new_spanned(
+                &sig.output,
                 "a #[notification] gets no reply, so it cannot return a value: remove the return type",
-            );
+            ));
             (unit.clone(), unit)
         }
         (Kind::Request, Some(ty)) => match result_ok_type(&ty) {
-            Some(ok) => (ok, ty),
+            Some(ok) => {
+                if let Err(e) = check_owned(&ok, Role::Result) {
+                    fail(e);
+                }
+                (ok, ty)
+            }
             None => {
-                fail(
-                    ty.span(),
-                    "#[rpc] methods return `Result<T, RpcError>` (calls can fail on the wire)",
-                );
+                fail(syn::Error::new_spanned(&ty, not_a_result(&ty)));
                 (unit, ty)
             }
         },
         (Kind::Request, None) => {
-            fail(
-                output.span(),
-                "#[rpc] methods return `Result<T, RpcError>`; mark methods that return nothing with #[notification]",
-            );
+            fail(syn::Error::new_spanned(
+                &sig.ident,
+                format!(
+                    "`{}` returns nothing: a request returns `Result<T, RpcError>` (`Result<(), RpcError>` for no value), \
+                     or mark it #[{}] if the caller wants no reply",
+                    unraw(&sig.ident),
+                    attrs::NOTIFICATION
+                ),
+            ));
             (unit.clone(), unit)
         }
+    }
+}
+
+/// The message for a request whose return type is not `Result<T, E>`.
+fn not_a_result(ty: &Type) -> String {
+    let last = match ty {
+        Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+        _ => None,
+    };
+    match last {
+        Some(name) if name == "Result" => {
+            "write both arguments: `Result<T, RpcError>` (the macro reads `T` from it, so it cannot see through \
+             an alias such as `Result<T>`)"
+                .to_owned()
+        }
+        Some(name) if name.contains("Result") => {
+            "#[rpc] methods return `Result<T, RpcError>`, written out: the macro reads `T` from it, so it cannot \
+             see through a type alias"
+                .to_owned()
+        }
+        _ => format!(
+            "#[rpc] methods return `Result<T, RpcError>`, since a call can fail on the wire: write `Result<{}, RpcError>`",
+            type_name(ty)
+        ),
     }
 }
 

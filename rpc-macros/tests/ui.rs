@@ -1,0 +1,15 @@
+//! Compile tests of `#[rpc]` (trybuild): `ui/pass/*.rs` must compile and run;
+//! each `ui/fail/<area>/*.rs` must fail with exactly the diagnostics in the
+//! `.stderr` file beside it, every error pointing at the offending tokens.
+//!
+//! The `.stderr` files are rustc 1.95's output (the toolchain pinned in
+//! rust-toolchain.toml); another rustc may word or place its own notes
+//! differently. Regenerate them with
+//! `TRYBUILD=overwrite cargo test -p rpc-macros --test ui`, then read the diff.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.pass("tests/ui/pass/*.rs");
+    t.compile_fail("tests/ui/fail/*/*.rs");
+}

@@ -1,0 +1,8 @@
+use rpc_core::{RpcError, rpc};
+
+#[rpc]
+trait Api<T> {
+    async fn get(&self) -> Result<u8, RpcError>;
+}
+
+fn main() {}

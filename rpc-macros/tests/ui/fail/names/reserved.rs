@@ -1,0 +1,23 @@
+use rpc_core::{RpcError, rpc};
+
+#[rpc]
+trait Api {
+    async fn new(&self) -> Result<(), RpcError>;
+    async fn peer(&self) -> Result<(), RpcError>;
+    async fn into_methods(&self) -> Result<(), RpcError>;
+}
+
+#[rpc(namespace = "rpc")]
+trait Internal {
+    async fn discover(&self) -> Result<(), RpcError>;
+}
+
+#[rpc]
+trait Renamed {
+    #[method(name = "rpc.discover")]
+    async fn discover(&self) -> Result<(), RpcError>;
+    #[method(name = "")]
+    async fn empty(&self) -> Result<(), RpcError>;
+}
+
+fn main() {}

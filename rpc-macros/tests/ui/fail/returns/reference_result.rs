@@ -1,0 +1,8 @@
+use rpc_core::{RpcError, rpc};
+
+#[rpc]
+trait Api {
+    async fn name(&self) -> Result<&'static str, RpcError>;
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use rpc_core::{RpcError, rpc};
+
+#[rpc]
+trait Api {
+    async extern "C" fn answer(&self) -> Result<u8, RpcError>;
+}
+
+fn main() {}

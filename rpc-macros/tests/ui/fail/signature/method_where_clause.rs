@@ -1,0 +1,10 @@
+use rpc_core::{RpcError, rpc};
+
+#[rpc]
+trait Api {
+    async fn size(&self) -> Result<usize, RpcError>
+    where
+        Self: Sized;
+}
+
+fn main() {}
