@@ -2,9 +2,9 @@
 //! each `ui/fail/<area>/*.rs` must fail with exactly the diagnostics in the
 //! `.stderr` file beside it, every error pointing at the offending tokens.
 //!
-//! The `.stderr` files are rustc 1.95's output (the toolchain pinned in
-//! rust-toolchain.toml); another rustc may word or place its own notes
-//! differently. Regenerate them with
+//! The `.stderr` files are rustc 1.95.0's output (the machine's stable
+//! toolchain). They hold almost only the macro's own messages, but another
+//! rustc may render them differently. Regenerate them with
 //! `TRYBUILD=overwrite cargo test -p rpc-macros --test ui`, then read the diff.
 
 #[test]
