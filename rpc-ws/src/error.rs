@@ -51,6 +51,9 @@ pub enum ConnectError {
     /// The TLS or WebSocket handshake failed.
     #[error("WebSocket handshake failed: {0}")]
     Handshake(#[from] tungstenite::Error),
+    /// Registering the client's services failed (e.g. a duplicate method name).
+    #[error("connection setup failed: {0}")]
+    Setup(String),
 }
 
 impl ConnectError {

@@ -42,6 +42,7 @@ mod client;
 mod config;
 mod error;
 mod handshake;
+mod reconnect;
 mod server;
 mod transport;
 
@@ -49,6 +50,7 @@ pub use client::{ClientBuilder, Connection, connect, connect_with_config};
 pub use config::WsConfig;
 pub use error::ConnectError;
 pub use handshake::{HandshakeRequest, Rejection};
+pub use reconnect::{Backoff, ConnectionEvent, Reconnect, ReconnectingClient};
 pub use server::{ConnectionInfo, Server, ServerHandle};
 /// The HTTP types of the handshake (headers, status codes), as tungstenite uses them.
 pub use tokio_tungstenite::tungstenite::http;
