@@ -24,11 +24,14 @@ pub(crate) async fn run<S: Sender>(mut sender: S, mut queue: mpsc::Receiver<Outg
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks
     });
+    // One cancellation future for the whole loop, not a new one per burst.
+    let done = shared.done.cancelled();
+    tokio::pin!(done);
     let close = loop {
         let next = tokio::select! {
             biased;
             // Cancel-safe: `recv` loses nothing when the other branch wins.
-            _ = shared.done.cancelled() => None,
+            _ = &mut done => None,
             // Keepalive: ticks at most once per interval, so it never starves
             // the queue, and a busy writer still pings.
             _ = async { keepalive.as_mut().expect("checked").tick().await }, if keepalive.is_some() => {
@@ -67,6 +70,9 @@ async fn bounded_after_done<T>(
     write: impl std::future::Future<Output = Result<T, TransportError>>,
 ) -> Result<T, TransportError> {
     tokio::select! {
+        // The write first: one that completes at once never registers the
+        // cancellation waiter (two mutex round trips per burst).
+        biased;
         result = write => result,
         _ = async {
             shared.done.cancelled().await;
