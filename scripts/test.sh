@@ -6,3 +6,12 @@ cd "$(dirname "$0")/.."
 
 # --- Rust: unit, integration, compile-fail, doc tests --------------------------
 cargo test --workspace
+
+# --- Benchmark smoke run -------------------------------------------------------
+# bench/ is not a default member; build it in release and check that its one
+# command runs every system and workload and prints the report. No timing is
+# asserted (README, "Performance").
+cargo build --release -p bench
+report=$(./target/release/bench --quick --out target/bench-results/smoke.jsonl)
+echo "$report"
+grep -q '^#### Targets' <<<"$report"

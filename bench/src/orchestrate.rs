@@ -498,7 +498,13 @@ pub fn run_cmd(args: &Args) -> anyhow::Result<()> {
         Some(s) => s.split(',').map(String::from).collect(),
         None => systems::names().into_iter().map(String::from).collect(),
     };
-    let mode = args.get("mode").unwrap_or("pinned").to_string();
+    // Pinning needs CPUs 0 and 1; on a single-CPU machine fall back to `shared`.
+    let default_mode = if crate::common::allowed_cpus() >= 2 {
+        "pinned"
+    } else {
+        "shared"
+    };
+    let mode = args.get("mode").unwrap_or(default_mode).to_string();
     let ws = workloads(args.get("workloads").unwrap_or("all"))?;
     let cfg = BenchCfg {
         repeats: args.num("repeats", if quick { 1 } else { 3 }),
