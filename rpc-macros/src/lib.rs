@@ -1,5 +1,5 @@
-//! The `#[rpc]` attribute macro. Use it through `rpc_core::rpc`; its
-//! documentation, with a full example, lives there.
+//! The `#[rpc]` attribute macro. Use it through `rpc_core::rpc`; [`rpc`]
+//! documents what it generates and the rules it checks.
 //!
 //! The macro works in three passes: [`model`] parses the trait into one model
 //! struct per trait, method and argument (collecting every user mistake with
@@ -18,7 +18,140 @@ mod render_trait;
 mod streaming;
 mod type_name;
 
-/// Turns a trait into a JSON-RPC API: see `rpc_core::rpc` for the full docs.
+/// Turns a trait into a JSON-RPC 2.0 API that either end of a connection can
+/// serve and call.
+///
+/// Use it as `rpc_core::rpc` (or `#[rpc]` after `use rpc_core::rpc;`).
+///
+/// # What it generates
+///
+/// For `#[rpc] pub trait Calculator { .. }`:
+///
+/// * **The trait, rewritten.** Each `async fn m(&self, ..) -> R` becomes
+///   `fn m(&self, ..) -> impl Future<Output = R> + Send`; implementations still
+///   write `async fn`, and their futures must be `Send`. The trait gets the
+///   supertraits `Send + Sync + 'static` and a provided method
+///   `fn into_methods(self) -> rpc_core::Methods`: the dispatch table of any
+///   implementation, to register on a connection (`PeerBuilder::register`).
+/// * **`CalculatorClient`**, with the trait's visibility: the typed stub that
+///   calls the trait on the other end of a connection. `new(peer)` (or
+///   `From<Peer>`), `peer()`, `with_timeout(duration)`, and one
+///   `async fn` per trait method, with the same name and arguments, returning
+///   `Result<T, RpcError>`: a request waits for the reply; a notification
+///   completes once it is queued. Each notification `n` also gets an
+///   associated `n_notification(&args) -> Result<Notification, RpcError>`, the
+///   notification serialized once, to send to many peers.
+/// * **`impl rpc_core::RpcApi for CalculatorClient`**: `CalculatorClient::META`
+///   describes the trait as data (method names, wire names, parameter names
+///   and types, result types, which methods are notifications, doc comments)
+///   for code generators such as the TypeScript exporter.
+///
+/// Doc comments, `#[cfg]` and lint attributes on a method are kept on the
+/// items generated for it.
+///
+/// # Attributes
+///
+/// * `#[rpc(namespace = "calc")]` on the trait: every wire name becomes
+///   `calc.{name}`, so that several traits can share one connection.
+/// * `#[rpc(crate = "::my_rpc")]` on the trait: the path of the runtime crate
+///   when it is not `::rpc_core` (renamed in Cargo.toml, or re-exported). The
+///   generated code names the runtime only through this path and `::core`, so
+///   it compiles in any module, even under `#![no_implicit_prelude]`.
+/// * `#[method(name = "sub")]` on a method: its wire name instead of the Rust
+///   name (the namespace is still prepended). `#[method]` alone changes
+///   nothing.
+/// * `#[notification]` or `#[notification(name = "..")]` on a method: a
+///   notification, sent without an id and never answered.
+///
+/// # Rules
+///
+/// Each is checked at compile time; every mistake in the trait is reported in
+/// one build, at the tokens that break the rule.
+///
+/// * The trait has no generic parameters and no `where` clause, and holds only
+///   methods without default bodies: no associated types or constants.
+/// * Every method is an `async fn` (not generic, `const`, `unsafe` or
+///   `extern`) taking `&self` first: calls run concurrently on one shared
+///   implementation, so keep mutable state behind a `Mutex` or an atomic.
+/// * Arguments are plain `name: Type` with owned types: `String`, not `&str`;
+///   no `impl Trait` or `dyn Trait`; no lifetimes but `'static`. Their types
+///   implement `Serialize` and `Deserialize`.
+/// * A request returns `Result<T, RpcError>`, written out: the macro reads `T`
+///   from it and does not see through type aliases. `T` is owned and
+///   implements `Serialize` and `Deserialize` (`()` for no value).
+///   `Result<RpcStream<T>, RpcError>` makes a streaming method.
+/// * A notification returns nothing (or `()`).
+/// * Wire names are unique within the trait, not empty, and do not start with
+///   `rpc.` (JSON-RPC 2.0 reserves those). A method cannot be called `new`,
+///   `peer`, `with_timeout` or `into_methods`, which the generated items use:
+///   name the Rust method differently and keep the wire name with
+///   `#[method(name = "new")]`.
+///
+/// # On the wire
+///
+/// A method's wire name is its Rust name (without `r#`) or its
+/// `name = ".."`, after `namespace.` when the trait has a namespace. The
+/// client sends params by position: a JSON array in declaration order
+/// (`[2, 3]`; `[]` without arguments). The dispatch table accepts that or an
+/// object by name, keyed by the argument names (`{"a": 2, "b": 3}`); wrong
+/// params get a -32602 error. `Ok(value)` is sent as the reply's `result`;
+/// `Err(RpcError)` as its error object (code, message, data).
+///
+/// # Example
+///
+/// ```
+/// use rpc_core::{rpc, PeerBuilder, RpcApi, RpcError, transport::memory};
+///
+/// /// Arithmetic, served by one end and called by the other.
+/// #[rpc(namespace = "calc")]
+/// pub trait Calculator {
+///     /// Adds two numbers.
+///     async fn add(&self, a: i64, b: i64) -> Result<i64, RpcError>;
+///     /// Fails with code 1 when `b` is zero.
+///     #[method(name = "div")]
+///     async fn divide(&self, a: i64, b: i64) -> Result<i64, RpcError>;
+///     /// Fire and forget.
+///     #[notification]
+///     async fn log(&self, line: String);
+/// }
+///
+/// struct Calc;
+///
+/// impl Calculator for Calc {
+///     async fn add(&self, a: i64, b: i64) -> Result<i64, RpcError> {
+///         Ok(a + b)
+///     }
+///
+///     async fn divide(&self, a: i64, b: i64) -> Result<i64, RpcError> {
+///         a.checked_div(b).ok_or_else(|| RpcError::new(1, "division by zero"))
+///     }
+///
+///     async fn log(&self, line: String) {
+///         println!("log: {line}");
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// // Two ends of an in-process connection (rpc-ws provides WebSocket ones).
+/// let ((server_tx, server_rx), (client_tx, client_rx)) = memory::pair();
+///
+/// let mut server = PeerBuilder::new();
+/// server.register(Calc.into_methods()).unwrap();
+/// server.start(server_tx, server_rx);
+///
+/// let calc = CalculatorClient::new(PeerBuilder::new().start(client_tx, client_rx));
+/// assert_eq!(calc.add(2, 3).await, Ok(5));
+/// assert_eq!(calc.divide(1, 0).await.unwrap_err().code(), Some(1));
+/// calc.log("done".to_owned()).await.unwrap();
+///
+/// // The dispatch table also takes params by name.
+/// let reply = Calc.into_methods().call("calc.div", r#"{"a": 7, "b": 2}"#).await;
+/// assert_eq!(reply.unwrap(), "3");
+///
+/// let wire_names: Vec<_> = CalculatorClient::META.methods.iter().map(|m| m.wire_name).collect();
+/// assert_eq!(wire_names, ["calc.add", "calc.div", "calc.log"]);
+/// # });
+/// ```
 #[proc_macro_attribute]
 pub fn rpc(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(attr.into(), item.into()).into()

@@ -91,7 +91,7 @@ impl RpcTrait {
                 other => combine(&mut errors, non_method_error(other)),
             }
         }
-        check_unique_names(&names, &mut errors);
+        check_unique_names(&names, &client, &mut errors);
         if let Some(e) = errors {
             return Err(e);
         }
@@ -165,7 +165,18 @@ struct WireName {
     attr: &'static str,
 }
 
-fn check_unique_names(names: &[WireName], errors: &mut Option<syn::Error>) {
+fn check_unique_names(names: &[WireName], client: &Ident, errors: &mut Option<syn::Error>) {
+    for n in names.iter().filter(|n| n.attr == attrs::NOTIFICATION) {
+        let prepared = prepared_notification_name(&unraw(&n.ident));
+        if let Some(clash) = names.iter().find(|m| unraw(&m.ident) == prepared) {
+            let msg = format!(
+                "`{prepared}` would clash with the generated `{client}::{prepared}`, which prepares notification `{}`: \
+                 name this method differently and keep its wire name with #[{}(name = \"{prepared}\")]",
+                n.ident, clash.attr
+            );
+            combine(errors, syn::Error::new(clash.ident.span(), msg));
+        }
+    }
     let mut seen = HashMap::new();
     for n in names {
         if let Some(first) = seen.insert(n.name.as_str(), &n.ident) {
@@ -178,9 +189,14 @@ fn check_unique_names(names: &[WireName], errors: &mut Option<syn::Error>) {
     }
 }
 
-/// Method names the generated code defines itself: the client's `new` and
-/// `peer`, and the trait's `into_methods`.
-const RESERVED_METHODS: [&str; 3] = ["new", "peer", "into_methods"];
+/// Method names the generated code defines itself: the client's `new`,
+/// `peer` and `with_timeout`, and the trait's `into_methods`.
+const RESERVED_METHODS: [&str; 4] = ["new", "peer", "with_timeout", "into_methods"];
+
+/// The client's associated function that prepares notification `name`.
+fn prepared_notification_name(name: &str) -> String {
+    format!("{name}_notification")
+}
 
 impl RpcMethod {
     fn parse(

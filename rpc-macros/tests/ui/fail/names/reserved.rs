@@ -20,4 +20,12 @@ trait Renamed {
     async fn empty(&self) -> Result<(), RpcError>;
 }
 
+#[rpc]
+trait Clashes {
+    async fn with_timeout(&self, seconds: u64) -> Result<(), RpcError>;
+    #[notification]
+    async fn progress(&self, percent: u8);
+    async fn progress_notification(&self) -> Result<(), RpcError>;
+}
+
 fn main() {}
