@@ -136,6 +136,7 @@ impl Collector {
         let mut text = T::docs().unwrap_or_default();
         text.push_str("export ");
         text.push_str(&T::decl(&self.cfg));
+        let text = indent_decl(&text);
         if self.decls.insert(name.clone(), (id, text)).is_some() {
             self.errors.push(ExportError::DuplicateType(name));
         }
@@ -150,6 +151,48 @@ impl std::fmt::Debug for Collector {
             .field("types", &self.decls.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
+}
+
+/// ts-rs writes a declaration on one line, except for the doc comments of
+/// fields and variants, which it puts on lines of their own. Indents each line
+/// by the depth of the braces and brackets open at its start (outside strings
+/// and comments), so such comments line up with the fields they document.
+fn indent_decl(decl: &str) -> String {
+    let mut out = String::with_capacity(decl.len() + 64);
+    let mut depth = 0usize;
+    let mut in_comment = false;
+    for line in decl.lines() {
+        let line = line.trim_end();
+        if !line.is_empty() {
+            out.extend(std::iter::repeat_n("  ", depth));
+        }
+        out.push_str(line);
+        out.push('\n');
+        let mut chars = line.chars().peekable();
+        let mut in_string = false;
+        while let Some(c) = chars.next() {
+            match c {
+                '*' if in_comment && chars.peek() == Some(&'/') => {
+                    chars.next();
+                    in_comment = false;
+                }
+                _ if in_comment => {}
+                '/' if !in_string && chars.peek() == Some(&'*') => {
+                    chars.next();
+                    in_comment = true;
+                }
+                '\\' if in_string => {
+                    chars.next();
+                }
+                '"' => in_string = !in_string,
+                '{' | '[' | '(' if !in_string => depth += 1,
+                '}' | ']' | ')' if !in_string => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+        }
+    }
+    out.truncate(out.trim_end().len());
+    out
 }
 
 struct Visit<'a>(&'a mut Collector);
@@ -824,6 +867,16 @@ mod tests {
              impl.ask(args[0] as string, args[1] as number | null));\n"
         ));
         assert!(ts.contains("  peer.handle(\"ui.show\", [\"shape\"], (args) => impl.show(args[0] as Shape));\n"));
+    }
+
+    #[test]
+    fn field_docs_are_indented() {
+        let decl = "/**\n * A doc with { braces \"and quotes\".\n */\nexport type A = { \n/**\n * The x.\n */\nx: { y: number }, \n/**\n * The z.\n */\nz: \"}\", };\n";
+        assert_eq!(
+            indent_decl(decl),
+            "/**\n * A doc with { braces \"and quotes\".\n */\nexport type A = {\n  /**\n   * The x.\n   */\n  \
+             x: { y: number },\n  /**\n   * The z.\n   */\n  z: \"}\", };"
+        );
     }
 
     #[test]
