@@ -1,15 +1,27 @@
 //! The example API used by the demo, the tests, the TypeScript bindings and
 //! the benchmark: a [`Calculator`] the server implements and a [`Browser`]
-//! the client (a Rust program or a web page) implements.
+//! the client (a Rust program or a web page) implements; and, with typed
+//! values both ways, an [`Evaluator`] the server implements (expressions in,
+//! a [`Summary`] out) and a [`Scope`] the client implements (the values of an
+//! expression's variables).
+//!
+//! The types derive `ts_rs::TS` so that `export-ts` (`src/bin/export-ts.rs`)
+//! can declare them in TypeScript, following their serde attributes.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use rpc_core::{RpcError, rpc};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// Application error code: division by zero.
 pub const DIVISION_BY_ZERO: i32 = 1;
 /// Application error code: the user said no.
 pub const DECLINED: i32 = 2;
+/// Application error code: an expression uses a variable the caller's
+/// [`Scope`] does not define (data: `{"name": ...}`).
+pub const UNKNOWN_VARIABLE: i32 = 3;
 
 /// Served by the server; clients call it.
 #[rpc(namespace = "calc")]
@@ -90,12 +102,279 @@ impl Calculator for CalculatorService {
 }
 
 /// Starts the example server on `addr`: every connection gets a
-/// [`CalculatorService`] that calls back into that connection's client.
+/// [`CalculatorService`] and an [`EvaluatorService`], which call back into
+/// that connection's client.
 pub async fn serve(addr: &str) -> std::io::Result<rpc_ws::ServerHandle> {
-    let server = rpc_ws::Server::bind(addr).await?;
+    serve_with_config(addr, rpc_ws::WsConfig::default()).await
+}
+
+/// [`serve`] with a configuration (e.g. the browser origins allowed to connect).
+pub async fn serve_with_config(addr: &str, config: rpc_ws::WsConfig) -> std::io::Result<rpc_ws::ServerHandle> {
+    let server = rpc_ws::Server::bind(addr).await?.with_config(config);
     Ok(server.serve(|conn, _info| {
         let browser = BrowserClient::new(conn.peer().clone());
         conn.register(CalculatorService::new(browser).into_methods())?;
+        let scope = ScopeClient::new(conn.peer().clone());
+        conn.register(EvaluatorService::new(scope).into_methods())?;
         Ok(())
     }))
+}
+
+// ------------------------------------------------------------ typed values
+
+/// An arithmetic expression: a tree the client builds and the server
+/// evaluates. On the wire, an object tagged by `op` (serde's internal tagging).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum Expr {
+    /// A number.
+    Num {
+        /// The number.
+        value: f64,
+    },
+    /// A variable, whose value the server asks the caller for ([`Scope::lookup`]).
+    Var {
+        /// The variable's name.
+        name: String,
+    },
+    /// `left + right`.
+    Add {
+        /// The left operand.
+        left: Box<Expr>,
+        /// The right operand.
+        right: Box<Expr>,
+    },
+    /// `left * right`.
+    Mul {
+        /// The left operand.
+        left: Box<Expr>,
+        /// The right operand.
+        right: Box<Expr>,
+    },
+    /// `left / right`; dividing by zero fails with [`DIVISION_BY_ZERO`].
+    Div {
+        /// The dividend.
+        left: Box<Expr>,
+        /// The divisor.
+        right: Box<Expr>,
+    },
+    /// `-expr`.
+    Neg {
+        /// The operand.
+        expr: Box<Expr>,
+    },
+}
+
+/// Which side of zero a number is on: a map key in [`Summary::by_sign`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum Sign {
+    /// Below zero.
+    Negative,
+    /// Zero.
+    Zero,
+    /// Above zero.
+    Positive,
+}
+
+/// Statistics of a list of numbers ([`Evaluator::summarize`]). Fields are
+/// camelCased on the wire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// How many values. A `u64` is a JSON number: exact in JavaScript up to
+    /// 2^53 - 1 (`Number.MAX_SAFE_INTEGER`).
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// Their mean; `null` for no values.
+    pub mean: Option<f64>,
+    /// The smallest and the largest value; `null` for no values.
+    pub min_max: Option<(f64, f64)>,
+    /// The median; absent (not `null`) for no values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub median: Option<f64>,
+    /// The values, sorted.
+    pub sorted: Vec<f64>,
+    /// How many values are negative, zero, positive (signs with none are left out).
+    pub by_sign: BTreeMap<Sign, u32>,
+}
+
+impl Summary {
+    /// The statistics of `values`.
+    pub fn of(values: &[f64]) -> Summary {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let sum: f64 = sorted.iter().sum();
+        let count = sorted.len();
+        let median = match count {
+            0 => None,
+            n if n % 2 == 1 => Some(sorted[n / 2]),
+            n => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+        };
+        let mut by_sign = BTreeMap::new();
+        for v in &sorted {
+            let sign = if *v < 0.0 {
+                Sign::Negative
+            } else if *v > 0.0 {
+                Sign::Positive
+            } else {
+                Sign::Zero
+            };
+            *by_sign.entry(sign).or_insert(0) += 1;
+        }
+        Summary {
+            count: count as u64,
+            sum,
+            mean: (count > 0).then(|| sum / count as f64),
+            min_max: sorted.first().zip(sorted.last()).map(|(a, b)| (*a, *b)),
+            median,
+            sorted,
+            by_sign,
+        }
+    }
+}
+
+/// Served by the server next to [`Calculator`]: typed values both ways.
+#[rpc(namespace = "expr")]
+pub trait Evaluator {
+    /// Evaluates an expression. Its variables are looked up by calling the
+    /// caller's [`Scope`] (once per name); fails with [`UNKNOWN_VARIABLE`]
+    /// or [`DIVISION_BY_ZERO`] (data: the dividend).
+    async fn eval(&self, expr: Expr) -> Result<f64, RpcError>;
+    /// Statistics of a list of numbers.
+    async fn summarize(&self, values: Vec<f64>) -> Result<Summary, RpcError>;
+}
+
+/// Served by each client next to [`Browser`]: the variables of the
+/// expressions it asks the server to evaluate.
+#[rpc(namespace = "scope")]
+pub trait Scope {
+    /// The value of a variable; `None` if it is not defined.
+    async fn lookup(&self, name: String) -> Result<Option<f64>, RpcError>;
+}
+
+/// The server's [`Evaluator`] for one connection: it holds a stub for
+/// calling back into that connection's [`Scope`].
+#[derive(Debug)]
+pub struct EvaluatorService {
+    scope: ScopeClient,
+}
+
+impl EvaluatorService {
+    /// An evaluator that looks variables up through `scope`.
+    pub fn new(scope: ScopeClient) -> Self {
+        EvaluatorService { scope }
+    }
+}
+
+impl Evaluator for EvaluatorService {
+    async fn eval(&self, expr: Expr) -> Result<f64, RpcError> {
+        let mut names = BTreeSet::new();
+        expr.variables(&mut names);
+        let mut values = HashMap::new();
+        for name in names {
+            match self.scope.lookup(name.clone()).await? {
+                Some(value) => values.insert(name, value),
+                None => {
+                    let data = serde_json::json!({ "name": name });
+                    return Err(RpcError::with_data(UNKNOWN_VARIABLE, "unknown variable", data));
+                }
+            };
+        }
+        expr.evaluate(&values)
+    }
+
+    async fn summarize(&self, values: Vec<f64>) -> Result<Summary, RpcError> {
+        Ok(Summary::of(&values))
+    }
+}
+
+impl Expr {
+    /// Adds the names of the variables the expression uses to `out`.
+    pub fn variables(&self, out: &mut BTreeSet<String>) {
+        match self {
+            Expr::Num { .. } => {}
+            Expr::Var { name } => {
+                out.insert(name.clone());
+            }
+            Expr::Add { left, right } | Expr::Mul { left, right } | Expr::Div { left, right } => {
+                left.variables(out);
+                right.variables(out);
+            }
+            Expr::Neg { expr } => expr.variables(out),
+        }
+    }
+
+    /// The value of the expression, given the values of its variables.
+    pub fn evaluate(&self, vars: &HashMap<String, f64>) -> Result<f64, RpcError> {
+        Ok(match self {
+            Expr::Num { value } => *value,
+            Expr::Var { name } => *vars.get(name).ok_or_else(|| {
+                RpcError::with_data(
+                    UNKNOWN_VARIABLE,
+                    "unknown variable",
+                    serde_json::json!({ "name": name }),
+                )
+            })?,
+            Expr::Add { left, right } => left.evaluate(vars)? + right.evaluate(vars)?,
+            Expr::Mul { left, right } => left.evaluate(vars)? * right.evaluate(vars)?,
+            Expr::Div { left, right } => {
+                let (a, b) = (left.evaluate(vars)?, right.evaluate(vars)?);
+                if b == 0.0 {
+                    return Err(RpcError::with_data(DIVISION_BY_ZERO, "division by zero", a.into()));
+                }
+                a / b
+            }
+            Expr::Neg { expr } => -expr.evaluate(vars)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_of_values() {
+        let s = Summary::of(&[3.0, -1.0, 0.0, 2.0]);
+        assert_eq!(s.count, 4);
+        assert_eq!(s.sorted, [-1.0, 0.0, 2.0, 3.0]);
+        assert_eq!(s.median, Some(1.0));
+        assert_eq!(s.min_max, Some((-1.0, 3.0)));
+        assert_eq!(s.mean, Some(1.0));
+        let wire = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            wire["bySign"],
+            serde_json::json!({"negative": 1, "zero": 1, "positive": 2})
+        );
+        assert_eq!(wire["minMax"], serde_json::json!([-1.0, 3.0]));
+        let empty = serde_json::to_value(Summary::of(&[])).unwrap();
+        assert!(empty.get("median").is_none(), "skipped when None: {empty}");
+        assert_eq!(empty["mean"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn expressions() {
+        let expr: Expr = serde_json::from_value(serde_json::json!({
+            "op": "div",
+            "left": {"op": "add", "left": {"op": "num", "value": 4}, "right": {"op": "var", "name": "x"}},
+            "right": {"op": "neg", "expr": {"op": "num", "value": 2}}
+        }))
+        .unwrap();
+        let mut names = BTreeSet::new();
+        expr.variables(&mut names);
+        assert_eq!(names.into_iter().collect::<Vec<_>>(), ["x"]);
+        let vars = HashMap::from([("x".to_owned(), 6.0)]);
+        assert_eq!(expr.evaluate(&vars), Ok(-5.0));
+        assert_eq!(
+            expr.evaluate(&HashMap::new()).unwrap_err().code(),
+            Some(UNKNOWN_VARIABLE)
+        );
+        let zero = Expr::Div {
+            left: Box::new(Expr::Num { value: 1.0 }),
+            right: Box::new(Expr::Num { value: 0.0 }),
+        };
+        assert_eq!(zero.evaluate(&vars).unwrap_err().code(), Some(DIVISION_BY_ZERO));
+    }
 }
