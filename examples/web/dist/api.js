@@ -1,0 +1,103 @@
+// Generated from the #[rpc] traits by rpc_core::typescript. Do not edit.
+// Regenerate with: cargo run -p examples --bin export-ts -- --out examples/web/src/api.ts
+//
+// Integers are JSON numbers: 64-bit ones are typed `number` and are exact
+// only up to Number.MAX_SAFE_INTEGER (2^53 - 1).
+/**
+ * Served by the server; clients call it.
+ *
+ * Calls `Calculator` on the other end of a connection (the other end implements it).
+ */
+export class CalculatorClient {
+    /** The connection the calls go through. */
+    peer;
+    constructor(peer) {
+        this.peer = peer;
+    }
+    /**
+     * Adds two numbers.
+     *
+     * JSON-RPC method `calc.add`.
+     */
+    add(a, b) {
+        return this.peer.call("calc.add", [a, b]);
+    }
+    /**
+     * Integer division; fails with [`DIVISION_BY_ZERO`] (data: the dividend).
+     *
+     * JSON-RPC method `calc.divide`.
+     */
+    divide(a, b) {
+        return this.peer.call("calc.divide", [a, b]);
+    }
+    /**
+     * Asks the calling client to confirm (a call back into the caller) and
+     * clears the memory if it agrees; fails with [`DECLINED`] otherwise.
+     *
+     * JSON-RPC method `calc.clear`.
+     */
+    clear(reason) {
+        return this.peer.call("calc.clear", [reason]);
+    }
+    /**
+     * Sums 1..=n slowly, sending the caller `progress` notifications.
+     *
+     * JSON-RPC method `calc.sum_to`.
+     */
+    sumTo(n) {
+        return this.peer.call("calc.sum_to", [n]);
+    }
+    /**
+     * Fire-and-forget: the server logs the line.
+     *
+     * JSON-RPC method `calc.log`.
+     */
+    log(line) {
+        this.peer.notify("calc.log", [line]);
+    }
+}
+/**
+ * Served by the server next to [`Calculator`]: typed values both ways.
+ *
+ * Calls `Evaluator` on the other end of a connection (the other end implements it).
+ */
+export class EvaluatorClient {
+    /** The connection the calls go through. */
+    peer;
+    constructor(peer) {
+        this.peer = peer;
+    }
+    /**
+     * Evaluates an expression. Its variables are looked up by calling the
+     * caller's [`Scope`] (once per name); fails with [`UNKNOWN_VARIABLE`]
+     * or [`DIVISION_BY_ZERO`] (data: the dividend).
+     *
+     * JSON-RPC method `expr.eval`.
+     */
+    eval(expr) {
+        return this.peer.call("expr.eval", [expr]);
+    }
+    /**
+     * Statistics of a list of numbers.
+     *
+     * JSON-RPC method `expr.summarize`.
+     */
+    summarize(values) {
+        return this.peer.call("expr.summarize", [values]);
+    }
+}
+/**
+ * Serves `impl` on `peer`: each call of the other end runs the matching method, and what it
+ * returns (or the `RpcError` it throws) is the reply. Params may come by position or by name.
+ */
+export function registerBrowser(peer, impl) {
+    peer.handle("ui.confirm", ["question"], (args) => impl.confirm(args[0]));
+    peer.handle("ui.progress", ["pct"], (args) => impl.progress(args[0]));
+}
+/**
+ * Serves `impl` on `peer`: each call of the other end runs the matching method, and what it
+ * returns (or the `RpcError` it throws) is the reply. Params may come by position or by name.
+ */
+export function registerScope(peer, impl) {
+    peer.handle("scope.lookup", ["name"], (args) => impl.lookup(args[0]));
+}

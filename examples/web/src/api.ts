@@ -1,0 +1,237 @@
+// Generated from the #[rpc] traits by rpc_core::typescript. Do not edit.
+// Regenerate with: cargo run -p examples --bin export-ts -- --out examples/web/src/api.ts
+//
+// Integers are JSON numbers: 64-bit ones are typed `number` and are exact
+// only up to Number.MAX_SAFE_INTEGER (2^53 - 1).
+
+import type { Peer } from "@wsrpc/client";
+
+/**
+ * An arithmetic expression: a tree the client builds and the server
+ * evaluates. On the wire, an object tagged by `op` (serde's internal tagging).
+ */
+export type Expr = { "op": "num",
+  /**
+   * The number.
+   */
+  value: number, } | { "op": "var",
+  /**
+   * The variable's name.
+   */
+  name: string, } | { "op": "add",
+  /**
+   * The left operand.
+   */
+  left: Expr,
+  /**
+   * The right operand.
+   */
+  right: Expr, } | { "op": "mul",
+  /**
+   * The left operand.
+   */
+  left: Expr,
+  /**
+   * The right operand.
+   */
+  right: Expr, } | { "op": "div",
+  /**
+   * The dividend.
+   */
+  left: Expr,
+  /**
+   * The divisor.
+   */
+  right: Expr, } | { "op": "neg",
+  /**
+   * The operand.
+   */
+  expr: Expr, };
+
+/**
+ * Which side of zero a number is on: a map key in [`Summary::by_sign`].
+ */
+export type Sign = "negative" | "zero" | "positive";
+
+/**
+ * Statistics of a list of numbers ([`Evaluator::summarize`]). Fields are
+ * camelCased on the wire.
+ */
+export type Summary = {
+  /**
+   * How many values. A `u64` is a JSON number: exact in JavaScript up to
+   * 2^53 - 1 (`Number.MAX_SAFE_INTEGER`).
+   */
+  count: number,
+  /**
+   * Their sum.
+   */
+  sum: number,
+  /**
+   * Their mean; `null` for no values.
+   */
+  mean: number | null,
+  /**
+   * The smallest and the largest value; `null` for no values.
+   */
+  minMax: [number, number] | null,
+  /**
+   * The median; absent (not `null`) for no values.
+   */
+  median?: number | null,
+  /**
+   * The values, sorted.
+   */
+  sorted: Array<number>,
+  /**
+   * How many values are negative, zero, positive (signs with none are left out).
+   */
+  bySign: { [key in Sign]?: number }, };
+
+/**
+ * Served by the server; clients call it.
+ *
+ * Calls `Calculator` on the other end of a connection (the other end implements it).
+ */
+export class CalculatorClient {
+  /** The connection the calls go through. */
+  readonly peer: Peer;
+
+  constructor(peer: Peer) {
+    this.peer = peer;
+  }
+
+  /**
+   * Adds two numbers.
+   *
+   * JSON-RPC method `calc.add`.
+   */
+  add(a: number, b: number): Promise<number> {
+    return this.peer.call<number>("calc.add", [a, b]);
+  }
+
+  /**
+   * Integer division; fails with [`DIVISION_BY_ZERO`] (data: the dividend).
+   *
+   * JSON-RPC method `calc.divide`.
+   */
+  divide(a: number, b: number): Promise<number> {
+    return this.peer.call<number>("calc.divide", [a, b]);
+  }
+
+  /**
+   * Asks the calling client to confirm (a call back into the caller) and
+   * clears the memory if it agrees; fails with [`DECLINED`] otherwise.
+   *
+   * JSON-RPC method `calc.clear`.
+   */
+  clear(reason: string): Promise<string> {
+    return this.peer.call<string>("calc.clear", [reason]);
+  }
+
+  /**
+   * Sums 1..=n slowly, sending the caller `progress` notifications.
+   *
+   * JSON-RPC method `calc.sum_to`.
+   */
+  sumTo(n: number): Promise<number> {
+    return this.peer.call<number>("calc.sum_to", [n]);
+  }
+
+  /**
+   * Fire-and-forget: the server logs the line.
+   *
+   * JSON-RPC method `calc.log`.
+   */
+  log(line: string): void {
+    this.peer.notify("calc.log", [line]);
+  }
+}
+
+/**
+ * Served by the server next to [`Calculator`]: typed values both ways.
+ *
+ * Calls `Evaluator` on the other end of a connection (the other end implements it).
+ */
+export class EvaluatorClient {
+  /** The connection the calls go through. */
+  readonly peer: Peer;
+
+  constructor(peer: Peer) {
+    this.peer = peer;
+  }
+
+  /**
+   * Evaluates an expression. Its variables are looked up by calling the
+   * caller's [`Scope`] (once per name); fails with [`UNKNOWN_VARIABLE`]
+   * or [`DIVISION_BY_ZERO`] (data: the dividend).
+   *
+   * JSON-RPC method `expr.eval`.
+   */
+  eval(expr: Expr): Promise<number> {
+    return this.peer.call<number>("expr.eval", [expr]);
+  }
+
+  /**
+   * Statistics of a list of numbers.
+   *
+   * JSON-RPC method `expr.summarize`.
+   */
+  summarize(values: Array<number>): Promise<Summary> {
+    return this.peer.call<Summary>("expr.summarize", [values]);
+  }
+}
+
+/**
+ * Served by each client; the server calls it on the connection that is
+ * calling it.
+ *
+ * Implemented on this side; the other end calls it. Route its calls here with `registerBrowser`.
+ */
+export interface Browser {
+  /**
+   * Asks the user a yes/no question.
+   *
+   * JSON-RPC method `ui.confirm`.
+   */
+  confirm(question: string): boolean | Promise<boolean>;
+
+  /**
+   * Progress of a long call, in percent.
+   *
+   * JSON-RPC method `ui.progress`.
+   */
+  progress(pct: number): void | Promise<void>;
+}
+
+/**
+ * Serves `impl` on `peer`: each call of the other end runs the matching method, and what it
+ * returns (or the `RpcError` it throws) is the reply. Params may come by position or by name.
+ */
+export function registerBrowser(peer: Peer, impl: Browser): void {
+  peer.handle("ui.confirm", ["question"], (args) => impl.confirm(args[0] as string));
+  peer.handle("ui.progress", ["pct"], (args) => impl.progress(args[0] as number));
+}
+
+/**
+ * Served by each client next to [`Browser`]: the variables of the
+ * expressions it asks the server to evaluate.
+ *
+ * Implemented on this side; the other end calls it. Route its calls here with `registerScope`.
+ */
+export interface Scope {
+  /**
+   * The value of a variable; `None` if it is not defined.
+   *
+   * JSON-RPC method `scope.lookup`.
+   */
+  lookup(name: string): number | null | Promise<number | null>;
+}
+
+/**
+ * Serves `impl` on `peer`: each call of the other end runs the matching method, and what it
+ * returns (or the `RpcError` it throws) is the reply. Params may come by position or by name.
+ */
+export function registerScope(peer: Peer, impl: Scope): void {
+  peer.handle("scope.lookup", ["name"], (args) => impl.lookup(args[0] as string));
+}

@@ -1,0 +1,48 @@
+/** The error codes JSON-RPC 2.0 defines (and the one the Rust peer adds). */
+export declare const ErrorCode: {
+    /** Invalid JSON was received. */
+    readonly ParseError: -32700;
+    /** The JSON sent is not a valid Request object. */
+    readonly InvalidRequest: -32600;
+    /** The method does not exist or is not available. */
+    readonly MethodNotFound: -32601;
+    /** Invalid method parameter(s). */
+    readonly InvalidParams: -32602;
+    /** Internal JSON-RPC error (also: a handler threw something other than an RpcError). */
+    readonly InternalError: -32603;
+    /** The Rust peer's answer when it already runs as many calls as it allows. */
+    readonly ServerBusy: -32000;
+};
+/** The `error` member of a JSON-RPC response. */
+export interface ErrorObject {
+    code: number;
+    message: string;
+    data?: unknown;
+}
+/**
+ * A call failed on the other end: the error object of the reply, with its
+ * `code`, `message` and optional `data`.
+ *
+ * Throw one from a handler (an implementation registered with a generated
+ * `register{Trait}` function) to make the call fail with that code and data.
+ */
+export declare class RpcError extends Error {
+    readonly code: number;
+    readonly data: unknown;
+    constructor(code: number, message: string, data?: unknown);
+    /** The error object sent on the wire (`data` only when it is defined). */
+    toObject(): ErrorObject;
+    /** An RpcError from a received error object. */
+    static fromObject(e: ErrorObject): RpcError;
+}
+/**
+ * A call could not complete because the connection closed or failed first.
+ * Every call pending at that moment fails with the same error, at once.
+ */
+export declare class DisconnectedError extends Error {
+    /** The WebSocket close code, when the connection closed with one. */
+    readonly closeCode: number | undefined;
+    /** The close reason, when there was one. */
+    readonly reason: string;
+    constructor(message: string, closeCode?: number, reason?: string);
+}

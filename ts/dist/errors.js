@@ -1,0 +1,58 @@
+/** The error codes JSON-RPC 2.0 defines (and the one the Rust peer adds). */
+export const ErrorCode = {
+    /** Invalid JSON was received. */
+    ParseError: -32700,
+    /** The JSON sent is not a valid Request object. */
+    InvalidRequest: -32600,
+    /** The method does not exist or is not available. */
+    MethodNotFound: -32601,
+    /** Invalid method parameter(s). */
+    InvalidParams: -32602,
+    /** Internal JSON-RPC error (also: a handler threw something other than an RpcError). */
+    InternalError: -32603,
+    /** The Rust peer's answer when it already runs as many calls as it allows. */
+    ServerBusy: -32000,
+};
+/**
+ * A call failed on the other end: the error object of the reply, with its
+ * `code`, `message` and optional `data`.
+ *
+ * Throw one from a handler (an implementation registered with a generated
+ * `register{Trait}` function) to make the call fail with that code and data.
+ */
+export class RpcError extends Error {
+    code;
+    data;
+    constructor(code, message, data) {
+        super(message);
+        this.name = "RpcError";
+        this.code = code;
+        this.data = data;
+    }
+    /** The error object sent on the wire (`data` only when it is defined). */
+    toObject() {
+        return this.data === undefined
+            ? { code: this.code, message: this.message }
+            : { code: this.code, message: this.message, data: this.data };
+    }
+    /** An RpcError from a received error object. */
+    static fromObject(e) {
+        return new RpcError(e.code, e.message, e.data);
+    }
+}
+/**
+ * A call could not complete because the connection closed or failed first.
+ * Every call pending at that moment fails with the same error, at once.
+ */
+export class DisconnectedError extends Error {
+    /** The WebSocket close code, when the connection closed with one. */
+    closeCode;
+    /** The close reason, when there was one. */
+    reason;
+    constructor(message, closeCode, reason = "") {
+        super(message);
+        this.name = "DisconnectedError";
+        this.closeCode = closeCode;
+        this.reason = reason;
+    }
+}

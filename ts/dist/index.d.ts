@@ -1,0 +1,19 @@
+/**
+ * `@wsrpc/client`: bidirectional JSON-RPC 2.0 over WebSocket, the TypeScript
+ * end of the Rust `#[rpc]` traits.
+ *
+ * ```ts
+ * import { connect } from "@wsrpc/client";
+ * import { CalculatorClient, registerBrowser } from "./api.js"; // generated
+ *
+ * const peer = await connect("ws://127.0.0.1:9000/");
+ * registerBrowser(peer, { confirm: (q) => window.confirm(q), progress: (pct) => {} });
+ * const calc = new CalculatorClient(peer);
+ * await calc.add(2, 3); // 5
+ * ```
+ *
+ * @module
+ */
+export { DisconnectedError, ErrorCode, RpcError, type ErrorObject } from "./errors.js";
+export { connect, Peer, type CloseInfo, type ConnectOptions, type Handler, type PeerOptions, type WebSocketConstructor, type WebSocketLike, } from "./peer.js";
+export { classify, parseFrame, positionalArgs, type Frame, type Id, type Incoming } from "./wire.js";

@@ -1,0 +1,71 @@
+/** The error codes JSON-RPC 2.0 defines (and the one the Rust peer adds). */
+export const ErrorCode = {
+  /** Invalid JSON was received. */
+  ParseError: -32700,
+  /** The JSON sent is not a valid Request object. */
+  InvalidRequest: -32600,
+  /** The method does not exist or is not available. */
+  MethodNotFound: -32601,
+  /** Invalid method parameter(s). */
+  InvalidParams: -32602,
+  /** Internal JSON-RPC error (also: a handler threw something other than an RpcError). */
+  InternalError: -32603,
+  /** The Rust peer's answer when it already runs as many calls as it allows. */
+  ServerBusy: -32000,
+} as const;
+
+/** The `error` member of a JSON-RPC response. */
+export interface ErrorObject {
+  code: number;
+  message: string;
+  data?: unknown;
+}
+
+/**
+ * A call failed on the other end: the error object of the reply, with its
+ * `code`, `message` and optional `data`.
+ *
+ * Throw one from a handler (an implementation registered with a generated
+ * `register{Trait}` function) to make the call fail with that code and data.
+ */
+export class RpcError extends Error {
+  readonly code: number;
+  readonly data: unknown;
+
+  constructor(code: number, message: string, data?: unknown) {
+    super(message);
+    this.name = "RpcError";
+    this.code = code;
+    this.data = data;
+  }
+
+  /** The error object sent on the wire (`data` only when it is defined). */
+  toObject(): ErrorObject {
+    return this.data === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, data: this.data };
+  }
+
+  /** An RpcError from a received error object. */
+  static fromObject(e: ErrorObject): RpcError {
+    return new RpcError(e.code, e.message, e.data);
+  }
+}
+
+/**
+ * A call could not complete because the connection closed or failed first.
+ * Every call pending at that moment fails with the same error, at once.
+ */
+export class DisconnectedError extends Error {
+  /** The WebSocket close code, when the connection closed with one. */
+  readonly closeCode: number | undefined;
+  /** The close reason, when there was one. */
+  readonly reason: string;
+
+  constructor(message: string, closeCode?: number, reason = "") {
+    super(message);
+    this.name = "DisconnectedError";
+    this.closeCode = closeCode;
+    this.reason = reason;
+  }
+}
