@@ -1,10 +1,10 @@
 //! The `#[rpc]` attribute macro. Use it through `rpc_core::rpc`; [`rpc`]
 //! documents what it generates and the rules it checks.
 //!
-//! The macro works in three passes: [`model`] parses the trait into one model
+//! The macro works in three passes: `model` parses the trait into one model
 //! struct per trait, method and argument (collecting every user mistake with
-//! its span), then [`render_trait`], [`render_client`], [`render_server`] and
-//! [`render_meta`] each generate one item from the model.
+//! its span), then `render_trait`, `render_client`, `render_server` and
+//! `render_meta` each generate one item from the model.
 
 use proc_macro::TokenStream;
 use quote::ToTokens;
