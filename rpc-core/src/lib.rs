@@ -36,6 +36,8 @@
 //! # });
 //! ```
 
+pub mod backplane;
+mod cluster;
 mod dispatch;
 pub mod error;
 pub mod id;
@@ -58,9 +60,9 @@ pub use id::Id;
 pub use meta::{ApiMeta, MethodKind, MethodMeta, ParamMeta, RpcApi};
 pub use methods::{Methods, Params, RegisterError};
 pub use peer::{CANCEL_METHOD, Notification, Peer, PeerBuilder, PeerConfig, PeerSlot};
-pub use registry::{ConnectionId, Registry};
-pub use stream::RpcStream;
+pub use registry::{ConnectionId, ParseConnectionIdError, Registry};
 pub use rpc_macros::rpc;
+pub use stream::RpcStream;
 
 /// Items generated code refers to. Not public API: may change at any time.
 #[doc(hidden)]

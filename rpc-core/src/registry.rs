@@ -4,25 +4,109 @@
 //! of a group.
 //!
 //! A connection leaves the registry and all its groups when it closes.
+//!
+//! One registry serves one process. With a [`Backplane`] (see
+//! [`crate::backplane`]) the registries of several processes form a cluster:
+//! broadcasts reach the connections of every node, and a connection can be
+//! called by id from any node. The only change in the application is how the
+//! registry is made: `Registry::with_backplane(backplane)` instead of
+//! `Registry::new()`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::future::Future;
+use std::str::FromStr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use futures::future::join_all;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::backplane::{Backplane, BackplaneError, NodeId};
+use crate::cluster::Cluster;
 use crate::error::RpcError;
-use crate::peer::{Notification, Peer};
+use crate::peer::{Notification, Peer, PeerConfig};
 
-/// The id of one connection in a [`Registry`].
+/// The id of one connection in a [`Registry`]: the node that holds the
+/// connection and a number unique on that node, so ids are unique across a
+/// cluster. Written `conn-7` on a registry without a backplane and
+/// `conn-3.7` (node 3) in a cluster; serialized as that string, so it can be
+/// sent to clients (JavaScript numbers could not hold it) and back.
+///
+/// ```
+/// use rpc_core::ConnectionId;
+/// let id: ConnectionId = "conn-3.7".parse().unwrap();
+/// assert_eq!((id.node().get(), id.local()), (3, 7));
+/// assert_eq!(serde_json::to_string(&id).unwrap(), r#""conn-3.7""#);
+/// assert_eq!("conn-7".parse::<ConnectionId>().unwrap().to_string(), "conn-7");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnectionId(u64);
+pub struct ConnectionId {
+    node: NodeId,
+    local: u64,
+}
+
+impl ConnectionId {
+    /// The id of connection `local` on `node`.
+    pub const fn new(node: NodeId, local: u64) -> Self {
+        ConnectionId { node, local }
+    }
+
+    /// The node that holds the connection ([`NodeId::LOCAL`] without a backplane).
+    pub const fn node(self) -> NodeId {
+        self.node
+    }
+
+    /// The connection's number on its node.
+    pub const fn local(self) -> u64 {
+        self.local
+    }
+}
 
 impl fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "conn-{}", self.0)
+        if self.node == NodeId::LOCAL {
+            write!(f, "conn-{}", self.local)
+        } else {
+            write!(f, "conn-{}.{}", self.node.get(), self.local)
+        }
+    }
+}
+
+/// A string that is not a [`ConnectionId`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not a connection id (expected conn-N or conn-NODE.N): {0:?}")]
+pub struct ParseConnectionIdError(String);
+
+impl FromStr for ConnectionId {
+    type Err = ParseConnectionIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ParseConnectionIdError(s.to_owned());
+        let rest = s.strip_prefix("conn-").ok_or_else(bad)?;
+        let number = |t: &str| {
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            t.parse::<u64>().map_err(|_| bad())
+        };
+        match rest.split_once('.') {
+            Some((node, local)) => Ok(ConnectionId::new(NodeId::new(number(node)?), number(local)?)),
+            None => Ok(ConnectionId::new(NodeId::LOCAL, number(rest)?)),
+        }
+    }
+}
+
+impl Serialize for ConnectionId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConnectionId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -35,11 +119,12 @@ struct State {
 }
 
 impl State {
-    fn remove(&mut self, id: ConnectionId) {
-        self.peers.remove(&id);
+    fn remove(&mut self, id: ConnectionId) -> bool {
+        let removed = self.peers.remove(&id).is_some();
         for group in self.memberships.remove(&id).unwrap_or_default() {
             self.leave_group(id, &group);
         }
+        removed
     }
 
     fn leave_group(&mut self, id: ConnectionId, group: &str) -> bool {
@@ -58,6 +143,78 @@ impl State {
             .filter_map(|id| self.peers.get(&id).map(|p| (id, p.clone())))
             .collect()
     }
+
+    fn sorted_ids(&self) -> Vec<ConnectionId> {
+        let mut ids: Vec<_> = self.peers.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn members(&self, group: &str) -> Vec<ConnectionId> {
+        self.groups
+            .get(group)
+            .map(|m| m.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// What every clone of one registry shares.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    state: Mutex<State>,
+    cluster: Option<Arc<Cluster>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(cluster) = &self.cluster {
+            cluster.stop.cancel();
+        }
+    }
+}
+
+impl Inner {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // Every operation leaves the maps consistent before it can panic.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cluster half; only called by the cluster's own tasks.
+    pub(crate) fn cluster(&self) -> &Arc<Cluster> {
+        self.cluster
+            .as_ref()
+            .expect("only a clustered registry runs cluster tasks")
+    }
+
+    pub(crate) fn local_peer(&self, id: ConnectionId) -> Option<Peer> {
+        self.state().peers.get(&id).cloned()
+    }
+
+    pub(crate) fn local_ids(&self) -> Vec<ConnectionId> {
+        self.state().sorted_ids()
+    }
+
+    pub(crate) fn local_members(&self, group: &str) -> Vec<ConnectionId> {
+        self.state().members(group)
+    }
+
+    /// This node's connections a broadcast is for.
+    pub(crate) fn local_targets(&self, group: Option<&str>, except: Option<ConnectionId>) -> Vec<(ConnectionId, Peer)> {
+        let state = self.state();
+        let keep = |id: &ConnectionId| Some(*id) != except;
+        match group {
+            Some(group) => state.peers_of(state.groups.get(group).into_iter().flatten().copied().filter(keep)),
+            None => state.peers_of(state.peers.keys().copied().filter(keep)),
+        }
+    }
+
+    /// Removes a connection; other nodes learn that it is gone.
+    fn forget(&self, id: ConnectionId) {
+        let removed = self.state().remove(id);
+        if removed && let Some(cluster) = &self.cluster {
+            cluster.publish_closed(id);
+        }
+    }
 }
 
 /// Connections by id, and named groups of them. Cheap to clone: clones
@@ -75,37 +232,110 @@ impl State {
 /// assert_eq!(sent, 1);
 /// # });
 /// ```
-#[derive(Clone, Debug, Default)]
+///
+/// # In a cluster
+///
+/// Made with [`Registry::with_backplane`], the registry is one node of a
+/// cluster (see [`crate::backplane`]):
+///
+/// * [`add`](Registry::add), [`join`](Registry::join),
+///   [`leave`](Registry::leave), [`members`](Registry::members),
+///   [`ids`](Registry::ids), [`len`](Registry::len) concern this node's
+///   connections; [`cluster_ids`](Registry::cluster_ids) and
+///   [`cluster_members`](Registry::cluster_members) ask every node.
+/// * `notify_*` deliver to this node's connections and publish the
+///   notification once for every other node to deliver to its own.
+/// * [`get`](Registry::get) and [`client`](Registry::client) also take the
+///   id of another node's connection: calls then travel through the
+///   backplane; [`call_group`](Registry::call_group) calls the members on
+///   every node.
+#[derive(Clone, Debug)]
 pub struct Registry {
-    state: Arc<Mutex<State>>,
+    inner: Arc<Inner>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Registry {
-    /// An empty registry.
+    /// An empty registry of a single node: nothing leaves the process.
     pub fn new() -> Self {
-        Self::default()
+        Registry {
+            inner: Arc::new(Inner {
+                state: Mutex::default(),
+                cluster: None,
+            }),
+        }
+    }
+
+    /// A registry that is one node of a cluster joined by `backplane`, e.g.
+    /// `Registry::with_backplane(RedisBackplane::connect(url).await?)` with
+    /// `rpc-ws`'s feature `redis`. Calls to other nodes' connections use the
+    /// default [`PeerConfig`] (its call timeout in particular); see
+    /// [`Registry::with_backplane_config`]. Must be called inside a tokio
+    /// runtime: the node's background tasks start here, and end when the
+    /// last clone of the registry is dropped.
+    pub fn with_backplane(backplane: impl Backplane) -> Self {
+        Self::with_backplane_config(backplane, PeerConfig::default())
+    }
+
+    /// Like [`Registry::with_backplane`]; `remote` configures the stand-in
+    /// peers through which this node calls other nodes' connections (e.g.
+    /// `PeerConfig::default().call_timeout(Some(Duration::from_secs(5)))`).
+    pub fn with_backplane_config(backplane: impl Backplane, remote: PeerConfig) -> Self {
+        let cluster = Arc::new(Cluster::new(Arc::new(backplane), remote));
+        let inner = Arc::new(Inner {
+            state: Mutex::default(),
+            cluster: Some(cluster.clone()),
+        });
+        cluster.start(Arc::downgrade(&inner));
+        Registry { inner }
+    }
+
+    /// This node ([`NodeId::LOCAL`] without a backplane).
+    pub fn node(&self) -> NodeId {
+        self.inner.cluster.as_ref().map_or(NodeId::LOCAL, |c| c.node)
+    }
+
+    /// The live nodes of the cluster (just this one without a backplane).
+    pub async fn live_nodes(&self) -> Result<Vec<NodeId>, BackplaneError> {
+        match &self.inner.cluster {
+            Some(cluster) => cluster.backplane.live_nodes().await,
+            None => Ok(vec![NodeId::LOCAL]),
+        }
+    }
+
+    /// Leaves the cluster now, for a graceful shutdown: other nodes treat
+    /// this one as down at their next check (see [`Backplane::leave`]).
+    pub async fn leave_cluster(&self) {
+        if let Some(cluster) = &self.inner.cluster {
+            cluster.backplane.leave().await;
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        // Every operation leaves the maps consistent before it can panic.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.state()
     }
 
-    /// Adds a connection; it is removed (from every group too) when it
-    /// closes. Must be called inside a tokio runtime.
+    /// Adds a connection of this node; it is removed (from every group too)
+    /// when it closes. Must be called inside a tokio runtime.
     pub fn add(&self, peer: Peer) -> ConnectionId {
+        let node = self.node();
         let id = {
             let mut state = self.state();
-            let id = ConnectionId(state.next_id);
+            let id = ConnectionId::new(node, state.next_id);
             state.next_id += 1;
             state.peers.insert(id, peer.clone());
             id
         };
-        let registry: Weak<Mutex<State>> = Arc::downgrade(&self.state);
+        let registry: Weak<Inner> = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             peer.closed().await;
-            if let Some(state) = registry.upgrade() {
-                state.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+            if let Some(inner) = registry.upgrade() {
+                inner.forget(id);
             }
         });
         id
@@ -113,37 +343,58 @@ impl Registry {
 
     /// Removes a connection (and its group memberships) without closing it.
     pub fn remove(&self, id: ConnectionId) {
-        self.state().remove(id);
+        self.inner.forget(id);
     }
 
-    /// The connection's peer, if it is still registered.
+    /// The connection's peer, if it is still registered. In a cluster, the
+    /// id of another node's connection gives a stand-in peer whose calls
+    /// and notifications travel through the backplane (a call to a
+    /// connection that has gone fails with `Disconnected`; see
+    /// [`crate::backplane::NODE_DOWN`] for a node that is down). Streams
+    /// are not carried across nodes, and closing a stand-in does not close
+    /// the remote connection. Must be called inside a tokio runtime.
     pub fn get(&self, id: ConnectionId) -> Option<Peer> {
-        self.state().peers.get(&id).cloned()
+        match &self.inner.cluster {
+            Some(cluster) if id.node() != cluster.node => (id.node() != NodeId::LOCAL).then(|| cluster.proxy(id)),
+            _ => self.inner.local_peer(id),
+        }
     }
 
-    /// A typed stub for one connection, e.g. `registry.client::<BrowserClient>(id)`.
+    /// A typed stub for one connection, e.g. `registry.client::<BrowserClient>(id)`:
+    /// wherever the connection is, in a cluster (see [`Registry::get`]).
     pub fn client<C: From<Peer>>(&self, id: ConnectionId) -> Option<C> {
         self.get(id).map(C::from)
     }
 
-    /// Every registered connection, in id order.
+    /// Every connection of this node, in id order.
     pub fn ids(&self) -> Vec<ConnectionId> {
-        let mut ids: Vec<_> = self.state().peers.keys().copied().collect();
-        ids.sort_unstable();
-        ids
+        self.state().sorted_ids()
     }
 
-    /// How many connections are registered.
+    /// Every connection of every live node, in id order (just
+    /// [`Registry::ids`] without a backplane). Nodes that do not answer in
+    /// time are left out.
+    pub async fn cluster_ids(&self) -> Result<Vec<ConnectionId>, BackplaneError> {
+        let mut ids = self.ids();
+        if let Some(cluster) = &self.inner.cluster {
+            ids.extend(cluster.gather(None).await?);
+            ids.sort_unstable();
+        }
+        Ok(ids)
+    }
+
+    /// How many connections this node holds.
     pub fn len(&self) -> usize {
         self.state().peers.len()
     }
 
-    /// True if no connection is registered.
+    /// True if this node holds no connection.
     pub fn is_empty(&self) -> bool {
         self.state().peers.is_empty()
     }
 
-    /// Adds a registered connection to `group`; false if it is not registered.
+    /// Adds a connection of this node to `group`; false if it is not
+    /// registered here.
     pub fn join(&self, id: ConnectionId, group: &str) -> bool {
         let mut state = self.state();
         if !state.peers.contains_key(&id) {
@@ -163,16 +414,23 @@ impl Registry {
         state.leave_group(id, group)
     }
 
-    /// The members of `group`, in id order.
+    /// The members of `group` on this node, in id order.
     pub fn members(&self, group: &str) -> Vec<ConnectionId> {
-        self.state()
-            .groups
-            .get(group)
-            .map(|m| m.iter().copied().collect())
-            .unwrap_or_default()
+        self.state().members(group)
     }
 
-    /// The groups `id` belongs to.
+    /// The members of `group` on every live node, in id order (just
+    /// [`Registry::members`] without a backplane).
+    pub async fn cluster_members(&self, group: &str) -> Result<Vec<ConnectionId>, BackplaneError> {
+        let mut ids = self.members(group);
+        if let Some(cluster) = &self.inner.cluster {
+            ids.extend(cluster.gather(Some(group)).await?);
+            ids.sort_unstable();
+        }
+        Ok(ids)
+    }
+
+    /// The groups `id` (a connection of this node) belongs to.
     pub fn groups_of(&self, id: ConnectionId) -> Vec<String> {
         self.state()
             .memberships
@@ -182,37 +440,37 @@ impl Registry {
     }
 
     /// Sends `notification` (serialized once) to every connection; returns
-    /// how many it was queued for (connections closing meanwhile are skipped).
+    /// how many of this node's connections it was queued for (connections
+    /// closing meanwhile are skipped). In a cluster it is also published
+    /// once for the other nodes, which deliver it to theirs.
     pub async fn notify_all(&self, notification: &Notification) -> usize {
-        let peers = {
-            let state = self.state();
-            state.peers_of(state.peers.keys().copied())
-        };
-        send_to_all(peers, notification).await
+        self.notify(None, None, notification).await
     }
 
-    /// Sends `notification` to every member of `group`.
+    /// Sends `notification` to every member of `group` (on every node, in a cluster).
     pub async fn notify_group(&self, group: &str, notification: &Notification) -> usize {
-        let peers = {
-            let state = self.state();
-            state.peers_of(state.groups.get(group).into_iter().flatten().copied())
-        };
-        send_to_all(peers, notification).await
+        self.notify(Some(group), None, notification).await
     }
 
-    /// Sends `notification` to every connection but `except`.
+    /// Sends `notification` to every connection but `except` (on every node,
+    /// in a cluster; `except` may be on any node).
     pub async fn notify_all_except(&self, except: ConnectionId, notification: &Notification) -> usize {
-        let peers = {
-            let state = self.state();
-            state.peers_of(state.peers.keys().copied().filter(|id| *id != except))
-        };
-        send_to_all(peers, notification).await
+        self.notify(None, Some(except), notification).await
     }
 
-    /// Calls every member of `group` through a typed stub and collects each
-    /// member's outcome, in id order. No member can make this hang: each call
-    /// fails with [`RpcError::Timeout`] after `timeout` (a dead member fails
-    /// sooner, with `Disconnected`).
+    async fn notify(&self, group: Option<&str>, except: Option<ConnectionId>, notification: &Notification) -> usize {
+        let peers = self.inner.local_targets(group, except);
+        let local = send_to_all(peers, notification);
+        match &self.inner.cluster {
+            Some(cluster) => futures::join!(local, cluster.publish_notify(group, except, notification)).0,
+            None => local.await,
+        }
+    }
+
+    /// Calls every member of `group` (on every node, in a cluster) through a
+    /// typed stub and collects each member's outcome, in id order. No member
+    /// can make this hang: each call fails with [`RpcError::Timeout`] after
+    /// `timeout` (a dead member fails sooner, with `Disconnected`).
     ///
     /// `registry.call_group("lobby", d, |b: BrowserClient| async move { b.confirm(q).await })`
     pub async fn call_group<C, F, Fut, R>(
@@ -226,11 +484,23 @@ impl Registry {
         F: Fn(C) -> Fut,
         Fut: Future<Output = Result<R, RpcError>>,
     {
-        let peers = {
-            let state = self.state();
-            state.peers_of(state.groups.get(group).into_iter().flatten().copied())
+        let members = match &self.inner.cluster {
+            None => {
+                let state = self.state();
+                state.peers_of(state.groups.get(group).into_iter().flatten().copied())
+            }
+            Some(_) => {
+                let ids = match self.cluster_members(group).await {
+                    Ok(ids) => ids,
+                    Err(e) => {
+                        tracing::warn!(error = %e, group, "other nodes' members unknown; calling this node's");
+                        self.members(group)
+                    }
+                };
+                ids.into_iter().filter_map(|id| self.get(id).map(|p| (id, p))).collect()
+            }
         };
-        let calls = peers.into_iter().map(|(id, peer)| {
+        let calls = members.into_iter().map(|(id, peer)| {
             let fut = call(C::from(peer));
             async move {
                 let outcome = tokio::time::timeout(timeout, fut)
@@ -243,7 +513,7 @@ impl Registry {
     }
 }
 
-async fn send_to_all(peers: Vec<(ConnectionId, Peer)>, notification: &Notification) -> usize {
+pub(crate) async fn send_to_all(peers: Vec<(ConnectionId, Peer)>, notification: &Notification) -> usize {
     let sends = peers.iter().map(|(_, peer)| peer.send_notification(notification));
     join_all(sends).await.into_iter().filter(Result::is_ok).count()
 }
