@@ -15,3 +15,38 @@ cargo build --release -p bench
 report=$(./target/release/bench --quick --out target/bench-results/smoke.jsonl)
 echo "$report"
 grep -q '^#### Targets' <<<"$report"
+
+# --- TypeScript: generated bindings, runtime, Node and headless Chromium -------
+# (README, "TypeScript".) A fresh machine gets Debian's chromium (never a
+# browser download) and the npm packages pinned in ts/package-lock.json.
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+fi
+# (npm writes node_modules/.package-lock.json on install: older than the
+# committed lockfile, or missing, means the packages are stale or absent.)
+if ! [ ts/node_modules/.package-lock.json -nt ts/package-lock.json ]; then
+  (cd ts && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
+tsc=ts/node_modules/.bin/tsc
+# The committed bindings are what the Rust traits generate now.
+cargo run -q -p examples --bin export-ts -- --out examples/web/src/api.ts --check
+# Strict type checks: the runtime; the page with the generated api.ts; the
+# tests, including the type-level test (types.check.ts, @ts-expect-error).
+"$tsc" --strict --noEmit -p ts/tsconfig.json
+"$tsc" --strict --noEmit -p examples/web/tsconfig.json
+"$tsc" --strict --noEmit -p ts/tsconfig.test.json
+# The committed JavaScript (ts/dist, examples/web/dist) is what tsc builds.
+ts_out=$(mktemp -d)
+"$tsc" -p ts/tsconfig.json --outDir "$ts_out/runtime"
+"$tsc" -p examples/web/tsconfig.json --outDir "$ts_out/web"
+diff -r "$ts_out/runtime" ts/dist
+diff -r "$ts_out/web" examples/web/dist
+rm -rf "$ts_out"
+# node --test: the runtime over a fake socket; the generated client against
+# the Rust example server (a child process); the type-level test through the
+# compiler API; the page in headless Chromium.
+cargo build -q -p examples --example server
+rm -rf ts/build
+"$tsc" -p ts/tsconfig.test.json
+(cd ts && node --test build/ts/test/*.test.js)
