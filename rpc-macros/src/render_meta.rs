@@ -53,7 +53,10 @@ fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
     let result = type_name(&m.ok_type);
     let result_ts = render_ts_type(krate, &m.ok_type);
     let docs = &m.docs;
+    // A method compiled out is not described either.
+    let cfgs = m.cfg_attrs();
     quote! {
+        #(#cfgs)*
         #krate::MethodMeta {
             name: #name,
             wire_name: #wire,

@@ -57,6 +57,8 @@ fn main() {
     assert!(methods.get("shown").is_some());
     assert!(methods.get("hidden").is_none());
     let meta = DocumentedClient::META;
+    let names: Vec<_> = meta.methods.iter().map(|m| m.name).collect();
+    assert_eq!(names, ["add", "shown", "Shout", "many"]);
     assert_eq!(meta.docs, "The trait's docs.");
     assert_eq!(meta.methods[0].docs, "Adds.\n\nSecond paragraph.");
 }
