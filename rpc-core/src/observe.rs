@@ -174,6 +174,9 @@ pub(crate) struct CallTrace {
     direction: Direction,
     method: Box<str>,
     metrics: Option<Arc<dyn Metrics>>,
+    /// Set once recorded; a trace dropped unrecorded (its handler was
+    /// cancelled or aborted) records `Failed`, so every start has a finish.
+    recorded: bool,
 }
 
 impl CallTrace {
@@ -197,6 +200,7 @@ impl CallTrace {
             direction,
             method: method.into(),
             metrics: metrics.clone(),
+            recorded: false,
         })
     }
 
@@ -206,7 +210,14 @@ impl CallTrace {
     }
 
     /// Records how the call ended.
-    pub(crate) fn finish(self, outcome: CallOutcome) {
+    pub(crate) fn finish(mut self, outcome: CallOutcome) {
+        self.record(outcome);
+    }
+
+    fn record(&mut self, outcome: CallOutcome) {
+        if std::mem::replace(&mut self.recorded, true) {
+            return;
+        }
         let elapsed = self.started.elapsed();
         self.span.in_scope(|| {
             tracing::debug!(elapsed_us = elapsed.as_micros() as u64, outcome = %outcome, "call finished");
@@ -214,6 +225,12 @@ impl CallTrace {
         if let Some(m) = &self.metrics {
             m.call_finished(self.direction, &self.method, elapsed, outcome);
         }
+    }
+}
+
+impl Drop for CallTrace {
+    fn drop(&mut self) {
+        self.record(CallOutcome::Failed);
     }
 }
 
