@@ -17,7 +17,7 @@ mod plain {
     #![no_implicit_prelude]
 
     use ::core::result::Result;
-    use ::rpc_core::{PeerBuilder, RpcApi, RpcError, rpc, transport::memory};
+    use ::rpc_core::{PeerBuilder, RpcApi, RpcError, RpcStream, rpc, transport::memory};
     use ::std::string::String;
     use ::tokio::sync::mpsc;
 
@@ -33,6 +33,8 @@ mod plain {
         /// A notification.
         #[notification]
         async fn bump(&self, by: u32);
+        /// A stream.
+        async fn count(&self, to: u32) -> Result<RpcStream<u32>, RpcError>;
     }
 
     pub struct Service {
@@ -54,6 +56,10 @@ mod plain {
 
         async fn bump(&self, by: u32) {
             let _ = self.bumps.send(by);
+        }
+
+        async fn count(&self, to: u32) -> Result<RpcStream<u32>, RpcError> {
+            ::core::result::Result::Ok(RpcStream::iter(0..to))
         }
     }
 
@@ -81,6 +87,8 @@ mod plain {
         ::std::assert_eq!(client.zero().await, ::core::result::Result::Ok(0));
         client.bump(7).await.unwrap();
         ::std::assert_eq!(bumped.recv().await, ::core::option::Option::Some(7));
+        // (Streams are consumed in rpc-core's tests; this one only opens.)
+        ::std::assert!(client.count(3).await.is_ok());
 
         // By name, in process: the object's keys are the argument names.
         let methods = Service { bumps }.into_methods();

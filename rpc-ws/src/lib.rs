@@ -39,6 +39,8 @@
 //! ```
 
 mod client;
+#[cfg(feature = "redis")]
+pub mod cluster;
 mod config;
 mod error;
 mod handshake;
