@@ -378,20 +378,25 @@ fn run_with_retry(
     Ok(v)
 }
 
-/// Several systems on one workload, interleaved: repeat i of every system
-/// before repeat i+1, so slow drift of the machine spreads over all alike.
+/// Every (workload, system) case, interleaved: repeat i of every case before
+/// repeat i+1, so slow drift of the machine (e.g. other load coming and going)
+/// spreads over all systems and workloads alike, and ratios between workloads
+/// (server -> client vs client -> server) compare like with like.
 fn bench_interleaved(
     syss: &[&'static dyn System],
-    w: Workload,
+    ws: &[Workload],
     mode: &str,
     cfg: &BenchCfg,
     out: &str,
 ) -> anyhow::Result<Vec<Value>> {
-    let syss: Vec<_> = syss.iter().filter(|s| !w.s2c || s.has_s2c()).collect();
-    let mut runs: Vec<Vec<Value>> = vec![vec![]; syss.len()];
+    let cases: Vec<(Workload, &'static dyn System)> = ws
+        .iter()
+        .flat_map(|w| syss.iter().filter(|s| !w.s2c || s.has_s2c()).map(move |s| (*w, *s)))
+        .collect();
+    let mut runs: Vec<Vec<Value>> = vec![vec![]; cases.len()];
     for i in 0..cfg.repeats {
-        for (k, sys) in syss.iter().enumerate() {
-            runs[k].push(run_with_retry(**sys, w, mode, cfg, out, i)?);
+        for (k, (w, sys)) in cases.iter().enumerate() {
+            runs[k].push(run_with_retry(*sys, *w, mode, cfg, out, i)?);
         }
     }
     let mut sums = vec![];
@@ -521,10 +526,7 @@ pub fn run_cmd(args: &Args) -> anyhow::Result<()> {
         .map(|n| systems::by_name(n))
         .collect::<anyhow::Result<_>>()?;
     let t = Instant::now();
-    let mut sums = vec![];
-    for w in &ws {
-        sums.extend(bench_interleaved(&syss, *w, &mode, &cfg, &out)?);
-    }
+    let mut sums = bench_interleaved(&syss, &ws, &mode, &cfg, &out)?;
     let throughput_s = t.elapsed().as_secs_f64();
     if !args.flag("skip-mem") {
         for sys in syss.iter().filter(|s| s.mem_distinct() && s.name() != "tcp-echo") {
@@ -532,7 +534,7 @@ pub fn run_cmd(args: &Args) -> anyhow::Result<()> {
         }
     }
     let mut md = format!(
-        "Mode `{mode}`{}; {} repeat(s) per case, {} s warm-up + {} s window, systems interleaved; \
+        "Mode `{mode}`{}; {} repeat(s) per case, {} s warm-up + {} s window, all cases interleaved; \
          medians of the repeats. Throughput part {:.0} s, whole run {:.0} s.\n",
         if mode == "pinned" {
             " (server on CPU 0, client on CPU 1, one tokio worker each)"
