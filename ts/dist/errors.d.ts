@@ -1,4 +1,4 @@
-/** The error codes JSON-RPC 2.0 defines (and the one the Rust peer adds). */
+/** The error codes JSON-RPC 2.0 defines (and the ones the Rust peer adds). */
 export declare const ErrorCode: {
     /** Invalid JSON was received. */
     readonly ParseError: -32700;
@@ -12,6 +12,8 @@ export declare const ErrorCode: {
     readonly InternalError: -32603;
     /** The Rust peer's answer when it already runs as many calls as it allows. */
     readonly ServerBusy: -32000;
+    /** The Rust peer's answer to a call its caller cancelled (`$/cancelRequest`). */
+    readonly RequestCancelled: -32001;
 };
 /** The `error` member of a JSON-RPC response. */
 export interface ErrorObject {

@@ -1,4 +1,4 @@
-/** The error codes JSON-RPC 2.0 defines (and the one the Rust peer adds). */
+/** The error codes JSON-RPC 2.0 defines (and the ones the Rust peer adds). */
 export const ErrorCode = {
   /** Invalid JSON was received. */
   ParseError: -32700,
@@ -12,6 +12,8 @@ export const ErrorCode = {
   InternalError: -32603,
   /** The Rust peer's answer when it already runs as many calls as it allows. */
   ServerBusy: -32000,
+  /** The Rust peer's answer to a call its caller cancelled (`$/cancelRequest`). */
+  RequestCancelled: -32001,
 } as const;
 
 /** The `error` member of a JSON-RPC response. */
