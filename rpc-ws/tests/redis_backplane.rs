@@ -25,7 +25,16 @@ impl Redis {
             .unwrap()
             .port();
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server (Debian package redis-server; scripts/test.sh installs it)");
@@ -141,7 +150,16 @@ async fn resubscribes_after_redis_restarts() {
     let _ = redis.child.kill();
     let _ = redis.child.wait();
     redis.child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -218,7 +236,9 @@ async fn registries_over_redis() {
 
     a.notify_group("g", &VoterClient::said_notification(&"hi g".to_owned()).unwrap())
         .await;
-    let line = tokio::time::timeout(Duration::from_secs(5), lines.recv()).await.unwrap();
+    let line = tokio::time::timeout(Duration::from_secs(5), lines.recv())
+        .await
+        .unwrap();
     assert_eq!(line.as_deref(), Some("hi g"));
 
     // Node b dies with a call pending on one of its connections.
@@ -234,6 +254,11 @@ async fn registries_over_redis() {
         .unwrap()
         .unwrap_err();
     assert!(is_node_down(&e), "{e}");
-    let e = a.client::<VoterClient>(on_b).unwrap().vote("?".into()).await.unwrap_err();
+    let e = a
+        .client::<VoterClient>(on_b)
+        .unwrap()
+        .vote("?".into())
+        .await
+        .unwrap_err();
     assert!(is_node_down(&e), "{e}");
 }

@@ -292,7 +292,9 @@ struct Heartbeat {
 
 impl Heartbeat {
     async fn beat(&self) -> Result<(), BackplaneError> {
-        let expiry = u64::try_from(self.liveness.expiry.as_millis()).unwrap_or(u64::MAX).max(1);
+        let expiry = u64::try_from(self.liveness.expiry.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         redis::pipe()
             .cmd("SET")
             .arg(self.keys.heartbeat(self.node))
