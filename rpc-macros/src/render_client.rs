@@ -74,8 +74,10 @@ fn render_prepared(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
     let doc = format!(
         "The `{wire_name}` notification, serialized once: send it to many peers with `Peer::send_notification` or a `Registry`."
     );
+    let cfgs = m.cfg_attrs();
     quote! {
         #[doc = #doc]
+        #(#cfgs)*
         pub fn #fn_ident(#(#names: &#types),*) -> ::core::result::Result<#krate::Notification, #krate::RpcError> {
             #krate::Notification::new(#wire_name, #params)
         }
@@ -99,10 +101,9 @@ fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
         quote!((#(&#names,)*))
     };
     let (ret, send) = match m.kind {
-        Kind::Request if crate::streaming::stream_item(ok_type).is_some() => (
-            quote!(#ok_type),
-            quote!(self.peer.subscribe(#wire_name, #params).await),
-        ),
+        Kind::Request if crate::streaming::stream_item(ok_type).is_some() => {
+            (quote!(#ok_type), quote!(self.peer.subscribe(#wire_name, #params).await))
+        }
         Kind::Request => (
             quote!(#ok_type),
             quote! {
