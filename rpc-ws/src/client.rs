@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use crate::config::WsConfig;
 use crate::error::ConnectError;
+use crate::status::ConnectionStatus;
 use crate::transport::{WsReceiver, WsSender, split_with_keepalive};
 
 /// The stream under a client connection: plain TCP, or TLS for `wss://`.
@@ -35,6 +36,13 @@ impl Connection {
     pub fn register(&mut self, methods: Methods) -> Result<&mut Self, RegisterError> {
         self.builder.register(methods)?;
         Ok(self)
+    }
+
+    /// Tells, once the connection has ended, how: a clean close by the
+    /// server (e.g. [`crate::Disconnect::is_going_away`] when it shuts down)
+    /// or a failure. Take it before [`Connection::start`].
+    pub fn status(&self) -> ConnectionStatus {
+        self.receiver.status()
     }
 
     /// Starts serving and calling; returns the peer handle.

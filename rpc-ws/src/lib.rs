@@ -46,6 +46,7 @@ mod error;
 mod handshake;
 mod reconnect;
 mod server;
+mod status;
 mod transport;
 
 pub use client::{ClientBuilder, Connection, connect, connect_with_config};
@@ -54,6 +55,7 @@ pub use error::ConnectError;
 pub use handshake::{HandshakeRequest, Rejection};
 pub use reconnect::{Backoff, ConnectionEvent, Reconnect, ReconnectingClient};
 pub use server::{ConnectionInfo, Server, ServerHandle};
+pub use status::{ConnectionStatus, Disconnect};
 /// The HTTP types of the handshake (headers, status codes), as tungstenite uses them.
 pub use tokio_tungstenite::tungstenite::http;
 pub use transport::{WsReceiver, WsSender, split, split_with_keepalive};

@@ -3,10 +3,12 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use rpc_core::observe::{CallOutcome, Direction, Metrics};
 use rpc_core::transport::CloseReason;
-use rpc_core::{PeerBuilder, RegisterError};
+use rpc_core::{Peer, PeerBuilder, RegisterError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -204,8 +206,14 @@ impl ServerHandle {
         format!("{scheme}://{}/", self.local_addr)
     }
 
-    /// Stops accepting, closes every connection with 1001 "going away", and
-    /// waits until all of them have finished.
+    /// Stops gracefully: stops accepting (new connections are refused), lets
+    /// each connection's running calls finish, both the calls its client made
+    /// and the server's calls into that client, for at most
+    /// [`WsConfig::shutdown_grace`], then closes it with 1001 "server shutting
+    /// down" (a client tells this from a crash with
+    /// [`crate::Disconnect::is_going_away`]) and waits until every connection
+    /// has finished. Calls still running at the deadline fail with the
+    /// disconnect error on both ends.
     pub async fn stop(self) {
         self.stop.cancel();
         self.connections.close();
@@ -314,7 +322,13 @@ where
     let Some(info) = accepted else {
         return tracing::debug!(remote = %remote_addr, "handshake completed without the callback");
     };
-    let mut builder = PeerBuilder::with_config(ctx.config.peer.clone());
+    // Counts the connection's running incoming calls, for a graceful stop.
+    let in_flight = Arc::new(InFlight {
+        inner: ctx.config.peer.metrics.clone(),
+        calls: AtomicUsize::new(0),
+    });
+    let peer_config = ctx.config.peer.clone().metrics(in_flight.clone());
+    let mut builder = PeerBuilder::with_config(peer_config);
     let setup_result = (ctx.setup)(&mut builder, &info);
     drop(info);
     let (sender, receiver) = split_with_keepalive(ws, ctx.config.keepalive_interval, ctx.config.keepalive_timeout);
@@ -325,8 +339,72 @@ where
     }
     tokio::select! {
         _ = peer.closed() => {}
-        _ = ctx.stop.cancelled() => peer.close_with(CloseReason::GOING_AWAY).await,
+        _ = ctx.stop.cancelled() => {
+            let _ = tokio::time::timeout(ctx.config.shutdown_grace, quiesce(&peer, &in_flight)).await;
+            peer.close_with(SHUTTING_DOWN).await;
+        }
     }
     peer.finished().await;
     drop(slot);
+}
+
+/// The close a graceful stop sends to every connection.
+const SHUTTING_DOWN: CloseReason = CloseReason::new(1001, "server shutting down");
+
+/// Completes once the connection has no call running in either direction
+/// (seen twice, 10 ms apart: a handler that just finished is then done
+/// queueing its reply, which the close frame follows), or has ended.
+async fn quiesce(peer: &Peer, in_flight: &InFlight) {
+    let mut quiet_once = false;
+    loop {
+        if peer.is_closed() {
+            return;
+        }
+        let quiet = in_flight.calls.load(Ordering::SeqCst) == 0 && peer.pending_calls() == 0;
+        if quiet && quiet_once {
+            return;
+        }
+        quiet_once = quiet;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Counts a connection's running incoming calls (and notifications), and
+/// forwards every event to the metrics the configuration set, if any.
+#[derive(Debug)]
+struct InFlight {
+    inner: Option<Arc<dyn Metrics>>,
+    calls: AtomicUsize,
+}
+
+impl Metrics for InFlight {
+    fn connection_opened(&self) {
+        if let Some(m) = &self.inner {
+            m.connection_opened();
+        }
+    }
+
+    fn connection_closed(&self) {
+        if let Some(m) = &self.inner {
+            m.connection_closed();
+        }
+    }
+
+    fn call_started(&self, direction: Direction, method: &str) {
+        if direction == Direction::Incoming {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+        }
+        if let Some(m) = &self.inner {
+            m.call_started(direction, method);
+        }
+    }
+
+    fn call_finished(&self, direction: Direction, method: &str, elapsed: Duration, outcome: CallOutcome) {
+        if direction == Direction::Incoming {
+            self.calls.fetch_sub(1, Ordering::SeqCst);
+        }
+        if let Some(m) = &self.inner {
+            m.call_finished(direction, method, elapsed, outcome);
+        }
+    }
 }

@@ -8,6 +8,8 @@ use futures::{SinkExt, StreamExt};
 use rpc_core::transport::{CloseReason, Receiver, Sender, TransportError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
+
+use crate::status::{ConnectionStatus, Disconnect};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
@@ -24,6 +26,7 @@ pub struct WsSender<S> {
 pub struct WsReceiver<S> {
     stream: SplitStream<WebSocketStream<S>>,
     keepalive: Option<Keepalive>,
+    status: ConnectionStatus,
 }
 
 /// Dead-peer detection: the other end must send something (a pong to our
@@ -70,7 +73,11 @@ where
             sink,
             ping_interval: interval,
         },
-        WsReceiver { stream, keepalive },
+        WsReceiver {
+            stream,
+            keepalive,
+            status: ConnectionStatus::default(),
+        },
     )
 }
 
@@ -114,6 +121,28 @@ where
     type Text = Utf8Bytes;
 
     async fn receive(&mut self) -> Result<Utf8Bytes, TransportError> {
+        let result = self.receive_text().await;
+        if let Err(e) = &result {
+            self.status.set(match e {
+                TransportError::Closed(reason) => Disconnect::Closed(reason.clone()),
+                TransportError::Protocol(reason) => Disconnect::Refused(reason.clone()),
+                TransportError::Io(e) => Disconnect::Failed(e.clone()),
+            });
+        }
+        result
+    }
+}
+
+impl<S> WsReceiver<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// The handle that tells how this connection ended.
+    pub fn status(&self) -> ConnectionStatus {
+        self.status.clone()
+    }
+
+    async fn receive_text(&mut self) -> Result<Utf8Bytes, TransportError> {
         // Cancel-safe: `next` takes nothing from the socket unless it returns,
         // and the keepalive timer lives in `self`.
         while let Some(msg) = self.next_frame().await? {
@@ -166,6 +195,7 @@ where
                 _ = keepalive.timer.as_mut() => {
                     let deadline = keepalive.last_seen + keepalive.dead_after;
                     if deadline <= Instant::now() {
+                        self.status.set(Disconnect::KeepaliveTimeout);
                         return Err(TransportError::Io(format!(
                             "keepalive timeout: nothing received for {:?}",
                             keepalive.dead_after

@@ -47,11 +47,17 @@ impl Named for Me {
 }
 
 async fn serve(addr: SocketAddr) -> ServerHandle {
-    Server::bind(addr).await.expect("bind").serve(|conn, _info| {
-        let caller = NamedClient::new(conn.peer().clone());
-        conn.register(EchoService { caller }.into_methods())?;
-        Ok(())
-    })
+    // A short shutdown grace: the tests stop the server with a call hanging.
+    let config = rpc_ws::WsConfig::default().shutdown_grace(Duration::from_millis(100));
+    Server::bind(addr)
+        .await
+        .expect("bind")
+        .with_config(config)
+        .serve(|conn, _info| {
+            let caller = NamedClient::new(conn.peer().clone());
+            conn.register(EchoService { caller }.into_methods())?;
+            Ok(())
+        })
 }
 
 fn fast() -> Backoff {

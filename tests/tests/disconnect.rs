@@ -268,7 +268,8 @@ async fn client_refuses_a_reply_above_max_size() {
 
 #[tokio::test]
 async fn server_stop_closes_clients_with_1001() {
-    let (server, _outcomes) = server(WsConfig::default()).await;
+    // Held calls never finish: a short shutdown grace, after which they fail.
+    let (server, _outcomes) = server(WsConfig::default().shutdown_grace(Duration::from_millis(200))).await;
     // A raw client with a held call...
     let mut raw = RawClient::connect(&server.url()).await;
     raw.send(r#"{"jsonrpc":"2.0","method":"hold.wait","params":[7],"id":1}"#)
