@@ -4,6 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# --- Cluster test prerequisites (issue 8) --------------------------------------
+# examples/tests/cluster.rs and rpc-ws/tests/redis_backplane.rs start a real
+# redis-server and Caddy (reverse proxy) on loopback ports; a fresh machine
+# gets them from Debian's packages (the test harness starts and stops them).
+if ! command -v redis-server >/dev/null || ! command -v caddy >/dev/null; then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server caddy
+fi
+
 # --- Rust: unit, integration, compile-fail, doc tests --------------------------
 cargo test --workspace
 

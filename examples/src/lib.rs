@@ -8,6 +8,8 @@
 //! The types derive `ts_rs::TS` so that `export-ts` (`src/bin/export-ts.rs`)
 //! can declare them in TypeScript, following their serde attributes.
 
+pub mod cluster;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
