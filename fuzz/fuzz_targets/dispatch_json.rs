@@ -51,9 +51,21 @@ enum Method {
 
 #[derive(Arbitrary, Debug)]
 enum Message {
-    Request { id: Json, method: Method, params: Option<Json>, version: Option<Json> },
-    Notification { method: Method, params: Option<Json> },
-    Response { id: Json, result: Option<Json>, error: Option<Json> },
+    Request {
+        id: Json,
+        method: Method,
+        params: Option<Json>,
+        version: Option<Json>,
+    },
+    Notification {
+        method: Method,
+        params: Option<Json>,
+    },
+    Response {
+        id: Json,
+        result: Option<Json>,
+        error: Option<Json>,
+    },
     Batch(Vec<Message>),
     Any(Json),
 }
@@ -73,7 +85,12 @@ fn method_name(m: &Method) -> String {
 fn encode(msg: &Message, depth: usize) -> Value {
     let mut obj = Map::new();
     match msg {
-        Message::Request { id, method, params, version } => {
+        Message::Request {
+            id,
+            method,
+            params,
+            version,
+        } => {
             obj.insert("jsonrpc".into(), version.as_ref().map_or(json!("2.0"), |v| v.value(0)));
             obj.insert("id".into(), id.value(0));
             obj.insert("method".into(), json!(method_name(method)));

@@ -34,8 +34,10 @@ fn methods(builder: &PeerBuilder) -> Methods {
     let mut m = Methods::new();
     m.method("echo", |v: serde_json::Value| async move { Ok::<_, RpcError>(v) })
         .unwrap();
-    m.method("add", |(a, b): (i64, i64)| async move { Ok::<_, RpcError>(a.wrapping_add(b)) })
-        .unwrap();
+    m.method("add", |(a, b): (i64, i64)| async move {
+        Ok::<_, RpcError>(a.wrapping_add(b))
+    })
+    .unwrap();
     m.method("slow", |(): ()| async move {
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -81,7 +83,8 @@ pub fn run(frames: &[String]) {
                 let text = raw_rx.receive().await.expect("the peer closed the connection");
                 let value: serde_json::Value = serde_json::from_str(&text)
                     .unwrap_or_else(|e| panic!("the peer sent invalid JSON ({e}): {text:?}"));
-                let is_sentinel = |v: &serde_json::Value| v.get("id").and_then(|id| id.as_str()) == Some("fuzz-sentinel");
+                let is_sentinel =
+                    |v: &serde_json::Value| v.get("id").and_then(|id| id.as_str()) == Some("fuzz-sentinel");
                 if is_sentinel(&value) {
                     assert_eq!(value["result"], serde_json::json!(["ok"]), "{text}");
                     return;
@@ -89,7 +92,10 @@ pub fn run(frames: &[String]) {
             }
         })
         .await;
-        assert!(answered.is_ok(), "the peer did not answer the sentinel within {BOUND:?}");
+        assert!(
+            answered.is_ok(),
+            "the peer did not answer the sentinel within {BOUND:?}"
+        );
         peer.close().await;
         tokio::time::timeout(BOUND, peer.finished())
             .await
