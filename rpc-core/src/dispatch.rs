@@ -18,11 +18,11 @@ use tokio::task::{AbortHandle, JoinSet};
 use crate::error::{ErrorCode, ErrorObject, REQUEST_CANCELLED, SERVER_BUSY};
 use crate::id::Id;
 use crate::message::{Frame, Incoming, encode_code, encode_error, parse_frame};
-use crate::observe::{self, CallOutcome, CallTrace, Direction};
-use tracing::Instrument;
-use crate::stream::{self, Outcome, Producers, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM};
 use crate::methods::{HandlerFuture, Methods, Params};
+use crate::observe::{self, CallOutcome, CallTrace, Direction};
 use crate::peer::{CANCEL_METHOD, CancelParams, Outgoing, Shared};
+use crate::stream::{self, Outcome, Producers, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM};
+use tracing::Instrument;
 
 /// The connection's handler tasks. A task that answers one request returns
 /// that request's id, so the dispatcher can forget it when it is reaped.
@@ -61,7 +61,7 @@ impl Dispatcher {
     pub(crate) fn new(methods: Arc<Methods>, shared: Arc<Shared>, config: &crate::PeerConfig) -> Self {
         Dispatcher {
             methods,
-            limit: Arc::new(Semaphore::new(config.max_concurrent_calls)),
+            limit: shared.handler_slots.clone(),
             max_batch_len: config.max_batch_len,
             running: HashMap::new(),
             producers: Producers::new(shared.clone(), config.stream_window),

@@ -15,11 +15,11 @@ use tokio_util::task::TaskTracker;
 use crate::error::RpcError;
 use crate::message::encode_call;
 use crate::methods::{Methods, RegisterError};
-use crate::pending::{InsertError, PendingCalls, Reply};
 use crate::observe::{self, CallOutcome, CallTrace, Direction, Metrics};
+use crate::pending::{InsertError, PendingCalls, Reply};
 use crate::stream::{Consumer, Consumers, Event, RpcStream};
-use tracing::Instrument;
 use crate::transport::{CloseReason, Receiver, Sender};
+use tracing::Instrument;
 
 /// Settings of one peer (one connection).
 #[derive(Clone, Debug)]
@@ -140,6 +140,10 @@ pub(crate) struct Shared {
     stream_window: usize,
     /// See [`PeerConfig::metrics`].
     pub(crate) metrics: Option<Arc<dyn Metrics>>,
+    /// One permit per incoming call allowed to run at once; a running
+    /// handler holds one (see [`PeerConfig::max_concurrent_calls`]).
+    pub(crate) handler_slots: Arc<tokio::sync::Semaphore>,
+    max_concurrent_calls: usize,
 }
 
 impl Shared {
@@ -413,6 +417,13 @@ impl Peer {
         self.current()?.pending().closed().cloned()
     }
 
+    /// How many incoming calls (and notifications) this peer's handlers are
+    /// running: what a graceful shutdown waits for.
+    pub fn running_calls(&self) -> usize {
+        self.current()
+            .map_or(0, |s| s.max_concurrent_calls - s.handler_slots.available_permits())
+    }
+
     /// How many of this peer's outgoing calls await a reply.
     pub fn pending_calls(&self) -> usize {
         self.current().map_or(0, |s| s.pending().len())
@@ -460,7 +471,11 @@ where
     P: Serialize,
     R: DeserializeOwned,
 {
-    let mut guard = PendingGuard { shared, id, sent: false };
+    let mut guard = PendingGuard {
+        shared,
+        id,
+        sent: false,
+    };
     let text = encode_call(Some(id), method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
     shared.send(text).await?;
     guard.sent = true;
@@ -670,6 +685,8 @@ impl PeerBuilder {
             consumers: Mutex::default(),
             stream_window: config.stream_window,
             metrics: config.metrics.clone(),
+            handler_slots: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_calls)),
+            max_concurrent_calls: config.max_concurrent_calls,
         });
         PeerBuilder {
             peer: Peer {

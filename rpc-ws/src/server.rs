@@ -3,10 +3,8 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rpc_core::observe::{CallOutcome, Direction, Metrics};
 use rpc_core::transport::CloseReason;
 use rpc_core::{Peer, PeerBuilder, RegisterError};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -322,13 +320,7 @@ where
     let Some(info) = accepted else {
         return tracing::debug!(remote = %remote_addr, "handshake completed without the callback");
     };
-    // Counts the connection's running incoming calls, for a graceful stop.
-    let in_flight = Arc::new(InFlight {
-        inner: ctx.config.peer.metrics.clone(),
-        calls: AtomicUsize::new(0),
-    });
-    let peer_config = ctx.config.peer.clone().metrics(in_flight.clone());
-    let mut builder = PeerBuilder::with_config(peer_config);
+    let mut builder = PeerBuilder::with_config(ctx.config.peer.clone());
     let setup_result = (ctx.setup)(&mut builder, &info);
     drop(info);
     let (sender, receiver) = split_with_keepalive(ws, ctx.config.keepalive_interval, ctx.config.keepalive_timeout);
@@ -340,7 +332,7 @@ where
     tokio::select! {
         _ = peer.closed() => {}
         _ = ctx.stop.cancelled() => {
-            let _ = tokio::time::timeout(ctx.config.shutdown_grace, quiesce(&peer, &in_flight)).await;
+            let _ = tokio::time::timeout(ctx.config.shutdown_grace, quiesce(&peer)).await;
             peer.close_with(SHUTTING_DOWN).await;
         }
     }
@@ -354,57 +346,17 @@ const SHUTTING_DOWN: CloseReason = CloseReason::new(1001, "server shutting down"
 /// Completes once the connection has no call running in either direction
 /// (seen twice, 10 ms apart: a handler that just finished is then done
 /// queueing its reply, which the close frame follows), or has ended.
-async fn quiesce(peer: &Peer, in_flight: &InFlight) {
+async fn quiesce(peer: &Peer) {
     let mut quiet_once = false;
     loop {
         if peer.is_closed() {
             return;
         }
-        let quiet = in_flight.calls.load(Ordering::SeqCst) == 0 && peer.pending_calls() == 0;
+        let quiet = peer.running_calls() == 0 && peer.pending_calls() == 0;
         if quiet && quiet_once {
             return;
         }
         quiet_once = quiet;
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Counts a connection's running incoming calls (and notifications), and
-/// forwards every event to the metrics the configuration set, if any.
-#[derive(Debug)]
-struct InFlight {
-    inner: Option<Arc<dyn Metrics>>,
-    calls: AtomicUsize,
-}
-
-impl Metrics for InFlight {
-    fn connection_opened(&self) {
-        if let Some(m) = &self.inner {
-            m.connection_opened();
-        }
-    }
-
-    fn connection_closed(&self) {
-        if let Some(m) = &self.inner {
-            m.connection_closed();
-        }
-    }
-
-    fn call_started(&self, direction: Direction, method: &str) {
-        if direction == Direction::Incoming {
-            self.calls.fetch_add(1, Ordering::SeqCst);
-        }
-        if let Some(m) = &self.inner {
-            m.call_started(direction, method);
-        }
-    }
-
-    fn call_finished(&self, direction: Direction, method: &str, elapsed: Duration, outcome: CallOutcome) {
-        if direction == Direction::Incoming {
-            self.calls.fetch_sub(1, Ordering::SeqCst);
-        }
-        if let Some(m) = &self.inner {
-            m.call_finished(direction, method, elapsed, outcome);
-        }
     }
 }
