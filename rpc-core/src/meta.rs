@@ -146,7 +146,7 @@ impl fmt::Debug for TsType {
 
 /// The autoref probe generated code uses to find a type's TypeScript form
 /// without requiring `ts_rs::TS`: `(&&Probe::<T>::new()).ts_render()` picks
-/// [`ViaTs`] when `T: TS` (and the `typescript` feature is on), else [`NoTs`].
+/// `ViaTs` when `T: TS` (and the `typescript` feature is on), else `NoTs`.
 /// Not public API.
 #[doc(hidden)]
 pub mod probe {
