@@ -107,6 +107,16 @@ impl ClientBuilder {
         self
     }
 
+    /// The configuration connections will use.
+    pub fn settings(&self) -> &WsConfig {
+        &self.config
+    }
+
+    /// The URL this builder connects to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// The rustls configuration for `wss://` (e.g. to trust a private CA).
     /// Without it, the Mozilla root certificates (webpki-roots) are trusted.
     #[cfg(feature = "tls")]

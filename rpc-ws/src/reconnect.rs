@@ -17,7 +17,6 @@ use rpc_core::{Peer, PeerSlot, RegisterError};
 use tokio::task::JoinHandle;
 
 use crate::client::{ClientBuilder, Connection};
-use crate::config::WsConfig;
 use crate::error::ConnectError;
 
 /// When to try again.
@@ -129,9 +128,7 @@ type Events = dyn Fn(&ConnectionEvent) + Send + Sync;
 /// # drop(peer); Ok(()) }
 /// ```
 pub struct Reconnect {
-    url: String,
-    headers: Vec<(String, String)>,
-    config: WsConfig,
+    builder: ClientBuilder,
     backoff: Backoff,
     events: Option<Arc<Events>>,
 }
@@ -139,7 +136,7 @@ pub struct Reconnect {
 impl fmt::Debug for Reconnect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reconnect")
-            .field("url", &self.url)
+            .field("url", &self.builder.url())
             .field("backoff", &self.backoff)
             .finish_non_exhaustive()
     }
@@ -148,25 +145,17 @@ impl fmt::Debug for Reconnect {
 impl Reconnect {
     /// A reconnecting client for `url`, with default settings.
     pub fn new(url: impl Into<String>) -> Self {
+        Self::with_builder(ClientBuilder::new(url))
+    }
+
+    /// A reconnecting client that opens every connection with `builder`
+    /// (its headers, configuration and TLS settings).
+    pub fn with_builder(builder: ClientBuilder) -> Self {
         Reconnect {
-            url: url.into(),
-            headers: Vec::new(),
-            config: WsConfig::default(),
+            builder,
             backoff: Backoff::default(),
             events: None,
         }
-    }
-
-    /// Adds a header to every upgrade request.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-
-    /// Sets the connection settings.
-    pub fn config(mut self, config: WsConfig) -> Self {
-        self.config = config;
-        self
     }
 
     /// Sets the backoff.
@@ -189,7 +178,7 @@ impl Reconnect {
         F: Fn(&mut Connection) -> Result<(), RegisterError> + Send + Sync + 'static,
     {
         let setup: Arc<Setup> = Arc::new(setup);
-        let slot = PeerSlot::new(self.config.peer.call_timeout);
+        let slot = PeerSlot::new(self.builder.settings().peer.call_timeout);
         let first = self.open(&setup).await?;
         slot.connect(&first);
         self.emit(&ConnectionEvent::Connected { attempt: 0 });
@@ -198,17 +187,13 @@ impl Reconnect {
     }
 
     async fn open(&self, setup: &Arc<Setup>) -> Result<Peer, ConnectError> {
-        let mut builder = ClientBuilder::new(self.url.clone()).config(self.config.clone());
-        for (name, value) in &self.headers {
-            builder = builder.header(name.clone(), value.clone());
-        }
-        let mut conn = builder.connect().await?;
+        let mut conn = self.builder.clone().connect().await?;
         setup(&mut conn).map_err(|e| ConnectError::Setup(e.to_string()))?;
         Ok(conn.start())
     }
 
     fn emit(&self, event: &ConnectionEvent) {
-        tracing::debug!(?event, url = %self.url, "connection event");
+        tracing::debug!(?event, url = %self.builder.url(), "connection event");
         if let Some(f) = &self.events {
             f(event);
         }
