@@ -221,10 +221,23 @@ fn classify_response<'a>(raw: &RawMessage<'a>, version_ok: bool) -> Incoming<'a>
 }
 
 fn parse_id(raw: &RawValue) -> Option<Id> {
+    // Fast path for the usual plain integer id. `raw` is valid JSON, so it has
+    // no `+` or leading zero that `str::parse` would accept and JSON would not;
+    // anything else (strings, fractions, huge numbers) goes to serde_json.
+    if let Ok(n) = raw.get().parse::<i64>() {
+        return Some(Id::Number(n));
+    }
     serde_json::from_str(raw.get()).ok()
 }
 
 fn parse_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    // Fast path: `raw` is valid JSON, so a quoted text without a backslash is
+    // a string whose value is exactly its inside.
+    if let Some(inner) = raw.get().strip_prefix('"').and_then(|t| t.strip_suffix('"'))
+        && !inner.contains('\\')
+    {
+        return Some(Cow::Borrowed(inner));
+    }
     if let Ok(s) = serde_json::from_str::<&str>(raw.get()) {
         return Some(Cow::Borrowed(s));
     }
@@ -294,8 +307,9 @@ pub fn encode_call<P: Serialize + ?Sized>(
     let mut out = String::with_capacity(64 + method.len());
     out.push_str(r#"{"jsonrpc":"2.0","#);
     if let Some(id) = id {
-        use std::fmt::Write;
-        let _ = write!(out, r#""id":{id},"#);
+        out.push_str(r#""id":"#);
+        push_u64(&mut out, id);
+        out.push(',');
     }
     out.push_str(r#""method":"#);
     write_json_string(&mut out, method);
@@ -309,6 +323,21 @@ pub fn encode_call<P: Serialize + ?Sized>(
     }
     out.push('}');
     Ok(out)
+}
+
+/// Appends the decimal digits of `n` (no `fmt` machinery: this runs per call).
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 /// Appends `s` as a JSON string literal.
@@ -437,6 +466,35 @@ mod tests {
         assert!(matches!(items[0], Incoming::Notification { .. }));
         assert!(matches!(items[1], Incoming::Response { .. }));
         assert_eq!(items[2], Incoming::Invalid { id: Id::Null });
+    }
+
+    #[test]
+    fn fast_paths_agree_with_serde_json() {
+        for id in [
+            "0",
+            "-5",
+            "42",
+            "9223372036854775807",
+            "9223372036854775808",
+            "1e3",
+            "1.5",
+            r#""7""#,
+        ] {
+            let raw: &RawValue = serde_json::from_str(id).unwrap();
+            assert_eq!(parse_id(raw), serde_json::from_str::<Id>(id).ok(), "{id}");
+        }
+        for m in [r#""add""#, r#""a\"b""#, r#""""#, r#""\u0061""#, r#""x\\""#] {
+            let raw: &RawValue = serde_json::from_str(m).unwrap();
+            let want = serde_json::from_str::<String>(m).unwrap();
+            assert_eq!(parse_str(raw).as_deref(), Some(want.as_str()), "{m}");
+        }
+        for id in [0, 7, 1_234_567, u64::MAX] {
+            let text = encode_call(Some(id), "m", &[1]).unwrap();
+            assert_eq!(
+                text,
+                format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"m","params":[1]}}"#)
+            );
+        }
     }
 
     #[test]
