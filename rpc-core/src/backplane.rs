@@ -31,7 +31,10 @@
 //! processes.
 //!
 //! Delivery is at most once: a message published while a node is down or
-//! while a client reconnects is not replayed.
+//! while a client reconnects is not replayed. Each node delivers other
+//! nodes' broadcasts in the order they were published, one after the other:
+//! like a local `notify_all`, a broadcast waits for room in a slow
+//! connection's send queue (bounded by the call timeout).
 
 use std::collections::HashMap;
 use std::fmt;

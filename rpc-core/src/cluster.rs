@@ -192,8 +192,13 @@ impl Cluster {
         if self.stop.is_cancelled() {
             return;
         }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Removed outside a runtime: the stand-ins elsewhere learn it
+            // when they next use the connection ("not connected").
+            return;
+        };
         let cluster = self.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let header = Header::Closed {
                 conn,
                 reason: format!("{conn} closed"),
