@@ -29,7 +29,11 @@ pub struct WsConfig {
     /// Largest single frame accepted (default: the same as the message limit);
     /// a larger one closes the connection with 1009.
     pub max_frame_size: usize,
-    /// Read buffer per connection. Small keeps idle connections cheap.
+    /// Bytes read from the socket at a time (default 2 KiB). tungstenite
+    /// zero-fills this much before each read, so it is resident memory for
+    /// every connection that has read once: small keeps idle connections
+    /// cheap, and a burst of small messages still arrives dozens per read.
+    /// Larger messages are unaffected: the buffer grows to hold them.
     pub read_buffer_size: usize,
     /// Server only: most connections at once (default 10,000); further
     /// handshakes are refused with HTTP 503 before the upgrade.
@@ -65,7 +69,7 @@ impl Default for WsConfig {
             peer: PeerConfig::default(),
             max_message_size: 16 << 20,
             max_frame_size: 16 << 20,
-            read_buffer_size: 8 << 10,
+            read_buffer_size: 2 << 10,
             max_connections: 10_000,
             allowed_origins: None,
             keepalive_interval: Some(Duration::from_secs(30)),

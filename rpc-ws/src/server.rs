@@ -311,7 +311,13 @@ where
         });
         Ok(resp)
     };
-    let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(ctx.config.websocket()));
+    // Boxed: the handshake's state is large and only needed at the start; kept
+    // inline it would size this task's future for the connection's lifetime.
+    let handshake = Box::pin(tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        callback,
+        Some(ctx.config.websocket()),
+    ));
     let ws = match tokio::time::timeout(ctx.config.handshake_timeout, handshake).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => return tracing::debug!(remote = %remote_addr, error = %e, "handshake failed"),
