@@ -475,11 +475,13 @@ where
         shared,
         id,
         sent: false,
+        answered: false,
     };
     let text = encode_call(Some(id), method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
     shared.send(text).await?;
     guard.sent = true;
     let reply = reply.await.map_err(|_| shared.disconnected())?;
+    guard.answered = true;
     let raw = reply.map_err(RpcError::Call)?;
     serde_json::from_str(raw.get()).map_err(|e| RpcError::Decode(e.to_string()))
 }
@@ -622,10 +624,15 @@ struct PendingGuard<'a> {
     shared: &'a Shared,
     id: u64,
     sent: bool,
+    /// The reply arrived: the reader already took the entry.
+    answered: bool,
 }
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
+        if self.answered {
+            return;
+        }
         let was_waiting = self.shared.pending().remove(self.id);
         if was_waiting && self.sent && !self.shared.done.is_cancelled() {
             // Drop cannot wait: when the queue is full the cancel is skipped
