@@ -15,6 +15,9 @@ pub enum MethodKind {
     Request,
     /// A notification: no id, no reply.
     Notification,
+    /// A call whose reply starts a stream of items (it returns
+    /// `RpcStream<T>`; see [`crate::stream`]). The result type describes one item.
+    Subscription,
 }
 
 /// One parameter of a method.

@@ -437,7 +437,9 @@ fn resolve<'a>(api: &'a ApiMeta, types: &mut Collector) -> Result<Vec<Method<'a>
             }
         }
         let result = match m.kind {
-            MethodKind::Request => ts_of(m.result_ts_type, "result".to_owned(), m.result_type, m).map(|r| r.0),
+            MethodKind::Request | MethodKind::Subscription => {
+                ts_of(m.result_ts_type, "result".to_owned(), m.result_type, m).map(|r| r.0)
+            }
             MethodKind::Notification => Some("void".to_owned()),
         };
         let ts_name = camel_case(m.name);
@@ -492,6 +494,15 @@ fn render_client(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expor
                     args.join(", ")
                 );
             }
+            MethodKind::Subscription => {
+                let _ = writeln!(out, "  {}({params}): Promise<RpcStream<{}>> {{", m.ts_name, m.result);
+                let _ = writeln!(
+                    out,
+                    "    return this.peer.subscribe<{}>({wire}, [{}]);",
+                    m.result,
+                    args.join(", ")
+                );
+            }
             MethodKind::Notification => {
                 let _ = writeln!(out, "  {}({params}): void {{", m.ts_name);
                 let _ = writeln!(out, "    this.peer.notify({wire}, [{}]);", args.join(", "));
@@ -519,6 +530,7 @@ fn render_service(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expo
         out.push_str(&jsdoc("  ", &join_docs(m.meta.docs, &note)));
         let ret = match m.meta.kind {
             MethodKind::Request => format!("{0} | Promise<{0}>", m.result),
+            MethodKind::Subscription => format!("AsyncIterable<{0}> | Promise<AsyncIterable<{0}>>", m.result),
             MethodKind::Notification => "void | Promise<void>".to_owned(),
         };
         let _ = writeln!(out, "  {}({}): {ret};", m.ts_name, signature(&m.params));

@@ -40,7 +40,9 @@ pub fn render(api: &RpcTrait) -> TokenStream {
 fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
     let name = m.ident.to_string().trim_start_matches("r#").to_owned();
     let wire = &m.wire_name;
+    let item = crate::streaming::stream_item(&m.ok_type);
     let kind = match m.kind {
+        Kind::Request if item.is_some() => quote!(#krate::MethodKind::Subscription),
         Kind::Request => quote!(#krate::MethodKind::Request),
         Kind::Notification => quote!(#krate::MethodKind::Notification),
     };
@@ -50,8 +52,10 @@ fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
         let ts = render_ts_type(krate, &a.ty);
         quote!(#krate::ParamMeta { name: #pname, rust_type: #ty, ts_type: #ts })
     });
-    let result = type_name(&m.ok_type);
-    let result_ts = render_ts_type(krate, &m.ok_type);
+    // A stream is described by its item type.
+    let result_type = item.unwrap_or(&m.ok_type);
+    let result = type_name(result_type);
+    let result_ts = render_ts_type(krate, result_type);
     let docs = &m.docs;
     // A method compiled out is not described either.
     let cfgs = m.cfg_attrs();
