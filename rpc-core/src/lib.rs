@@ -10,6 +10,8 @@
 //!   and a dispatch table.
 //! * `typescript` (feature `typescript`): TypeScript bindings for the traits,
 //!   generated from the metadata the macro emits ([`meta`]).
+//! * `openrpc` (feature `openrpc`): an OpenRPC document with JSON Schemas for
+//!   the traits, and the optional `rpc.discover` method that serves it.
 //!
 //! ```
 //! use rpc_core::{rpc, PeerBuilder, RpcError, transport::memory};
@@ -45,6 +47,8 @@ pub mod message;
 pub mod meta;
 pub mod methods;
 pub mod observe;
+#[cfg(feature = "openrpc")]
+pub mod openrpc;
 pub mod peer;
 pub mod pending;
 mod reader;

@@ -4,7 +4,9 @@
 //!
 //! Besides names and docs, every parameter and result type carries a
 //! [`TsType`]: how the type is written in TypeScript, read by the exporter of
-//! the `typescript` feature (`rpc_core::typescript`).
+//! the `typescript` feature (`rpc_core::typescript`), and a [`SchemaType`]:
+//! its JSON Schema, read by the OpenRPC generator of the `openrpc` feature
+//! (`rpc_core::openrpc`).
 
 use std::fmt;
 
@@ -29,6 +31,8 @@ pub struct ParamMeta {
     pub rust_type: &'static str,
     /// The type in TypeScript.
     pub ts_type: TsType,
+    /// The type's JSON Schema.
+    pub schema: SchemaType,
 }
 
 /// One method of a trait.
@@ -46,6 +50,8 @@ pub struct MethodMeta {
     pub result_type: &'static str,
     /// The success type in TypeScript.
     pub result_ts_type: TsType,
+    /// The success type's JSON Schema.
+    pub result_schema: SchemaType,
     /// The doc comment.
     pub docs: &'static str,
 }
@@ -147,9 +153,71 @@ impl fmt::Debug for TsType {
     }
 }
 
+/// The JSON Schema of a parameter or result type.
+///
+/// `#[rpc]` fills one in for every type of a trait, like [`TsType`]: the
+/// schema is known when rpc-core is built with the `openrpc` feature and the
+/// type implements `schemars::JsonSchema` (derive it with
+/// `#[derive(schemars::JsonSchema)]`, which reads the type's serde
+/// attributes); otherwise the OpenRPC document gives the type the empty
+/// schema `{}` and a note. The macro never adds a `JsonSchema` bound.
+///
+/// Two `SchemaType`s compare equal when they describe the same Rust type
+/// (without the feature, all compare equal).
+#[derive(Clone, Copy)]
+pub struct SchemaType(fn() -> Option<probe::SchemaRender>);
+
+impl SchemaType {
+    /// Used by generated code: `resolve` runs the [`probe`] for the type.
+    #[doc(hidden)]
+    pub const fn new(resolve: fn() -> Option<probe::SchemaRender>) -> Self {
+        SchemaType(resolve)
+    }
+
+    /// Whether the JSON Schema of the type is known (see the type's docs).
+    pub fn is_known(&self) -> bool {
+        (self.0)().is_some()
+    }
+
+    #[cfg(feature = "openrpc")]
+    pub(crate) fn render(&self) -> Option<probe::SchemaRender> {
+        (self.0)()
+    }
+
+    #[cfg(feature = "openrpc")]
+    fn type_id(&self) -> Option<std::any::TypeId> {
+        (self.0)().map(|r| r.type_id)
+    }
+
+    #[cfg(not(feature = "openrpc"))]
+    fn type_id(&self) -> Option<std::any::TypeId> {
+        None
+    }
+}
+
+impl PartialEq for SchemaType {
+    fn eq(&self, other: &Self) -> bool {
+        self.type_id() == other.type_id()
+    }
+}
+
+impl Eq for SchemaType {}
+
+impl fmt::Debug for SchemaType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_known() {
+            "SchemaType(known)"
+        } else {
+            "SchemaType(unknown)"
+        })
+    }
+}
+
 /// The autoref probe generated code uses to find a type's TypeScript form
 /// without requiring `ts_rs::TS`: `(&&Probe::<T>::new()).ts_render()` picks
-/// `ViaTs` when `T: TS` (and the `typescript` feature is on), else `NoTs`.
+/// `ViaTs` when `T: TS` (and the `typescript` feature is on), else `NoTs`;
+/// likewise `(&&Probe::<T>::new()).schema_render()` picks `ViaSchema` when
+/// `T: schemars::JsonSchema` (and the `openrpc` feature is on), else `NoSchema`.
 /// Not public API.
 #[doc(hidden)]
 pub mod probe {
@@ -220,4 +288,50 @@ pub mod probe {
     /// Without the `typescript` feature, nothing implements it.
     #[cfg(not(feature = "typescript"))]
     pub trait ViaTs {}
+    /// The OpenRPC generator's entry points for one type.
+    #[cfg(feature = "openrpc")]
+    #[derive(Clone, Copy, Debug)]
+    pub struct SchemaRender {
+        /// The type's schema (a `$ref` for named types, whose definitions the
+        /// generator collects).
+        pub(crate) schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+        /// Identifies the Rust type.
+        pub(crate) type_id: std::any::TypeId,
+    }
+
+    /// Never built without the `openrpc` feature.
+    #[cfg(not(feature = "openrpc"))]
+    #[derive(Clone, Copy, Debug)]
+    pub enum SchemaRender {}
+
+    /// Found by auto-deref for every type: no schema.
+    pub trait NoSchema {
+        /// `None`.
+        fn schema_render(&self) -> Option<SchemaRender> {
+            None
+        }
+    }
+
+    impl<T: ?Sized> NoSchema for Probe<T> {}
+
+    /// Found first, on `&Probe<T>`, for types that implement `schemars::JsonSchema`.
+    #[cfg(feature = "openrpc")]
+    pub trait ViaSchema {
+        /// The generator's entry points for the type.
+        fn schema_render(&self) -> Option<SchemaRender>;
+    }
+
+    #[cfg(feature = "openrpc")]
+    impl<T: schemars::JsonSchema + ?Sized + 'static> ViaSchema for &Probe<T> {
+        fn schema_render(&self) -> Option<SchemaRender> {
+            Some(SchemaRender {
+                schema: schemars::SchemaGenerator::subschema_for::<T>,
+                type_id: std::any::TypeId::of::<T>(),
+            })
+        }
+    }
+
+    /// Without the `openrpc` feature, nothing implements it.
+    #[cfg(not(feature = "openrpc"))]
+    pub trait ViaSchema {}
 }

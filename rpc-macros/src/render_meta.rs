@@ -50,12 +50,14 @@ fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
         let pname = a.ident.to_string().trim_start_matches("r#").to_owned();
         let ty = type_name(&a.ty);
         let ts = render_ts_type(krate, &a.ty);
-        quote!(#krate::ParamMeta { name: #pname, rust_type: #ty, ts_type: #ts })
+        let schema = render_schema_type(krate, &a.ty);
+        quote!(#krate::ParamMeta { name: #pname, rust_type: #ty, ts_type: #ts, schema: #schema })
     });
     // A stream is described by its item type.
     let result_type = item.unwrap_or(&m.ok_type);
     let result = type_name(result_type);
     let result_ts = render_ts_type(krate, result_type);
+    let result_schema = render_schema_type(krate, result_type);
     let docs = &m.docs;
     // A method compiled out is not described either.
     let cfgs = m.cfg_attrs();
@@ -68,6 +70,7 @@ fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
             params: &[#(#params),*],
             result_type: #result,
             result_ts_type: #result_ts,
+            result_schema: #result_schema,
             docs: #docs,
         }
     }
@@ -81,6 +84,18 @@ fn render_ts_type(krate: &TokenStream, ty: &Type) -> TokenStream {
             #[allow(unused_imports)]
             use #krate::meta::probe::{NoTs as _, ViaTs as _};
             (&&#krate::meta::probe::Probe::<#ty>::new()).ts_render()
+        })
+    }
+}
+
+/// `SchemaType::new(|| probe)`: the same pattern for the JSON Schema
+/// (`schemars::JsonSchema`, feature `openrpc` of the runtime).
+fn render_schema_type(krate: &TokenStream, ty: &Type) -> TokenStream {
+    quote! {
+        #krate::meta::SchemaType::new(|| {
+            #[allow(unused_imports)]
+            use #krate::meta::probe::{NoSchema as _, ViaSchema as _};
+            (&&#krate::meta::probe::Probe::<#ty>::new()).schema_render()
         })
     }
 }
