@@ -6,7 +6,9 @@
 //! expression's variables).
 //!
 //! The types derive `ts_rs::TS` so that `export-ts` (`src/bin/export-ts.rs`)
-//! can declare them in TypeScript, following their serde attributes.
+//! can declare them in TypeScript, and `schemars::JsonSchema` so that the
+//! OpenRPC document ([`openrpc_document`]) gives their JSON Schema, both
+//! following their serde attributes.
 
 pub mod cluster;
 
@@ -14,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use rpc_core::{RpcError, rpc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -122,11 +125,25 @@ pub async fn serve_with_config(addr: &str, config: rpc_ws::WsConfig) -> std::io:
     }))
 }
 
+/// The OpenRPC document of the example API, from the server's side: it
+/// serves [`Calculator`] and [`Evaluator`] and calls [`Browser`] and [`Scope`]
+/// on its clients (`cargo run -p examples --bin export-openrpc -- --out FILE`
+/// writes it; see `rpc_core::openrpc`).
+pub fn openrpc_document() -> serde_json::Value {
+    rpc_core::openrpc::OpenRpc::new("rpc examples", env!("CARGO_PKG_VERSION"))
+        .description("The example API: a calculator and an expression evaluator the server serves, a browser UI and a variable scope the clients serve.")
+        .serves::<CalculatorClient>()
+        .serves::<EvaluatorClient>()
+        .calls::<BrowserClient>()
+        .calls::<ScopeClient>()
+        .document()
+}
+
 // ------------------------------------------------------------ typed values
 
 /// An arithmetic expression: a tree the client builds and the server
 /// evaluates. On the wire, an object tagged by `op` (serde's internal tagging).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS, JsonSchema)]
 #[serde(tag = "op", rename_all = "camelCase")]
 pub enum Expr {
     /// A number.
@@ -168,7 +185,7 @@ pub enum Expr {
 }
 
 /// Which side of zero a number is on: a map key in [`Summary::by_sign`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Sign {
     /// Below zero.
@@ -181,7 +198,7 @@ pub enum Sign {
 
 /// Statistics of a list of numbers ([`Evaluator::summarize`]). Fields are
 /// camelCased on the wire.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     /// How many values. A `u64` is a JSON number: exact in JavaScript up to
