@@ -27,6 +27,16 @@
 //!   list
 //! ```
 
+/// `--help`: the modes (as in the module doc).
+const USAGE: &str = "\
+usage: bench [run] [--quick] [--systems a,b] [--workloads seq,pipe64,...] [--repeats 3]
+                   [--warmup 1] [--duration 4] [--conns 5000] [--mode pinned|shared]
+                   [--skip-mem] [--out FILE.jsonl]
+       bench table FILE.jsonl      re-print a saved run
+       bench list                  the systems
+       (server, client, caller-server, answer-client, idle-client: started by `run`)
+";
+
 mod common;
 mod orchestrate;
 mod systems;
@@ -98,6 +108,10 @@ fn main() -> anyhow::Result<()> {
         Some(m) if !m.starts_with("--") => (m.clone(), argv[1..].to_vec()),
         _ => ("run".to_string(), argv),
     };
+    if matches!(mode.as_str(), "help" | "-h") || rest.iter().any(|a| a == "--help") {
+        print!("{USAGE}");
+        return Ok(());
+    }
     let args = Args::parse(rest);
     raise_nofile();
     if let Some(c) = args.get("cpus") {
