@@ -108,7 +108,7 @@ impl Calculator for CalculatorService {
 
 /// Starts the example server on `addr`: every connection gets a
 /// [`CalculatorService`] and an [`EvaluatorService`], which call back into
-/// that connection's client.
+/// that connection's client; `rpc.discover` answers with [`openrpc_document`].
 pub async fn serve(addr: &str) -> std::io::Result<rpc_ws::ServerHandle> {
     serve_with_config(addr, rpc_ws::WsConfig::default()).await
 }
@@ -116,7 +116,10 @@ pub async fn serve(addr: &str) -> std::io::Result<rpc_ws::ServerHandle> {
 /// [`serve`] with a configuration (e.g. the browser origins allowed to connect).
 pub async fn serve_with_config(addr: &str, config: rpc_ws::WsConfig) -> std::io::Result<rpc_ws::ServerHandle> {
     let server = rpc_ws::Server::bind(addr).await?.with_config(config);
-    Ok(server.serve(|conn, _info| {
+    // The API's OpenRPC document on `rpc.discover`, built once.
+    let discover = rpc_core::openrpc::discover_methods(openrpc_document());
+    Ok(server.serve(move |conn, _info| {
+        conn.register(discover.clone())?;
         let browser = BrowserClient::new(conn.peer().clone());
         conn.register(CalculatorService::new(browser).into_methods())?;
         let scope = ScopeClient::new(conn.peer().clone());
