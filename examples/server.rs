@@ -2,11 +2,12 @@
 //! watch calls go both ways.
 //!
 //! Run: `cargo run --example server` (or `cargo run --example server -- 8080`;
-//! `--exit-on-eof` makes it also stop when its stdin closes, for tests that
-//! run it as a child process)
+//! `--ws-port PORT` fixes the WebSocket's port, e.g. to restart a server where
+//! reconnecting clients expect it; `--exit-on-eof` makes it also stop when its
+//! stdin closes, for tests that run it as a child process)
 //!
 //! It listens on 127.0.0.1 on two ports: the page over plain HTTP (the port
-//! given, or a free one), and the JSON-RPC WebSocket (a free port), which is
+//! given, or a free one), and the JSON-RPC WebSocket (a free port, or `--ws-port`), which is
 //! [`examples::serve_with_config`], the same service the Rust demo talks to,
 //! accepting browsers from the page's origin only. The page is told the
 //! WebSocket's URL in a `<meta>` tag. Both URLs are printed on stdout, first thing:
@@ -46,6 +47,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("/client/index.js", JS, include_str!("../ts/dist/index.js")),
     ("/client/errors.js", JS, include_str!("../ts/dist/errors.js")),
     ("/client/peer.js", JS, include_str!("../ts/dist/peer.js")),
+    ("/client/stream.js", JS, include_str!("../ts/dist/stream.js")),
     ("/client/wire.js", JS, include_str!("../ts/dist/wire.js")),
 ];
 
@@ -55,15 +57,18 @@ const WS_URL_PLACEHOLDER: &str = "{{WS_URL}}";
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut port = 0u16;
+    let mut ws_port = 0u16;
     let mut exit_on_eof = false;
-    for arg in std::env::args().skip(1) {
+    let usage = "usage: server [PORT] [--ws-port PORT] [--exit-on-eof]";
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--exit-on-eof" => exit_on_eof = true,
-            _ => {
-                port = arg
-                    .parse()
-                    .map_err(|_| format!("usage: server [PORT] [--exit-on-eof]; got {arg:?}"))?
+            "--ws-port" => {
+                let value = args.next().unwrap_or_default();
+                ws_port = value.parse().map_err(|_| format!("{usage}; got --ws-port {value:?}"))?
             }
+            _ => port = arg.parse().map_err(|_| format!("{usage}; got {arg:?}"))?,
         }
     }
     let http = TcpListener::bind(("127.0.0.1", port)).await?;
@@ -75,7 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         format!("http://localhost:{page_port}"),
     ];
     let config = rpc_ws::WsConfig::default().allowed_origins(origins);
-    let rpc = examples::serve_with_config("127.0.0.1:0", config).await?;
+    let rpc = examples::serve_with_config(&format!("127.0.0.1:{ws_port}"), config).await?;
     println!("page: http://127.0.0.1:{page_port}/");
     println!("websocket: {}", rpc.url());
     println!("(open the page in a browser; Ctrl-C stops)");

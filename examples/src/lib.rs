@@ -15,7 +15,7 @@ pub mod cluster;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use rpc_core::{RpcError, rpc};
+use rpc_core::{RpcError, RpcStream, rpc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -106,8 +106,89 @@ impl Calculator for CalculatorService {
     }
 }
 
+/// Served by the server next to [`Calculator`]: streams both ways.
+#[rpc(namespace = "tick")]
+pub trait Ticker {
+    /// Ticks `0..n`, one every millisecond; fails with [`TICK_FAILED`] (data:
+    /// the tick) instead of sending tick `fail_at`, if given. The server prints
+    /// `[server] ticks(N) stopped after K` when the stream ends, finished or
+    /// cancelled by its consumer.
+    async fn ticks(&self, n: u32, fail_at: Option<u32>) -> Result<RpcStream<u32>, RpcError>;
+    /// Subscribes to the caller's [`Feed::numbers`] (a stream the client
+    /// produces) and returns the sum of its items; a failing feed fails the call
+    /// with the feed's error.
+    async fn sum_feed(&self, n: u32) -> Result<u64, RpcError>;
+}
+
+/// Served by each client next to [`Browser`]: a stream the server consumes.
+#[rpc(namespace = "feed")]
+pub trait Feed {
+    /// `n` numbers of the client's choosing.
+    async fn numbers(&self, n: u32) -> Result<RpcStream<u32>, RpcError>;
+}
+
+/// Application error code: a [`Ticker::ticks`] stream failed on purpose.
+pub const TICK_FAILED: i32 = 4;
+
+/// The server's [`Ticker`] for one connection: it holds a stub for
+/// subscribing to that connection's [`Feed`].
+#[derive(Debug)]
+pub struct TickerService {
+    feed: FeedClient,
+}
+
+impl TickerService {
+    /// A ticker that reads the client's numbers through `feed`.
+    pub fn new(feed: FeedClient) -> Self {
+        TickerService { feed }
+    }
+}
+
+/// Prints how many ticks a stream sent when the stream is dropped.
+struct TickReport {
+    n: u32,
+    sent: u32,
+}
+
+impl Drop for TickReport {
+    fn drop(&mut self) {
+        println!("[server] ticks({}) stopped after {}", self.n, self.sent);
+    }
+}
+
+impl Ticker for TickerService {
+    async fn ticks(&self, n: u32, fail_at: Option<u32>) -> Result<RpcStream<u32>, RpcError> {
+        let report = TickReport { n, sent: 0 };
+        let stream = futures::stream::unfold(report, move |mut report| async move {
+            let i = report.sent;
+            if i >= report.n {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            if fail_at == Some(i) {
+                let error = RpcError::with_data(TICK_FAILED, "tick failed", i.into());
+                report.n = i;
+                return Some((Err(error), report));
+            }
+            report.sent += 1;
+            Some((Ok(i), report))
+        });
+        Ok(RpcStream::new(stream))
+    }
+
+    async fn sum_feed(&self, n: u32) -> Result<u64, RpcError> {
+        use futures::StreamExt;
+        let mut numbers = self.feed.numbers(n).await?;
+        let mut sum = 0u64;
+        while let Some(item) = numbers.next().await {
+            sum += u64::from(item?);
+        }
+        Ok(sum)
+    }
+}
+
 /// Starts the example server on `addr`: every connection gets a
-/// [`CalculatorService`] and an [`EvaluatorService`], which call back into
+/// [`CalculatorService`], an [`EvaluatorService`] and a [`TickerService`], which call back into
 /// that connection's client; `rpc.discover` answers with [`openrpc_document`].
 pub async fn serve(addr: &str) -> std::io::Result<rpc_ws::ServerHandle> {
     serve_with_config(addr, rpc_ws::WsConfig::default()).await
@@ -124,6 +205,8 @@ pub async fn serve_with_config(addr: &str, config: rpc_ws::WsConfig) -> std::io:
         conn.register(CalculatorService::new(browser).into_methods())?;
         let scope = ScopeClient::new(conn.peer().clone());
         conn.register(EvaluatorService::new(scope).into_methods())?;
+        let feed = FeedClient::new(conn.peer().clone());
+        conn.register(TickerService::new(feed).into_methods())?;
         Ok(())
     }))
 }

@@ -311,7 +311,16 @@ impl TypeScript {
              // Integers are JSON numbers: 64-bit ones are typed `number` and are exact\n\
              // only up to Number.MAX_SAFE_INTEGER (2^53 - 1).\n\n",
         );
-        let _ = writeln!(out, "import type {{ Peer }} from {};", js_string(&self.runtime_import));
+        // A client with a streaming method returns the runtime's RpcStream.
+        let streams = self.apis.iter().any(|(api, role)| {
+            matches!(role, Role::Calls) && api.methods.iter().any(|m| matches!(m.kind, MethodKind::Subscription))
+        });
+        let imports = if streams { "Peer, RpcStream" } else { "Peer" };
+        let _ = writeln!(
+            out,
+            "import type {{ {imports} }} from {};",
+            js_string(&self.runtime_import)
+        );
         for (_, text) in types.decls.values() {
             out.push('\n');
             out.push_str(text);

@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { DisconnectedError } from "./errors.js";
+import { RpcStream } from "./stream.js";
 /**
  * What the peer needs of a WebSocket: the browser's `WebSocket` and the `ws`
  * package's both fit.
@@ -32,7 +34,72 @@ export interface PeerOptions {
      * or unmatched response, a failing notification handler). Default: nothing.
      */
     onWarning?: (message: string) => void;
+    /**
+     * Reconnect automatically when an established connection drops (needs a
+     * way to open a new socket: {@link connect} has one; `new Peer` takes it as
+     * its third argument). `false` or absent: a dropped connection ends the peer.
+     */
+    reconnect?: ReconnectOptions | false;
 }
+/**
+ * How a peer reconnects: exponential backoff with jitter, as the Rust
+ * client's `Backoff` (`rpc-ws/src/reconnect.rs`). The delay before attempt
+ * `k` (1-based) is `min(initialDelay * multiplier^(k-1), maxDelay)`, spread
+ * by `+-jitter` of itself.
+ *
+ * What survives a reconnect: the handlers registered on the peer (a generated
+ * `register{Trait}` runs once; the new connection serves them too) and the
+ * typed clients built on it. What does not: calls pending at the drop reject
+ * with the {@link DisconnectedError} (never retried: a call may have had
+ * effects), streams throw it, and streams this side produced stop.
+ * Calls made while reconnecting wait until the peer is connected again, up to
+ * {@link ReconnectOptions.callTimeout}; notifications wait until then too.
+ */
+export interface ReconnectOptions {
+    /** Delay before the first attempt, in ms. Default 100. */
+    initialDelay?: number;
+    /** Longest delay between attempts, in ms. Default 10000. */
+    maxDelay?: number;
+    /** Growth of the delay per failed attempt. Default 2. */
+    multiplier?: number;
+    /** Random spread as a fraction of the delay (0.3 = +-30 %), clamped to 0..1. Default 0.3. */
+    jitter?: number;
+    /** Give up after this many failed attempts in a row. Default: never. */
+    maxAttempts?: number;
+    /** How long (ms) a call made while reconnecting waits for the connection. Default 10000. */
+    callTimeout?: number;
+    /** Told when the connection drops, each failed attempt, when it is back, and when the peer gives up. */
+    onEvent?: (event: ConnectionEvent) => void;
+}
+/** What happened to a reconnecting peer's connection. */
+export type ConnectionEvent = 
+/** Connected again after `attempt` attempts. */
+{
+    type: "connected";
+    attempt: number;
+}
+/** The connection dropped (`error` is what pending calls rejected with); a reconnect follows. */
+ | {
+    type: "disconnected";
+    error: DisconnectedError;
+}
+/** Attempt number `attempt` failed; the next comes after `delay` ms. */
+ | {
+    type: "retrying";
+    attempt: number;
+    error: DisconnectedError;
+    delay: number;
+}
+/** `maxAttempts` attempts failed in a row: the peer is closed for good. */
+ | {
+    type: "gave-up";
+    error: DisconnectedError;
+};
+/**
+ * The delay (ms) before reconnect attempt `attempt` (1-based), jitter
+ * included; `random` is a uniform number in [0, 1).
+ */
+export declare function backoffDelay(options: ReconnectOptions, attempt: number, random?: number): number;
 /** Settings of {@link connect}. */
 export interface ConnectOptions extends PeerOptions {
     /**
@@ -44,22 +111,27 @@ export interface ConnectOptions extends PeerOptions {
 /**
  * One end of a JSON-RPC 2.0 connection over a WebSocket. Both ends are the
  * same: a peer {@link Peer.call | calls} and {@link Peer.notify | notifies}
- * the other end, and {@link Peer.handle | serves} the other end's calls.
+ * the other end, {@link Peer.subscribe | subscribes} to its streams, and
+ * {@link Peer.handle | serves} the other end's calls (a handler returning an
+ * async iterable streams its items).
  *
  * Generated bindings wrap it: `new CalculatorClient(peer)` for calls,
  * `registerBrowser(peer, impl)` for serving.
  */
 export declare class Peer {
     #private;
-    /** Settles once the connection has closed. */
+    /** Settles once the connection has closed for good (a reconnecting peer: closed locally, or gave up). */
     readonly closed: Promise<CloseInfo>;
     /**
      * A peer over `socket`, which may still be connecting: what is sent before
-     * it opens waits in a queue.
+     * it opens waits in a queue. With `options.reconnect`, `reopen` opens the
+     * socket of each new attempt.
      */
-    constructor(socket: WebSocketLike, options?: PeerOptions);
-    /** True until the connection has closed or failed. */
+    constructor(socket: WebSocketLike, options?: PeerOptions, reopen?: () => WebSocketLike);
+    /** True until the peer has closed for good (a reconnecting peer stays open while it reconnects). */
     get isOpen(): boolean;
+    /** True while the socket is open (false while connecting or reconnecting). */
+    get connected(): boolean;
     /**
      * Calls `method` on the other end with params by position (an array) or by
      * name (an object). Resolves with the result; rejects with an
@@ -71,8 +143,15 @@ export declare class Peer {
      */
     call<T>(method: string, params?: unknown[] | Record<string, unknown>): Promise<T>;
     /**
+     * Calls a streaming method: resolves with the stream once the other end
+     * has accepted the call (its reply is `null`), rejects as
+     * {@link Peer.call} does. Iterate it with `for await`; see {@link RpcStream}.
+     */
+    subscribe<T>(method: string, params?: unknown[] | Record<string, unknown>): Promise<RpcStream<T>>;
+    /**
      * Sends a notification: no reply, and no way to know whether it arrived.
-     * Throws a {@link DisconnectedError} if the connection has already ended.
+     * Throws a {@link DisconnectedError} if the peer has closed; while a
+     * reconnecting peer reconnects, it waits to be sent on the new connection.
      */
     notify(method: string, params?: unknown[] | Record<string, unknown>): void;
     /**
@@ -82,11 +161,18 @@ export declare class Peer {
      * with) is the reply's result (`undefined` is sent as `null`); an
      * {@link RpcError} it throws is the reply's error; anything else it throws
      * becomes -32603 Internal error. Called as a notification, the outcome is dropped.
+     *
+     * A handler that returns an async iterable (or a promise of one) streams:
+     * the reply is `null`, then each item goes out as `$/stream/item` within
+     * the consumer's credits, and `$/stream/end` follows (with the error
+     * object if the iteration throws). A `$/stream/cancel` from the consumer,
+     * or the end of the connection, stops the iteration (its `return()` runs).
      */
     handle(method: string, names: readonly string[], handler: Handler): void;
     /**
-     * Closes the connection. Calls still waiting fail at once with a
-     * {@link DisconnectedError}; {@link Peer.closed} settles once the socket has closed.
+     * Closes the connection (and stops reconnecting). Calls still waiting fail
+     * at once with a {@link DisconnectedError}; {@link Peer.closed} settles
+     * once the socket has closed.
      */
     close(code?: number, reason?: string): void;
 }
@@ -96,5 +182,8 @@ export declare class Peer {
  *
  * Register handlers (e.g. a generated `register{Trait}`) right after the
  * promise resolves: no message is handled before that code runs.
+ *
+ * With `options.reconnect`, a connection that drops after this resolves is
+ * opened again (see {@link ReconnectOptions}); the first connection must succeed.
  */
 export declare function connect(url: string, options?: ConnectOptions): Promise<Peer>;

@@ -5,13 +5,28 @@
  * @module
  */
 import { DisconnectedError, ErrorCode, RpcError } from "./errors.js";
+import { isAsyncIterable, RpcStream, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM, STREAM_WINDOW, } from "./stream.js";
 import { encodeCall, encodeError, encodeResult, parseFrame, positionalArgs, specError, } from "./wire.js";
+/**
+ * The delay (ms) before reconnect attempt `attempt` (1-based), jitter
+ * included; `random` is a uniform number in [0, 1).
+ */
+export function backoffDelay(options, attempt, random = Math.random()) {
+    const initial = Math.max(0, options.initialDelay ?? 100);
+    const max = Math.max(initial, options.maxDelay ?? 10_000);
+    const multiplier = Math.max(1, options.multiplier ?? 2);
+    const jitter = Math.min(1, Math.max(0, options.jitter ?? 0.3));
+    const base = Math.min(initial * multiplier ** Math.max(0, attempt - 1), max);
+    return Math.max(0, base + base * jitter * (2 * random - 1));
+}
 const CONNECTING = 0;
 const OPEN = 1;
 /**
  * One end of a JSON-RPC 2.0 connection over a WebSocket. Both ends are the
  * same: a peer {@link Peer.call | calls} and {@link Peer.notify | notifies}
- * the other end, and {@link Peer.handle | serves} the other end's calls.
+ * the other end, {@link Peer.subscribe | subscribes} to its streams, and
+ * {@link Peer.handle | serves} the other end's calls (a handler returning an
+ * async iterable streams its items).
  *
  * Generated bindings wrap it: `new CalculatorClient(peer)` for calls,
  * `registerBrowser(peer, impl)` for serving.
@@ -19,41 +34,48 @@ const OPEN = 1;
 export class Peer {
     #socket;
     #options;
+    #reopen;
     #pending = new Map();
     #handlers = new Map();
-    /** Messages sent while the socket was still connecting. */
+    #consumers = new Map();
+    #producers = new Map();
+    /** Messages sent while the socket was not open. */
     #queue = [];
     #nextId = 1;
+    /** Set once the peer is closed for good. */
     #failure;
+    /** Whether the current socket is open. */
+    #connected = false;
+    /** Whether any socket has opened (a peer reconnects only after that). */
+    #everOpened = false;
+    /** Counts connections, so that replies computed for a dropped one are not sent on the next. */
+    #generation = 0;
+    #attempt = 0;
+    #retryTimer;
     #resolveClosed;
-    /** Settles once the connection has closed. */
+    /** Settles once the connection has closed for good (a reconnecting peer: closed locally, or gave up). */
     closed;
     /**
      * A peer over `socket`, which may still be connecting: what is sent before
-     * it opens waits in a queue.
+     * it opens waits in a queue. With `options.reconnect`, `reopen` opens the
+     * socket of each new attempt.
      */
-    constructor(socket, options = {}) {
+    constructor(socket, options = {}, reopen) {
         this.#socket = socket;
         this.#options = options;
+        this.#reopen = options.reconnect ? reopen : undefined;
         this.closed = new Promise((resolve) => {
             this.#resolveClosed = resolve;
         });
-        socket.addEventListener("open", () => this.#flushQueue());
-        socket.addEventListener("message", (event) => this.#receive(event.data));
-        socket.addEventListener("error", () => this.#fail(new DisconnectedError("the WebSocket failed")));
-        socket.addEventListener("close", (event) => {
-            const code = event.code ?? 1006;
-            const reason = event.reason ?? "";
-            const why = reason ? `${code} ${reason}` : `${code}`;
-            this.#fail(new DisconnectedError(`the connection closed (${why})`, code, reason));
-            this.#resolveClosed({ code, reason });
-        });
-        if (socket.readyState === OPEN)
-            this.#flushQueue();
+        this.#attach(socket);
     }
-    /** True until the connection has closed or failed. */
+    /** True until the peer has closed for good (a reconnecting peer stays open while it reconnects). */
     get isOpen() {
         return this.#failure === undefined;
+    }
+    /** True while the socket is open (false while connecting or reconnecting). */
+    get connected() {
+        return this.#connected && this.#failure === undefined;
     }
     /**
      * Calls `method` on the other end with params by position (an array) or by
@@ -67,22 +89,41 @@ export class Peer {
     call(method, params = []) {
         if (this.#failure)
             return Promise.reject(this.#failure);
+        return this.#request(this.#nextId++, method, params);
+    }
+    /**
+     * Calls a streaming method: resolves with the stream once the other end
+     * has accepted the call (its reply is `null`), rejects as
+     * {@link Peer.call} does. Iterate it with `for await`; see {@link RpcStream}.
+     */
+    subscribe(method, params = []) {
+        if (this.#failure)
+            return Promise.reject(this.#failure);
         const id = this.#nextId++;
-        let text;
-        try {
-            text = encodeCall(id, method, params);
-        }
-        catch (e) {
-            return Promise.reject(new TypeError(`could not encode the call to ${method}: ${String(e)}`));
-        }
-        return new Promise((resolve, reject) => {
-            this.#pending.set(id, { resolve: resolve, reject });
-            this.#send(text);
+        const stream = new RpcStream(id, {
+            credit: (n) => {
+                if (this.#consumers.get(id) === stream)
+                    this.#control(STREAM_CREDIT, { subscription: id, n });
+            },
+            cancel: () => {
+                if (this.#consumers.get(id) === stream) {
+                    this.#consumers.delete(id);
+                    this.#control(STREAM_CANCEL, { subscription: id });
+                }
+            },
+        });
+        // Registered before the request goes out: items may arrive before the reply.
+        this.#consumers.set(id, stream);
+        return this.#request(id, method, params).then(() => stream, (error) => {
+            if (this.#consumers.get(id) === stream)
+                this.#consumers.delete(id);
+            throw error;
         });
     }
     /**
      * Sends a notification: no reply, and no way to know whether it arrived.
-     * Throws a {@link DisconnectedError} if the connection has already ended.
+     * Throws a {@link DisconnectedError} if the peer has closed; while a
+     * reconnecting peer reconnects, it waits to be sent on the new connection.
      */
     notify(method, params = []) {
         if (this.#failure)
@@ -96,6 +137,12 @@ export class Peer {
      * with) is the reply's result (`undefined` is sent as `null`); an
      * {@link RpcError} it throws is the reply's error; anything else it throws
      * becomes -32603 Internal error. Called as a notification, the outcome is dropped.
+     *
+     * A handler that returns an async iterable (or a promise of one) streams:
+     * the reply is `null`, then each item goes out as `$/stream/item` within
+     * the consumer's credits, and `$/stream/end` follows (with the error
+     * object if the iteration throws). A `$/stream/cancel` from the consumer,
+     * or the end of the connection, stops the iteration (its `return()` runs).
      */
     handle(method, names, handler) {
         if (this.#handlers.has(method))
@@ -103,38 +150,205 @@ export class Peer {
         this.#handlers.set(method, { names, handler });
     }
     /**
-     * Closes the connection. Calls still waiting fail at once with a
-     * {@link DisconnectedError}; {@link Peer.closed} settles once the socket has closed.
+     * Closes the connection (and stops reconnecting). Calls still waiting fail
+     * at once with a {@link DisconnectedError}; {@link Peer.closed} settles
+     * once the socket has closed.
      */
     close(code = 1000, reason = "") {
+        const wasConnecting = this.#failure === undefined && !this.#connected && this.#everOpened;
         this.#fail(new DisconnectedError("the connection was closed locally", code, reason));
         this.#socket.close(code, reason);
+        // While reconnecting there may be no socket whose close event settles `closed`.
+        if (wasConnecting)
+            this.#resolveClosed({ code, reason });
     }
-    /** Rejects every pending call with one error, once. */
-    #fail(error) {
-        if (this.#failure)
+    #request(id, method, params) {
+        let text;
+        try {
+            text = encodeCall(id, method, params);
+        }
+        catch (e) {
+            return Promise.reject(new TypeError(`could not encode the call to ${method}: ${String(e)}`));
+        }
+        return new Promise((resolve, reject) => {
+            this.#pending.set(id, { resolve: resolve, reject });
+            this.#send(text, id);
+        });
+    }
+    /** Listens to `socket`, ignoring its events once it is no longer the current one. */
+    #attach(socket) {
+        const current = () => socket === this.#socket;
+        socket.addEventListener("open", () => {
+            if (current())
+                this.#opened();
+        });
+        socket.addEventListener("message", (event) => {
+            if (current() && this.#connected)
+                this.#receive(event.data);
+        });
+        socket.addEventListener("error", () => {
+            if (current())
+                this.#dropped(new DisconnectedError("the WebSocket failed"), undefined);
+        });
+        socket.addEventListener("close", (event) => {
+            if (!current())
+                return;
+            const code = event.code ?? 1006;
+            const reason = event.reason ?? "";
+            const why = reason ? `${code} ${reason}` : `${code}`;
+            this.#dropped(new DisconnectedError(`the connection closed (${why})`, code, reason), { code, reason });
+        });
+        if (socket.readyState === OPEN)
+            this.#opened();
+    }
+    #opened() {
+        if (this.#connected || this.#failure)
             return;
-        this.#failure = error;
+        this.#connected = true;
+        this.#generation++;
+        const reconnected = this.#everOpened;
+        this.#everOpened = true;
+        const queue = this.#queue;
         this.#queue = [];
+        for (const queued of queue) {
+            if (queued.timer !== undefined)
+                clearTimeout(queued.timer);
+            this.#socket.send(queued.text);
+        }
+        if (reconnected) {
+            const attempt = this.#attempt;
+            this.#attempt = 0;
+            this.#event({ type: "connected", attempt });
+        }
+    }
+    /** The current socket failed or closed (`info` once it has closed). */
+    #dropped(error, info) {
+        if (this.#failure) {
+            if (info)
+                this.#resolveClosed(info);
+            return;
+        }
+        const reconnect = this.#options.reconnect;
+        if (!reconnect || !this.#reopen || !this.#everOpened) {
+            this.#fail(error);
+            if (info)
+                this.#resolveClosed(info);
+            return;
+        }
+        if (this.#connected) {
+            // An established connection dropped: what belonged to it ends now.
+            this.#connected = false;
+            this.#endConnection(error);
+            this.#event({ type: "disconnected", error });
+            this.#retry(reconnect, 1);
+            return;
+        }
+        if (this.#retryTimer !== undefined)
+            return; // this attempt already counted as failed
+        // A reconnect attempt failed before it opened.
+        const failed = this.#attempt;
+        if (reconnect.maxAttempts !== undefined && failed >= reconnect.maxAttempts) {
+            this.#fail(error);
+            this.#event({ type: "gave-up", error });
+            this.#resolveClosed(info ?? { code: 1006, reason: "" });
+            return;
+        }
+        this.#retry(reconnect, failed + 1, error);
+    }
+    /** Waits out the backoff, then opens attempt number `attempt`. */
+    #retry(reconnect, attempt, error) {
+        const delay = backoffDelay(reconnect, attempt);
+        if (error)
+            this.#event({ type: "retrying", attempt: attempt - 1, error, delay });
+        this.#retryTimer = setTimeout(() => {
+            this.#retryTimer = undefined;
+            if (this.#failure || !this.#reopen)
+                return;
+            this.#attempt = attempt;
+            try {
+                this.#socket = this.#reopen();
+            }
+            catch (e) {
+                this.#dropped(new DisconnectedError(`could not open a WebSocket: ${String(e)}`), undefined);
+                return;
+            }
+            this.#attach(this.#socket);
+        }, delay);
+    }
+    #event(event) {
+        const reconnect = this.#options.reconnect;
+        if (!reconnect || !reconnect.onEvent)
+            return;
+        try {
+            reconnect.onEvent(event);
+        }
+        catch (e) {
+            this.#warn(`onEvent threw: ${String(e)}`);
+        }
+    }
+    /** Pending calls reject, streams throw `error`, produced streams stop. */
+    #endConnection(error) {
         const pending = [...this.#pending.values()];
         this.#pending.clear();
         for (const call of pending)
             call.reject(error);
+        const consumers = [...this.#consumers.values()];
+        this.#consumers.clear();
+        for (const stream of consumers)
+            stream.finish(error);
+        const producers = [...this.#producers.values()];
+        this.#producers.clear();
+        for (const producer of producers) {
+            producer.cancelled = true;
+            producer.wake?.();
+        }
     }
-    #send(text) {
+    /** Closes the peer for good: everything waiting fails with one error, once. */
+    #fail(error) {
         if (this.#failure)
             return;
-        if (this.#socket.readyState === CONNECTING) {
-            this.#queue.push(text);
+        this.#failure = error;
+        this.#connected = false;
+        if (this.#retryTimer !== undefined)
+            clearTimeout(this.#retryTimer);
+        this.#retryTimer = undefined;
+        for (const queued of this.#queue)
+            if (queued.timer !== undefined)
+                clearTimeout(queued.timer);
+        this.#queue = [];
+        this.#endConnection(error);
+    }
+    /**
+     * Sends `text` now, or queues it until the socket opens. A call (`id`)
+     * queued while reconnecting fails after the reconnect's `callTimeout`.
+     */
+    #send(text, id) {
+        if (this.#failure)
+            return;
+        if (this.#connected && this.#socket.readyState !== CONNECTING) {
+            this.#socket.send(text);
             return;
         }
-        this.#socket.send(text);
+        const queued = { text };
+        const reconnect = this.#options.reconnect;
+        if (id !== undefined && this.#everOpened && reconnect) {
+            const timeout = reconnect.callTimeout ?? 10_000;
+            queued.id = id;
+            queued.timer = setTimeout(() => {
+                this.#queue = this.#queue.filter((q) => q !== queued);
+                const call = this.#pending.get(id);
+                this.#pending.delete(id);
+                this.#consumers.get(id)?.finish();
+                this.#consumers.delete(id);
+                call?.reject(new DisconnectedError(`not reconnected within ${timeout} ms`));
+            }, timeout);
+        }
+        this.#queue.push(queued);
     }
-    #flushQueue() {
-        const queue = this.#queue;
-        this.#queue = [];
-        for (const text of queue)
-            this.#socket.send(text);
+    /** Sends a stream control notification on the current connection (dropped if it is down). */
+    #control(method, params) {
+        if (this.#connected && !this.#failure)
+            this.#socket.send(encodeCall(undefined, method, params));
     }
     #warn(message) {
         this.#options.onWarning?.(message);
@@ -145,6 +359,9 @@ export class Peer {
             this.#socket.close(1003, "binary frames are not supported: send JSON-RPC as text frames");
             return;
         }
+        const generation = this.#generation;
+        // A reply goes out on the connection its request came in on, or not at all.
+        const sameConnection = () => generation === this.#generation && this.#connected;
         const frame = parseFrame(data);
         switch (frame.kind) {
             case "parse-error":
@@ -155,16 +372,29 @@ export class Peer {
                 return;
             case "single": {
                 const reply = this.#handleMessage(frame.message);
-                if (reply)
-                    void reply.then((text) => this.#send(text));
+                if (reply) {
+                    void reply.then((r) => {
+                        if (!sameConnection())
+                            return;
+                        this.#send(r.text);
+                        r.after?.();
+                    });
+                }
                 return;
             }
             case "batch": {
                 // Replies to the batch's requests (and invalid elements) go back as
                 // one array once all are ready; nothing to answer, no reply at all.
                 const replies = frame.messages.map((m) => this.#handleMessage(m)).filter((r) => r !== undefined);
-                if (replies.length > 0)
-                    void Promise.all(replies).then((texts) => this.#send(`[${texts.join(",")}]`));
+                if (replies.length > 0) {
+                    void Promise.all(replies).then((rs) => {
+                        if (!sameConnection())
+                            return;
+                        this.#send(`[${rs.map((r) => r.text).join(",")}]`);
+                        for (const r of rs)
+                            r.after?.();
+                    });
+                }
                 return;
             }
         }
@@ -172,9 +402,26 @@ export class Peer {
     /** Handles one message; returns its reply, if it gets one. */
     #handleMessage(message) {
         switch (message.kind) {
-            case "request":
-                return this.#run(message.method, message.params).then((result) => encodeResultSafely(message.id, result), (error) => encodeError(message.id, toErrorObject(error)));
+            case "request": {
+                const id = message.id;
+                return this.#run(message.method, message.params).then((result) => {
+                    if (!isAsyncIterable(result))
+                        return { text: encodeResultSafely(id, result) };
+                    const generation = this.#generation;
+                    return {
+                        text: encodeResult(id, null),
+                        after: () => {
+                            if (generation === this.#generation)
+                                void this.#produce(id, result);
+                        },
+                    };
+                }, (error) => ({ text: encodeError(id, toErrorObject(error)) }));
+            }
             case "notification":
+                if (message.method.startsWith("$/stream/")) {
+                    this.#streamMessage(message.method, message.params);
+                    return undefined;
+                }
                 this.#run(message.method, message.params).catch((error) => {
                     this.#warn(`notification ${message.method} failed: ${String(error)}`);
                 });
@@ -183,10 +430,123 @@ export class Peer {
                 this.#complete(message.id, message.outcome);
                 return undefined;
             case "invalid":
-                return Promise.resolve(encodeError(message.id, specError(ErrorCode.InvalidRequest)));
+                return Promise.resolve({ text: encodeError(message.id, specError(ErrorCode.InvalidRequest)) });
             case "bad-response":
                 this.#warn(`dropping malformed response: ${message.reason}`);
                 return undefined;
+        }
+    }
+    /** `$/stream/item` and `$/stream/end` for our streams; `$/stream/credit` and `$/stream/cancel` for the ones we produce. */
+    #streamMessage(method, params) {
+        if (typeof params !== "object" || params === null || !("subscription" in params)) {
+            this.#warn(`dropping malformed ${method}`);
+            return;
+        }
+        const p = params;
+        switch (method) {
+            case STREAM_ITEM:
+            case STREAM_END: {
+                const id = p.subscription;
+                const stream = typeof id === "number" ? this.#consumers.get(id) : undefined;
+                if (!stream || typeof id !== "number") {
+                    this.#warn(`dropping ${method} of an unknown stream (${JSON.stringify(id)})`);
+                    return;
+                }
+                if (method === STREAM_ITEM) {
+                    if (!stream.push(p.item === undefined ? null : p.item)) {
+                        this.#warn(`stream ${id} overflow: the producer exceeded its window`);
+                        this.#consumers.delete(id);
+                        this.#control(STREAM_CANCEL, { subscription: id });
+                    }
+                    return;
+                }
+                this.#consumers.delete(id);
+                stream.finish(isErrorObject(p.error) ? RpcError.fromObject(p.error) : undefined);
+                return;
+            }
+            case STREAM_CREDIT:
+            case STREAM_CANCEL: {
+                const key = JSON.stringify(p.subscription);
+                const producer = this.#producers.get(key);
+                if (!producer)
+                    return;
+                if (method === STREAM_CANCEL) {
+                    this.#producers.delete(key);
+                    producer.cancelled = true;
+                }
+                else {
+                    const n = typeof p.n === "number" && Number.isFinite(p.n) ? Math.max(0, Math.floor(p.n)) : 0;
+                    // Never more credit than the window (as the Rust producer).
+                    producer.credits = Math.min(STREAM_WINDOW, producer.credits + n);
+                }
+                producer.wake?.();
+                return;
+            }
+            default:
+                this.#warn(`dropping unknown stream message ${method}`);
+        }
+    }
+    /** Streams `items` for request `id` within the consumer's credits. */
+    async #produce(id, items) {
+        const key = JSON.stringify(id);
+        const producer = { credits: STREAM_WINDOW, cancelled: false, wake: undefined };
+        this.#producers.set(key, producer);
+        const send = (text) => {
+            if (!producer.cancelled && this.#connected)
+                this.#socket.send(text);
+        };
+        const end = (error) => send(encodeCall(undefined, STREAM_END, error ? { subscription: id, error } : { subscription: id }));
+        let iterator;
+        try {
+            iterator = items[Symbol.asyncIterator]();
+            for (;;) {
+                while (producer.credits === 0 && !producer.cancelled) {
+                    await new Promise((wake) => {
+                        producer.wake = wake;
+                    });
+                    producer.wake = undefined;
+                }
+                if (producer.cancelled)
+                    break;
+                let next;
+                try {
+                    next = await iterator.next();
+                }
+                catch (e) {
+                    iterator = undefined; // a throwing iterator is finished
+                    end(toErrorObject(e));
+                    return;
+                }
+                if (producer.cancelled)
+                    break;
+                if (next.done) {
+                    iterator = undefined;
+                    end();
+                    return;
+                }
+                let text;
+                try {
+                    text = encodeCall(undefined, STREAM_ITEM, { subscription: id, item: next.value ?? null });
+                }
+                catch (e) {
+                    end(specError(ErrorCode.InternalError, `could not encode a stream item: ${String(e)}`));
+                    return;
+                }
+                producer.credits--;
+                send(text);
+            }
+        }
+        finally {
+            if (this.#producers.get(key) === producer)
+                this.#producers.delete(key);
+            if (iterator?.return) {
+                try {
+                    await iterator.return();
+                }
+                catch (e) {
+                    this.#warn(`stream ${key}: return() threw: ${String(e)}`);
+                }
+            }
         }
     }
     /** Runs the handler of `method`; rejects with the error object to reply with. */
@@ -212,6 +572,12 @@ export class Peer {
             call.reject(RpcError.fromObject(outcome.error));
     }
 }
+function isErrorObject(value) {
+    return (typeof value === "object" &&
+        value !== null &&
+        typeof value.code === "number" &&
+        typeof value.message === "string");
+}
 /** The error object a handler's failure is answered with. */
 function toErrorObject(error) {
     if (error instanceof RpcError)
@@ -233,6 +599,9 @@ function encodeResultSafely(id, result) {
  *
  * Register handlers (e.g. a generated `register{Trait}`) right after the
  * promise resolves: no message is handled before that code runs.
+ *
+ * With `options.reconnect`, a connection that drops after this resolves is
+ * opened again (see {@link ReconnectOptions}); the first connection must succeed.
  */
 export function connect(url, options = {}) {
     const Socket = options.WebSocket ?? globalThis.WebSocket;
@@ -240,7 +609,7 @@ export function connect(url, options = {}) {
         return Promise.reject(new TypeError("no global WebSocket: pass one, e.g. connect(url, { WebSocket }) from 'ws'"));
     }
     const socket = new Socket(url);
-    const peer = new Peer(socket, options);
+    const peer = new Peer(socket, options, () => new Socket(url));
     return new Promise((resolve, reject) => {
         socket.addEventListener("open", () => resolve(peer));
         void peer.closed.then((info) => reject(new DisconnectedError(`could not connect to ${url} (${info.code})`, info.code, info.reason)));

@@ -7,6 +7,15 @@
 
 import { DisconnectedError, ErrorCode, RpcError, type ErrorObject } from "./errors.js";
 import {
+  isAsyncIterable,
+  RpcStream,
+  STREAM_CANCEL,
+  STREAM_CREDIT,
+  STREAM_END,
+  STREAM_ITEM,
+  STREAM_WINDOW,
+} from "./stream.js";
+import {
   encodeCall,
   encodeError,
   encodeResult,
@@ -51,6 +60,67 @@ export interface PeerOptions {
    * or unmatched response, a failing notification handler). Default: nothing.
    */
   onWarning?: (message: string) => void;
+  /**
+   * Reconnect automatically when an established connection drops (needs a
+   * way to open a new socket: {@link connect} has one; `new Peer` takes it as
+   * its third argument). `false` or absent: a dropped connection ends the peer.
+   */
+  reconnect?: ReconnectOptions | false;
+}
+
+/**
+ * How a peer reconnects: exponential backoff with jitter, as the Rust
+ * client's `Backoff` (`rpc-ws/src/reconnect.rs`). The delay before attempt
+ * `k` (1-based) is `min(initialDelay * multiplier^(k-1), maxDelay)`, spread
+ * by `+-jitter` of itself.
+ *
+ * What survives a reconnect: the handlers registered on the peer (a generated
+ * `register{Trait}` runs once; the new connection serves them too) and the
+ * typed clients built on it. What does not: calls pending at the drop reject
+ * with the {@link DisconnectedError} (never retried: a call may have had
+ * effects), streams throw it, and streams this side produced stop.
+ * Calls made while reconnecting wait until the peer is connected again, up to
+ * {@link ReconnectOptions.callTimeout}; notifications wait until then too.
+ */
+export interface ReconnectOptions {
+  /** Delay before the first attempt, in ms. Default 100. */
+  initialDelay?: number;
+  /** Longest delay between attempts, in ms. Default 10000. */
+  maxDelay?: number;
+  /** Growth of the delay per failed attempt. Default 2. */
+  multiplier?: number;
+  /** Random spread as a fraction of the delay (0.3 = +-30 %), clamped to 0..1. Default 0.3. */
+  jitter?: number;
+  /** Give up after this many failed attempts in a row. Default: never. */
+  maxAttempts?: number;
+  /** How long (ms) a call made while reconnecting waits for the connection. Default 10000. */
+  callTimeout?: number;
+  /** Told when the connection drops, each failed attempt, when it is back, and when the peer gives up. */
+  onEvent?: (event: ConnectionEvent) => void;
+}
+
+/** What happened to a reconnecting peer's connection. */
+export type ConnectionEvent =
+  /** Connected again after `attempt` attempts. */
+  | { type: "connected"; attempt: number }
+  /** The connection dropped (`error` is what pending calls rejected with); a reconnect follows. */
+  | { type: "disconnected"; error: DisconnectedError }
+  /** Attempt number `attempt` failed; the next comes after `delay` ms. */
+  | { type: "retrying"; attempt: number; error: DisconnectedError; delay: number }
+  /** `maxAttempts` attempts failed in a row: the peer is closed for good. */
+  | { type: "gave-up"; error: DisconnectedError };
+
+/**
+ * The delay (ms) before reconnect attempt `attempt` (1-based), jitter
+ * included; `random` is a uniform number in [0, 1).
+ */
+export function backoffDelay(options: ReconnectOptions, attempt: number, random: number = Math.random()): number {
+  const initial = Math.max(0, options.initialDelay ?? 100);
+  const max = Math.max(initial, options.maxDelay ?? 10_000);
+  const multiplier = Math.max(1, options.multiplier ?? 2);
+  const jitter = Math.min(1, Math.max(0, options.jitter ?? 0.3));
+  const base = Math.min(initial * multiplier ** Math.max(0, attempt - 1), max);
+  return Math.max(0, base + base * jitter * (2 * random - 1));
 }
 
 /** Settings of {@link connect}. */
@@ -62,6 +132,12 @@ export interface ConnectOptions extends PeerOptions {
   WebSocket?: WebSocketConstructor;
 }
 
+// The runtime's lib is ES2022 only (no DOM, no Node types): the timer
+// functions both environments have.
+type Timer = unknown;
+declare function setTimeout(handler: () => void, ms: number): Timer;
+declare function clearTimeout(timer: Timer): void;
+
 const CONNECTING = 0;
 const OPEN = 1;
 
@@ -70,54 +146,85 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
+/** A message waiting for the connection; `id` for a call, so its timeout can withdraw it. */
+interface Queued {
+  text: string;
+  id?: number;
+  timer?: Timer;
+}
+
+/** A stream this side produces. */
+interface Producer {
+  credits: number;
+  cancelled: boolean;
+  wake: (() => void) | undefined;
+}
+
+/** A reply, and what to start once it is sent (a stream's producer). */
+interface Reply {
+  text: string;
+  after?: () => void;
+}
+
 /**
  * One end of a JSON-RPC 2.0 connection over a WebSocket. Both ends are the
  * same: a peer {@link Peer.call | calls} and {@link Peer.notify | notifies}
- * the other end, and {@link Peer.handle | serves} the other end's calls.
+ * the other end, {@link Peer.subscribe | subscribes} to its streams, and
+ * {@link Peer.handle | serves} the other end's calls (a handler returning an
+ * async iterable streams its items).
  *
  * Generated bindings wrap it: `new CalculatorClient(peer)` for calls,
  * `registerBrowser(peer, impl)` for serving.
  */
 export class Peer {
-  readonly #socket: WebSocketLike;
+  #socket: WebSocketLike;
   readonly #options: PeerOptions;
+  readonly #reopen: (() => WebSocketLike) | undefined;
   readonly #pending = new Map<number, Pending>();
   readonly #handlers = new Map<string, { names: readonly string[]; handler: Handler }>();
-  /** Messages sent while the socket was still connecting. */
-  #queue: string[] = [];
+  readonly #consumers = new Map<number, RpcStream<unknown>>();
+  readonly #producers = new Map<string, Producer>();
+  /** Messages sent while the socket was not open. */
+  #queue: Queued[] = [];
   #nextId = 1;
+  /** Set once the peer is closed for good. */
   #failure: DisconnectedError | undefined;
+  /** Whether the current socket is open. */
+  #connected = false;
+  /** Whether any socket has opened (a peer reconnects only after that). */
+  #everOpened = false;
+  /** Counts connections, so that replies computed for a dropped one are not sent on the next. */
+  #generation = 0;
+  #attempt = 0;
+  #retryTimer: Timer | undefined;
   #resolveClosed!: (info: CloseInfo) => void;
 
-  /** Settles once the connection has closed. */
+  /** Settles once the connection has closed for good (a reconnecting peer: closed locally, or gave up). */
   readonly closed: Promise<CloseInfo>;
 
   /**
    * A peer over `socket`, which may still be connecting: what is sent before
-   * it opens waits in a queue.
+   * it opens waits in a queue. With `options.reconnect`, `reopen` opens the
+   * socket of each new attempt.
    */
-  constructor(socket: WebSocketLike, options: PeerOptions = {}) {
+  constructor(socket: WebSocketLike, options: PeerOptions = {}, reopen?: () => WebSocketLike) {
     this.#socket = socket;
     this.#options = options;
+    this.#reopen = options.reconnect ? reopen : undefined;
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
-    socket.addEventListener("open", () => this.#flushQueue());
-    socket.addEventListener("message", (event: { data: unknown }) => this.#receive(event.data));
-    socket.addEventListener("error", () => this.#fail(new DisconnectedError("the WebSocket failed")));
-    socket.addEventListener("close", (event: { code?: number; reason?: string }) => {
-      const code = event.code ?? 1006;
-      const reason = event.reason ?? "";
-      const why = reason ? `${code} ${reason}` : `${code}`;
-      this.#fail(new DisconnectedError(`the connection closed (${why})`, code, reason));
-      this.#resolveClosed({ code, reason });
-    });
-    if (socket.readyState === OPEN) this.#flushQueue();
+    this.#attach(socket);
   }
 
-  /** True until the connection has closed or failed. */
+  /** True until the peer has closed for good (a reconnecting peer stays open while it reconnects). */
   get isOpen(): boolean {
     return this.#failure === undefined;
+  }
+
+  /** True while the socket is open (false while connecting or reconnecting). */
+  get connected(): boolean {
+    return this.#connected && this.#failure === undefined;
   }
 
   /**
@@ -131,22 +238,43 @@ export class Peer {
    */
   call<T>(method: string, params: unknown[] | Record<string, unknown> = []): Promise<T> {
     if (this.#failure) return Promise.reject(this.#failure);
+    return this.#request<T>(this.#nextId++, method, params);
+  }
+
+  /**
+   * Calls a streaming method: resolves with the stream once the other end
+   * has accepted the call (its reply is `null`), rejects as
+   * {@link Peer.call} does. Iterate it with `for await`; see {@link RpcStream}.
+   */
+  subscribe<T>(method: string, params: unknown[] | Record<string, unknown> = []): Promise<RpcStream<T>> {
+    if (this.#failure) return Promise.reject(this.#failure);
     const id = this.#nextId++;
-    let text: string;
-    try {
-      text = encodeCall(id, method, params);
-    } catch (e) {
-      return Promise.reject(new TypeError(`could not encode the call to ${method}: ${String(e)}`));
-    }
-    return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      this.#send(text);
+    const stream = new RpcStream<T>(id, {
+      credit: (n) => {
+        if (this.#consumers.get(id) === stream) this.#control(STREAM_CREDIT, { subscription: id, n });
+      },
+      cancel: () => {
+        if (this.#consumers.get(id) === stream) {
+          this.#consumers.delete(id);
+          this.#control(STREAM_CANCEL, { subscription: id });
+        }
+      },
     });
+    // Registered before the request goes out: items may arrive before the reply.
+    this.#consumers.set(id, stream as RpcStream<unknown>);
+    return this.#request<unknown>(id, method, params).then(
+      () => stream,
+      (error: unknown) => {
+        if (this.#consumers.get(id) === stream) this.#consumers.delete(id);
+        throw error;
+      },
+    );
   }
 
   /**
    * Sends a notification: no reply, and no way to know whether it arrived.
-   * Throws a {@link DisconnectedError} if the connection has already ended.
+   * Throws a {@link DisconnectedError} if the peer has closed; while a
+   * reconnecting peer reconnects, it waits to be sent on the new connection.
    */
   notify(method: string, params: unknown[] | Record<string, unknown> = []): void {
     if (this.#failure) throw this.#failure;
@@ -160,6 +288,12 @@ export class Peer {
    * with) is the reply's result (`undefined` is sent as `null`); an
    * {@link RpcError} it throws is the reply's error; anything else it throws
    * becomes -32603 Internal error. Called as a notification, the outcome is dropped.
+   *
+   * A handler that returns an async iterable (or a promise of one) streams:
+   * the reply is `null`, then each item goes out as `$/stream/item` within
+   * the consumer's credits, and `$/stream/end` follows (with the error
+   * object if the iteration throws). A `$/stream/cancel` from the consumer,
+   * or the end of the connection, stops the iteration (its `return()` runs).
    */
   handle(method: string, names: readonly string[], handler: Handler): void {
     if (this.#handlers.has(method)) throw new Error(`method ${JSON.stringify(method)} is already registered`);
@@ -167,37 +301,190 @@ export class Peer {
   }
 
   /**
-   * Closes the connection. Calls still waiting fail at once with a
-   * {@link DisconnectedError}; {@link Peer.closed} settles once the socket has closed.
+   * Closes the connection (and stops reconnecting). Calls still waiting fail
+   * at once with a {@link DisconnectedError}; {@link Peer.closed} settles
+   * once the socket has closed.
    */
   close(code = 1000, reason = ""): void {
+    const wasConnecting = this.#failure === undefined && !this.#connected && this.#everOpened;
     this.#fail(new DisconnectedError("the connection was closed locally", code, reason));
     this.#socket.close(code, reason);
+    // While reconnecting there may be no socket whose close event settles `closed`.
+    if (wasConnecting) this.#resolveClosed({ code, reason });
   }
 
-  /** Rejects every pending call with one error, once. */
-  #fail(error: DisconnectedError): void {
-    if (this.#failure) return;
-    this.#failure = error;
+  #request<T>(id: number, method: string, params: unknown[] | Record<string, unknown>): Promise<T> {
+    let text: string;
+    try {
+      text = encodeCall(id, method, params);
+    } catch (e) {
+      return Promise.reject(new TypeError(`could not encode the call to ${method}: ${String(e)}`));
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      this.#send(text, id);
+    });
+  }
+
+  /** Listens to `socket`, ignoring its events once it is no longer the current one. */
+  #attach(socket: WebSocketLike): void {
+    const current = (): boolean => socket === this.#socket;
+    socket.addEventListener("open", () => {
+      if (current()) this.#opened();
+    });
+    socket.addEventListener("message", (event: { data: unknown }) => {
+      if (current() && this.#connected) this.#receive(event.data);
+    });
+    socket.addEventListener("error", () => {
+      if (current()) this.#dropped(new DisconnectedError("the WebSocket failed"), undefined);
+    });
+    socket.addEventListener("close", (event: { code?: number; reason?: string }) => {
+      if (!current()) return;
+      const code = event.code ?? 1006;
+      const reason = event.reason ?? "";
+      const why = reason ? `${code} ${reason}` : `${code}`;
+      this.#dropped(new DisconnectedError(`the connection closed (${why})`, code, reason), { code, reason });
+    });
+    if (socket.readyState === OPEN) this.#opened();
+  }
+
+  #opened(): void {
+    if (this.#connected || this.#failure) return;
+    this.#connected = true;
+    this.#generation++;
+    const reconnected = this.#everOpened;
+    this.#everOpened = true;
+    const queue = this.#queue;
     this.#queue = [];
+    for (const queued of queue) {
+      if (queued.timer !== undefined) clearTimeout(queued.timer);
+      this.#socket.send(queued.text);
+    }
+    if (reconnected) {
+      const attempt = this.#attempt;
+      this.#attempt = 0;
+      this.#event({ type: "connected", attempt });
+    }
+  }
+
+  /** The current socket failed or closed (`info` once it has closed). */
+  #dropped(error: DisconnectedError, info: CloseInfo | undefined): void {
+    if (this.#failure) {
+      if (info) this.#resolveClosed(info);
+      return;
+    }
+    const reconnect = this.#options.reconnect;
+    if (!reconnect || !this.#reopen || !this.#everOpened) {
+      this.#fail(error);
+      if (info) this.#resolveClosed(info);
+      return;
+    }
+    if (this.#connected) {
+      // An established connection dropped: what belonged to it ends now.
+      this.#connected = false;
+      this.#endConnection(error);
+      this.#event({ type: "disconnected", error });
+      this.#retry(reconnect, 1);
+      return;
+    }
+    if (this.#retryTimer !== undefined) return; // this attempt already counted as failed
+    // A reconnect attempt failed before it opened.
+    const failed = this.#attempt;
+    if (reconnect.maxAttempts !== undefined && failed >= reconnect.maxAttempts) {
+      this.#fail(error);
+      this.#event({ type: "gave-up", error });
+      this.#resolveClosed(info ?? { code: 1006, reason: "" });
+      return;
+    }
+    this.#retry(reconnect, failed + 1, error);
+  }
+
+  /** Waits out the backoff, then opens attempt number `attempt`. */
+  #retry(reconnect: ReconnectOptions, attempt: number, error?: DisconnectedError): void {
+    const delay = backoffDelay(reconnect, attempt);
+    if (error) this.#event({ type: "retrying", attempt: attempt - 1, error, delay });
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#failure || !this.#reopen) return;
+      this.#attempt = attempt;
+      try {
+        this.#socket = this.#reopen();
+      } catch (e) {
+        this.#dropped(new DisconnectedError(`could not open a WebSocket: ${String(e)}`), undefined);
+        return;
+      }
+      this.#attach(this.#socket);
+    }, delay);
+  }
+
+  #event(event: ConnectionEvent): void {
+    const reconnect = this.#options.reconnect;
+    if (!reconnect || !reconnect.onEvent) return;
+    try {
+      reconnect.onEvent(event);
+    } catch (e) {
+      this.#warn(`onEvent threw: ${String(e)}`);
+    }
+  }
+
+  /** Pending calls reject, streams throw `error`, produced streams stop. */
+  #endConnection(error: DisconnectedError): void {
     const pending = [...this.#pending.values()];
     this.#pending.clear();
     for (const call of pending) call.reject(error);
+    const consumers = [...this.#consumers.values()];
+    this.#consumers.clear();
+    for (const stream of consumers) stream.finish(error);
+    const producers = [...this.#producers.values()];
+    this.#producers.clear();
+    for (const producer of producers) {
+      producer.cancelled = true;
+      producer.wake?.();
+    }
   }
 
-  #send(text: string): void {
+  /** Closes the peer for good: everything waiting fails with one error, once. */
+  #fail(error: DisconnectedError): void {
     if (this.#failure) return;
-    if (this.#socket.readyState === CONNECTING) {
-      this.#queue.push(text);
+    this.#failure = error;
+    this.#connected = false;
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    for (const queued of this.#queue) if (queued.timer !== undefined) clearTimeout(queued.timer);
+    this.#queue = [];
+    this.#endConnection(error);
+  }
+
+  /**
+   * Sends `text` now, or queues it until the socket opens. A call (`id`)
+   * queued while reconnecting fails after the reconnect's `callTimeout`.
+   */
+  #send(text: string, id?: number): void {
+    if (this.#failure) return;
+    if (this.#connected && this.#socket.readyState !== CONNECTING) {
+      this.#socket.send(text);
       return;
     }
-    this.#socket.send(text);
+    const queued: Queued = { text };
+    const reconnect = this.#options.reconnect;
+    if (id !== undefined && this.#everOpened && reconnect) {
+      const timeout = reconnect.callTimeout ?? 10_000;
+      queued.id = id;
+      queued.timer = setTimeout(() => {
+        this.#queue = this.#queue.filter((q) => q !== queued);
+        const call = this.#pending.get(id);
+        this.#pending.delete(id);
+        this.#consumers.get(id)?.finish();
+        this.#consumers.delete(id);
+        call?.reject(new DisconnectedError(`not reconnected within ${timeout} ms`));
+      }, timeout);
+    }
+    this.#queue.push(queued);
   }
 
-  #flushQueue(): void {
-    const queue = this.#queue;
-    this.#queue = [];
-    for (const text of queue) this.#socket.send(text);
+  /** Sends a stream control notification on the current connection (dropped if it is down). */
+  #control(method: string, params: Record<string, unknown>): void {
+    if (this.#connected && !this.#failure) this.#socket.send(encodeCall(undefined, method, params));
   }
 
   #warn(message: string): void {
@@ -210,6 +497,9 @@ export class Peer {
       this.#socket.close(1003, "binary frames are not supported: send JSON-RPC as text frames");
       return;
     }
+    const generation = this.#generation;
+    // A reply goes out on the connection its request came in on, or not at all.
+    const sameConnection = (): boolean => generation === this.#generation && this.#connected;
     const frame = parseFrame(data);
     switch (frame.kind) {
       case "parse-error":
@@ -220,28 +510,55 @@ export class Peer {
         return;
       case "single": {
         const reply = this.#handleMessage(frame.message);
-        if (reply) void reply.then((text) => this.#send(text));
+        if (reply) {
+          void reply.then((r) => {
+            if (!sameConnection()) return;
+            this.#send(r.text);
+            r.after?.();
+          });
+        }
         return;
       }
       case "batch": {
         // Replies to the batch's requests (and invalid elements) go back as
         // one array once all are ready; nothing to answer, no reply at all.
         const replies = frame.messages.map((m) => this.#handleMessage(m)).filter((r) => r !== undefined);
-        if (replies.length > 0) void Promise.all(replies).then((texts) => this.#send(`[${texts.join(",")}]`));
+        if (replies.length > 0) {
+          void Promise.all(replies).then((rs) => {
+            if (!sameConnection()) return;
+            this.#send(`[${rs.map((r) => r.text).join(",")}]`);
+            for (const r of rs) r.after?.();
+          });
+        }
         return;
       }
     }
   }
 
   /** Handles one message; returns its reply, if it gets one. */
-  #handleMessage(message: Incoming): Promise<string> | undefined {
+  #handleMessage(message: Incoming): Promise<Reply> | undefined {
     switch (message.kind) {
-      case "request":
+      case "request": {
+        const id = message.id;
         return this.#run(message.method, message.params).then(
-          (result) => encodeResultSafely(message.id, result),
-          (error: unknown) => encodeError(message.id, toErrorObject(error)),
+          (result): Reply => {
+            if (!isAsyncIterable(result)) return { text: encodeResultSafely(id, result) };
+            const generation = this.#generation;
+            return {
+              text: encodeResult(id, null),
+              after: () => {
+                if (generation === this.#generation) void this.#produce(id, result);
+              },
+            };
+          },
+          (error: unknown): Reply => ({ text: encodeError(id, toErrorObject(error)) }),
         );
+      }
       case "notification":
+        if (message.method.startsWith("$/stream/")) {
+          this.#streamMessage(message.method, message.params);
+          return undefined;
+        }
         this.#run(message.method, message.params).catch((error: unknown) => {
           this.#warn(`notification ${message.method} failed: ${String(error)}`);
         });
@@ -250,10 +567,116 @@ export class Peer {
         this.#complete(message.id, message.outcome);
         return undefined;
       case "invalid":
-        return Promise.resolve(encodeError(message.id, specError(ErrorCode.InvalidRequest)));
+        return Promise.resolve({ text: encodeError(message.id, specError(ErrorCode.InvalidRequest)) });
       case "bad-response":
         this.#warn(`dropping malformed response: ${message.reason}`);
         return undefined;
+    }
+  }
+
+  /** `$/stream/item` and `$/stream/end` for our streams; `$/stream/credit` and `$/stream/cancel` for the ones we produce. */
+  #streamMessage(method: string, params: unknown): void {
+    if (typeof params !== "object" || params === null || !("subscription" in params)) {
+      this.#warn(`dropping malformed ${method}`);
+      return;
+    }
+    const p = params as { subscription: unknown; item?: unknown; error?: unknown; n?: unknown };
+    switch (method) {
+      case STREAM_ITEM:
+      case STREAM_END: {
+        const id = p.subscription;
+        const stream = typeof id === "number" ? this.#consumers.get(id) : undefined;
+        if (!stream || typeof id !== "number") {
+          this.#warn(`dropping ${method} of an unknown stream (${JSON.stringify(id)})`);
+          return;
+        }
+        if (method === STREAM_ITEM) {
+          if (!stream.push(p.item === undefined ? null : p.item)) {
+            this.#warn(`stream ${id} overflow: the producer exceeded its window`);
+            this.#consumers.delete(id);
+            this.#control(STREAM_CANCEL, { subscription: id });
+          }
+          return;
+        }
+        this.#consumers.delete(id);
+        stream.finish(isErrorObject(p.error) ? RpcError.fromObject(p.error) : undefined);
+        return;
+      }
+      case STREAM_CREDIT:
+      case STREAM_CANCEL: {
+        const key = JSON.stringify(p.subscription);
+        const producer = this.#producers.get(key);
+        if (!producer) return;
+        if (method === STREAM_CANCEL) {
+          this.#producers.delete(key);
+          producer.cancelled = true;
+        } else {
+          const n = typeof p.n === "number" && Number.isFinite(p.n) ? Math.max(0, Math.floor(p.n)) : 0;
+          // Never more credit than the window (as the Rust producer).
+          producer.credits = Math.min(STREAM_WINDOW, producer.credits + n);
+        }
+        producer.wake?.();
+        return;
+      }
+      default:
+        this.#warn(`dropping unknown stream message ${method}`);
+    }
+  }
+
+  /** Streams `items` for request `id` within the consumer's credits. */
+  async #produce(id: Id, items: AsyncIterable<unknown>): Promise<void> {
+    const key = JSON.stringify(id);
+    const producer: Producer = { credits: STREAM_WINDOW, cancelled: false, wake: undefined };
+    this.#producers.set(key, producer);
+    const send = (text: string): void => {
+      if (!producer.cancelled && this.#connected) this.#socket.send(text);
+    };
+    const end = (error?: ErrorObject): void =>
+      send(encodeCall(undefined, STREAM_END, error ? { subscription: id, error } : { subscription: id }));
+    let iterator: AsyncIterator<unknown> | undefined;
+    try {
+      iterator = items[Symbol.asyncIterator]();
+      for (;;) {
+        while (producer.credits === 0 && !producer.cancelled) {
+          await new Promise<void>((wake) => {
+            producer.wake = wake;
+          });
+          producer.wake = undefined;
+        }
+        if (producer.cancelled) break;
+        let next: IteratorResult<unknown>;
+        try {
+          next = await iterator.next();
+        } catch (e) {
+          iterator = undefined; // a throwing iterator is finished
+          end(toErrorObject(e));
+          return;
+        }
+        if (producer.cancelled) break;
+        if (next.done) {
+          iterator = undefined;
+          end();
+          return;
+        }
+        let text: string;
+        try {
+          text = encodeCall(undefined, STREAM_ITEM, { subscription: id, item: next.value ?? null });
+        } catch (e) {
+          end(specError(ErrorCode.InternalError, `could not encode a stream item: ${String(e)}`));
+          return;
+        }
+        producer.credits--;
+        send(text);
+      }
+    } finally {
+      if (this.#producers.get(key) === producer) this.#producers.delete(key);
+      if (iterator?.return) {
+        try {
+          await iterator.return();
+        } catch (e) {
+          this.#warn(`stream ${key}: return() threw: ${String(e)}`);
+        }
+      }
     }
   }
 
@@ -278,6 +701,15 @@ export class Peer {
   }
 }
 
+function isErrorObject(value: unknown): value is ErrorObject {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { code?: unknown }).code === "number" &&
+    typeof (value as { message?: unknown }).message === "string"
+  );
+}
+
 /** The error object a handler's failure is answered with. */
 function toErrorObject(error: unknown): ErrorObject {
   if (error instanceof RpcError) return error.toObject();
@@ -299,6 +731,9 @@ function encodeResultSafely(id: Id, result: unknown): string {
  *
  * Register handlers (e.g. a generated `register{Trait}`) right after the
  * promise resolves: no message is handled before that code runs.
+ *
+ * With `options.reconnect`, a connection that drops after this resolves is
+ * opened again (see {@link ReconnectOptions}); the first connection must succeed.
  */
 export function connect(url: string, options: ConnectOptions = {}): Promise<Peer> {
   const Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
@@ -306,7 +741,7 @@ export function connect(url: string, options: ConnectOptions = {}): Promise<Peer
     return Promise.reject(new TypeError("no global WebSocket: pass one, e.g. connect(url, { WebSocket }) from 'ws'"));
   }
   const socket = new Socket(url);
-  const peer = new Peer(socket, options);
+  const peer = new Peer(socket, options, () => new Socket(url));
   return new Promise((resolve, reject) => {
     socket.addEventListener("open", () => resolve(peer));
     void peer.closed.then((info) =>

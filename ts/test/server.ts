@@ -41,10 +41,15 @@ process.on("exit", () => {
   for (const child of running) child.kill("SIGKILL");
 });
 
-/** Starts the server on free ports and reads its URLs from its first lines. */
-export function startServer(): Promise<ExampleServer> {
+/**
+ * Starts the server on free ports (or its WebSocket on `wsPort`, e.g. the port
+ * of a server that was stopped) and reads its URLs from its first lines.
+ */
+export function startServer(options: { wsPort?: number } = {}): Promise<ExampleServer> {
   // Port 0: any free port. --exit-on-eof: it also stops if our end of its stdin closes.
-  const child = spawn(serverBinary(), ["0", "--exit-on-eof"], { stdio: ["pipe", "pipe", "pipe"] });
+  const args = ["0", "--exit-on-eof"];
+  if (options.wsPort !== undefined) args.push("--ws-port", String(options.wsPort));
+  const child = spawn(serverBinary(), args, { stdio: ["pipe", "pipe", "pipe"] });
   running.add(child);
   let stdout = "";
   let stderr = "";

@@ -5,20 +5,23 @@
 //! cargo run -p examples --bin export-ts -- --out examples/web/src/api.ts --check  # fail if stale
 //! ```
 //!
-//! The web page calls `Calculator` and `Evaluator` (the server implements
-//! them) and implements `Browser` and `Scope` (the server calls them).
+//! The web page calls `Calculator`, `Evaluator` and `Ticker` (the server
+//! implements them) and implements `Browser`, `Scope` and `Feed` (the server
+//! calls them).
 
 use std::process::ExitCode;
 
-use examples::{BrowserClient, CalculatorClient, EvaluatorClient, ScopeClient};
+use examples::{BrowserClient, CalculatorClient, EvaluatorClient, FeedClient, ScopeClient, TickerClient};
 use rpc_core::typescript::TypeScript;
 
 fn main() -> ExitCode {
     TypeScript::new()
         .calls::<CalculatorClient>()
         .calls::<EvaluatorClient>()
+        .calls::<TickerClient>()
         .implements::<BrowserClient>()
         .implements::<ScopeClient>()
+        .implements::<FeedClient>()
         .command("cargo run -p examples --bin export-ts -- --out examples/web/src/api.ts")
         .main()
 }

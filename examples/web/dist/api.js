@@ -87,6 +87,39 @@ export class EvaluatorClient {
     }
 }
 /**
+ * Served by the server next to [`Calculator`]: streams both ways.
+ *
+ * Calls `Ticker` on the other end of a connection (the other end implements it).
+ */
+export class TickerClient {
+    /** The connection the calls go through. */
+    peer;
+    constructor(peer) {
+        this.peer = peer;
+    }
+    /**
+     * Ticks `0..n`, one every millisecond; fails with [`TICK_FAILED`] (data:
+     * the tick) instead of sending tick `fail_at`, if given. The server prints
+     * `[server] ticks(N) stopped after K` when the stream ends, finished or
+     * cancelled by its consumer.
+     *
+     * JSON-RPC method `tick.ticks`.
+     */
+    ticks(n, failAt) {
+        return this.peer.subscribe("tick.ticks", [n, failAt]);
+    }
+    /**
+     * Subscribes to the caller's [`Feed::numbers`] (a stream the client
+     * produces) and returns the sum of its items; a failing feed fails the call
+     * with the feed's error.
+     *
+     * JSON-RPC method `tick.sum_feed`.
+     */
+    sumFeed(n) {
+        return this.peer.call("tick.sum_feed", [n]);
+    }
+}
+/**
  * Serves `impl` on `peer`: each call of the other end runs the matching method, and what it
  * returns (or the `RpcError` it throws) is the reply. Params may come by position or by name.
  */
@@ -100,4 +133,11 @@ export function registerBrowser(peer, impl) {
  */
 export function registerScope(peer, impl) {
     peer.handle("scope.lookup", ["name"], (args) => impl.lookup(args[0]));
+}
+/**
+ * Serves `impl` on `peer`: each call of the other end runs the matching method, and what it
+ * returns (or the `RpcError` it throws) is the reply. Params may come by position or by name.
+ */
+export function registerFeed(peer, impl) {
+    peer.handle("feed.numbers", ["n"], (args) => impl.numbers(args[0]));
 }

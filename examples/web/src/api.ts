@@ -4,7 +4,7 @@
 // Integers are JSON numbers: 64-bit ones are typed `number` and are exact
 // only up to Number.MAX_SAFE_INTEGER (2^53 - 1).
 
-import type { Peer } from "@wsrpc/client";
+import type { Peer, RpcStream } from "@wsrpc/client";
 
 /**
  * An arithmetic expression: a tree the client builds and the server
@@ -183,6 +183,43 @@ export class EvaluatorClient {
 }
 
 /**
+ * Served by the server next to [`Calculator`]: streams both ways.
+ *
+ * Calls `Ticker` on the other end of a connection (the other end implements it).
+ */
+export class TickerClient {
+  /** The connection the calls go through. */
+  readonly peer: Peer;
+
+  constructor(peer: Peer) {
+    this.peer = peer;
+  }
+
+  /**
+   * Ticks `0..n`, one every millisecond; fails with [`TICK_FAILED`] (data:
+   * the tick) instead of sending tick `fail_at`, if given. The server prints
+   * `[server] ticks(N) stopped after K` when the stream ends, finished or
+   * cancelled by its consumer.
+   *
+   * JSON-RPC method `tick.ticks`.
+   */
+  ticks(n: number, failAt: number | null): Promise<RpcStream<number>> {
+    return this.peer.subscribe<number>("tick.ticks", [n, failAt]);
+  }
+
+  /**
+   * Subscribes to the caller's [`Feed::numbers`] (a stream the client
+   * produces) and returns the sum of its items; a failing feed fails the call
+   * with the feed's error.
+   *
+   * JSON-RPC method `tick.sum_feed`.
+   */
+  sumFeed(n: number): Promise<number> {
+    return this.peer.call<number>("tick.sum_feed", [n]);
+  }
+}
+
+/**
  * Served by each client; the server calls it on the connection that is
  * calling it.
  *
@@ -234,4 +271,26 @@ export interface Scope {
  */
 export function registerScope(peer: Peer, impl: Scope): void {
   peer.handle("scope.lookup", ["name"], (args) => impl.lookup(args[0] as string));
+}
+
+/**
+ * Served by each client next to [`Browser`]: a stream the server consumes.
+ *
+ * Implemented on this side; the other end calls it. Route its calls here with `registerFeed`.
+ */
+export interface Feed {
+  /**
+   * `n` numbers of the client's choosing.
+   *
+   * JSON-RPC method `feed.numbers`.
+   */
+  numbers(n: number): AsyncIterable<number> | Promise<AsyncIterable<number>>;
+}
+
+/**
+ * Serves `impl` on `peer`: each call of the other end runs the matching method, and what it
+ * returns (or the `RpcError` it throws) is the reply. Params may come by position or by name.
+ */
+export function registerFeed(peer: Peer, impl: Feed): void {
+  peer.handle("feed.numbers", ["n"], (args) => impl.numbers(args[0] as number));
 }

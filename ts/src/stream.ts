@@ -1,0 +1,168 @@
+/**
+ * Typed streams (subscriptions), the caller's end: what `peer.subscribe`
+ * resolves with. The wire protocol is rpc-core's (`stream.rs`):
+ *
+ * - the caller's request (e.g. `{"id":7,"method":"tick.ticks","params":[10]}`)
+ *   is answered with `null` once the stream exists, and its id names the stream;
+ * - the producer sends `$/stream/item` `{subscription, item}` per item and
+ *   `$/stream/end` `{subscription, error?}` at the end;
+ * - the consumer sends `$/stream/credit` `{subscription, n}` after consuming
+ *   `n` items (half the window at a time) and `$/stream/cancel`
+ *   `{subscription}` when it stops early.
+ *
+ * Flow control: the producer may have at most {@link STREAM_WINDOW} items in
+ * flight; each consumed item returns one credit. A producer that ignores its
+ * credits ends the stream with an error rather than growing the buffer.
+ *
+ * @module
+ */
+
+import { ErrorCode, RpcError } from "./errors.js";
+
+/** Notification carrying one item (producer -> consumer). */
+export const STREAM_ITEM = "$/stream/item";
+/** Notification ending a stream, optionally with an error (producer -> consumer). */
+export const STREAM_END = "$/stream/end";
+/** Notification from the consumer: `n` more items may be sent. */
+export const STREAM_CREDIT = "$/stream/credit";
+/** Notification from the consumer: stop producing. */
+export const STREAM_CANCEL = "$/stream/cancel";
+/** Items a producer may have in flight per stream (as rpc-core's default `stream_window`). */
+export const STREAM_WINDOW = 64;
+
+/** What a stream asks of its peer. @internal */
+export interface StreamControl {
+  /** Returns `n` credits to the producer. */
+  credit(n: number): void;
+  /** Tells the producer to stop (only if the stream is still running). */
+  cancel(): void;
+}
+
+type Event = { item: unknown } | { end: Error | undefined };
+
+/**
+ * A stream of `T` from the other end: an async iterable.
+ *
+ * ```ts
+ * for await (const tick of await ticker.ticks(10, null)) {
+ *   if (tick > 3) break; // sends $/stream/cancel: the producer stops
+ * }
+ * ```
+ *
+ * The loop ends when the producer ends the stream. It throws an
+ * {@link RpcError} (code, message, data) if the producer failed, and a
+ * {@link DisconnectedError} if the connection was lost first (so the
+ * application can tell a lost connection from a finished stream and
+ * subscribe again). Leaving the loop early (`break`, `return`, an exception)
+ * cancels the stream.
+ */
+export class RpcStream<T> implements AsyncIterableIterator<T> {
+  /** The stream's id on the wire: the id of the request that opened it. */
+  readonly subscription: number;
+  readonly #control: StreamControl;
+  readonly #window: number;
+  #events: Event[] = [];
+  #buffered = 0;
+  #unacked = 0;
+  /** No more events will arrive (the end, a failure or a cancel was recorded). */
+  #finished = false;
+  /** The consumer has seen the end. */
+  #done = false;
+  #waiters: (() => void)[] = [];
+
+  /** @internal Streams are made by `Peer.subscribe`. */
+  constructor(subscription: number, control: StreamControl, window = STREAM_WINDOW) {
+    this.subscription = subscription;
+    this.#control = control;
+    this.#window = window;
+  }
+
+  /** True once the producer ended the stream, it failed, or it was cancelled. */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /** @internal An item arrived; false if the producer exceeded its window (the stream then fails). */
+  push(item: unknown): boolean {
+    if (this.#finished) return true;
+    if (this.#buffered >= this.#window) {
+      this.finish(new RpcError(ErrorCode.InternalError, "stream overflow: the producer exceeded its window"));
+      return false;
+    }
+    this.#buffered++;
+    this.#events.push({ item });
+    this.#wake();
+    return true;
+  }
+
+  /** @internal The stream ended: normally (no error), with the producer's error, or with the disconnect. */
+  finish(error?: Error): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#events.push({ end: error });
+    this.#wake();
+  }
+
+  /** The next item; `done` at the end; throws the producer's error or the disconnect. */
+  async next(): Promise<IteratorResult<T, undefined>> {
+    for (;;) {
+      if (this.#done) return { done: true, value: undefined };
+      const event = this.#events.shift();
+      if (event === undefined) {
+        await new Promise<void>((wake) => this.#waiters.push(wake));
+        continue;
+      }
+      if ("item" in event) {
+        this.#buffered--;
+        this.#unacked++;
+        if (this.#unacked * 2 >= this.#window && !this.#finished) {
+          const n = this.#unacked;
+          this.#unacked = 0;
+          this.#control.credit(n);
+        }
+        return { done: false, value: event.item as T };
+      }
+      this.#done = true;
+      if (event.end) throw event.end;
+      return { done: true, value: undefined };
+    }
+  }
+
+  /** Stops early: cancels the stream on the other end (what `break` in `for await` calls). */
+  async return(): Promise<IteratorResult<T, undefined>> {
+    this.cancel();
+    return { done: true, value: undefined };
+  }
+
+  /**
+   * Cancels the stream: the producer is told to stop (unless it already
+   * ended), buffered items are dropped, and iteration ends.
+   */
+  cancel(): void {
+    if (!this.#finished) {
+      this.#finished = true;
+      this.#control.cancel();
+    }
+    this.#done = true;
+    this.#events = [];
+    this.#buffered = 0;
+    this.#wake();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  #wake(): void {
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+}
+
+/** Whether a handler's result is a stream to produce (an async iterable). */
+export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === "function"
+  );
+}
