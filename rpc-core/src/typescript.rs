@@ -823,6 +823,31 @@ mod tests {
         async fn sumTo(&self) -> Result<(), RpcError>;
     }
 
+    #[rpc(namespace = "clock", crate = "crate")]
+    trait Clock {
+        async fn ticks(&self, n: u32) -> Result<crate::RpcStream<u32>, RpcError>;
+    }
+
+    #[test]
+    fn a_called_stream_imports_rpc_stream() {
+        let calls = TypeScript::new().calls::<ClockClient>().render().unwrap();
+        assert!(
+            calls.contains("import type { Peer, RpcStream } from \"@wsrpc/client\";\n"),
+            "{calls}"
+        );
+        assert!(
+            calls.contains("  ticks(n: number): Promise<RpcStream<number>> {\n"),
+            "{calls}"
+        );
+        // Implementing a stream needs only AsyncIterable (a TypeScript built-in).
+        let implements = TypeScript::new().implements::<ClockClient>().render().unwrap();
+        assert!(
+            implements.contains("import type { Peer } from \"@wsrpc/client\";\n"),
+            "{implements}"
+        );
+        assert!(implements.contains("AsyncIterable<number> | Promise<AsyncIterable<number>>"));
+    }
+
     fn module() -> String {
         TypeScript::new()
             .calls::<GeometryClient>()
