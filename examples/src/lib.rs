@@ -212,16 +212,21 @@ pub async fn serve_with_config(addr: &str, config: rpc_ws::WsConfig) -> std::io:
 }
 
 /// The OpenRPC document of the example API, from the server's side: it
-/// serves [`Calculator`] and [`Evaluator`] and calls [`Browser`] and [`Scope`]
-/// on its clients (`cargo run -p examples --bin export-openrpc -- --out FILE`
-/// writes it; see `rpc_core::openrpc`).
+/// serves [`Calculator`], [`Evaluator`] and [`Ticker`] and calls [`Browser`],
+/// [`Scope`] and [`Feed`] on its clients (`cargo run -p examples --bin
+/// export-openrpc -- --out FILE` writes it; see `rpc_core::openrpc`).
 pub fn openrpc_document() -> serde_json::Value {
     rpc_core::openrpc::OpenRpc::new("rpc examples", env!("CARGO_PKG_VERSION"))
-        .description("The example API: a calculator and an expression evaluator the server serves, a browser UI and a variable scope the clients serve.")
+        .description(
+            "The example API: a calculator, an expression evaluator and a ticker the server serves; \
+             a browser UI, a variable scope and a number feed the clients serve.",
+        )
         .serves::<CalculatorClient>()
         .serves::<EvaluatorClient>()
+        .serves::<TickerClient>()
         .calls::<BrowserClient>()
         .calls::<ScopeClient>()
+        .calls::<FeedClient>()
         .document()
 }
 

@@ -95,6 +95,20 @@ fn the_document_describes_the_traits() {
     assert_eq!(log["x-notification"], true);
     assert!(log.get("result").is_none());
 
+    // Streams both ways: the result describes one item.
+    let ticks = method(&doc, "tick.ticks");
+    assert_eq!(ticks["x-subscription"], true);
+    assert_eq!(ticks["x-served-by"], "server");
+    assert_eq!(ticks["params"][1]["name"], "fail_at");
+    assert_eq!(ticks["params"][1]["required"], false);
+    assert_eq!(
+        ticks["result"]["schema"],
+        json!({"type": "integer", "format": "uint32", "minimum": 0})
+    );
+    let numbers = method(&doc, "feed.numbers");
+    assert_eq!(numbers["x-subscription"], true);
+    assert_eq!(numbers["x-served-by"], "client");
+
     let confirm = method(&doc, "ui.confirm");
     assert_eq!(confirm["x-served-by"], "client");
     assert_eq!(confirm["result"]["schema"], json!({"type": "boolean"}));
