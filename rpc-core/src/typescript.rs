@@ -493,26 +493,23 @@ fn render_client(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expor
         let params = signature(&m.params);
         let args: Vec<&str> = m.params.iter().map(|p| p.ts_name.as_str()).collect();
         let wire = js_string(m.meta.wire_name);
-        match m.meta.kind {
-            MethodKind::Request => {
-                let _ = writeln!(out, "  {}({params}): Promise<{}> {{", m.ts_name, m.result);
+        // A request resolves to its result; a subscription to a stream of items.
+        let awaited = match m.meta.kind {
+            MethodKind::Request => Some((m.result.clone(), "call")),
+            MethodKind::Subscription => Some((format!("RpcStream<{}>", m.result), "subscribe")),
+            MethodKind::Notification => None,
+        };
+        match awaited {
+            Some((resolves_to, peer_fn)) => {
+                let _ = writeln!(out, "  {}({params}): Promise<{resolves_to}> {{", m.ts_name);
                 let _ = writeln!(
                     out,
-                    "    return this.peer.call<{}>({wire}, [{}]);",
+                    "    return this.peer.{peer_fn}<{}>({wire}, [{}]);",
                     m.result,
                     args.join(", ")
                 );
             }
-            MethodKind::Subscription => {
-                let _ = writeln!(out, "  {}({params}): Promise<RpcStream<{}>> {{", m.ts_name, m.result);
-                let _ = writeln!(
-                    out,
-                    "    return this.peer.subscribe<{}>({wire}, [{}]);",
-                    m.result,
-                    args.join(", ")
-                );
-            }
-            MethodKind::Notification => {
+            None => {
                 let _ = writeln!(out, "  {}({params}): void {{", m.ts_name);
                 let _ = writeln!(out, "    this.peer.notify({wire}, [{}]);", args.join(", "));
             }
