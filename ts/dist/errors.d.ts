@@ -48,3 +48,21 @@ export declare class DisconnectedError extends Error {
     readonly reason: string;
     constructor(message: string, closeCode?: number, reason?: string);
 }
+/**
+ * A call the caller gave up on through its `AbortSignal`: the pending call
+ * is dropped and `$/cancelRequest` tells the other end (if the request went out).
+ */
+export declare class CallAbortedError extends Error {
+    /** The signal's `reason`. */
+    readonly reason: unknown;
+    constructor(method: string, reason: unknown);
+}
+/**
+ * A call got no reply within its timeout: the pending call is dropped and
+ * `$/cancelRequest` tells the other end (if the request went out).
+ */
+export declare class CallTimeoutError extends Error {
+    /** The timeout that expired, in ms. */
+    readonly timeoutMs: number;
+    constructor(method: string, timeoutMs: number);
+}

@@ -58,3 +58,29 @@ export class DisconnectedError extends Error {
         this.reason = reason;
     }
 }
+/**
+ * A call the caller gave up on through its `AbortSignal`: the pending call
+ * is dropped and `$/cancelRequest` tells the other end (if the request went out).
+ */
+export class CallAbortedError extends Error {
+    /** The signal's `reason`. */
+    reason;
+    constructor(method, reason) {
+        super(`the call to ${method} was aborted`);
+        this.name = "CallAbortedError";
+        this.reason = reason;
+    }
+}
+/**
+ * A call got no reply within its timeout: the pending call is dropped and
+ * `$/cancelRequest` tells the other end (if the request went out).
+ */
+export class CallTimeoutError extends Error {
+    /** The timeout that expired, in ms. */
+    timeoutMs;
+    constructor(method, timeoutMs) {
+        super(`the call to ${method} timed out after ${timeoutMs} ms`);
+        this.name = "CallTimeoutError";
+        this.timeoutMs = timeoutMs;
+    }
+}

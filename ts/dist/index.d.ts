@@ -14,7 +14,7 @@
  *
  * @module
  */
-export { DisconnectedError, ErrorCode, RpcError, type ErrorObject } from "./errors.js";
-export { backoffDelay, connect, Peer, type CloseInfo, type ConnectionEvent, type ConnectOptions, type ReconnectOptions, type Handler, type PeerOptions, type WebSocketConstructor, type WebSocketLike, } from "./peer.js";
+export { CallAbortedError, CallTimeoutError, DisconnectedError, ErrorCode, RpcError, type ErrorObject, } from "./errors.js";
+export { backoffDelay, CANCEL_REQUEST, connect, Peer, type AbortSignalLike, type CallContext, type CallOptions, type CloseInfo, type ConnectionEvent, type ConnectOptions, type ReconnectOptions, type Handler, type PeerOptions, type WebSocketConstructor, type WebSocketLike, } from "./peer.js";
 export { isAsyncIterable, RpcStream, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM, STREAM_WINDOW, } from "./stream.js";
 export { classify, parseFrame, positionalArgs, type Frame, type Id, type Incoming } from "./wire.js";

@@ -14,7 +14,7 @@
  *
  * @module
  */
-export { DisconnectedError, ErrorCode, RpcError } from "./errors.js";
-export { backoffDelay, connect, Peer, } from "./peer.js";
+export { CallAbortedError, CallTimeoutError, DisconnectedError, ErrorCode, RpcError, } from "./errors.js";
+export { backoffDelay, CANCEL_REQUEST, connect, Peer, } from "./peer.js";
 export { isAsyncIterable, RpcStream, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM, STREAM_WINDOW, } from "./stream.js";
 export { classify, parseFrame, positionalArgs } from "./wire.js";

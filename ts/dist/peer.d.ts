@@ -18,8 +18,39 @@ export interface WebSocketLike {
 }
 /** A `WebSocket` class: the browser's global one, or `ws`'s in Node. */
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
-/** A handler of incoming calls: gets the params by position, returns the result (or a promise of it). */
-export type Handler = (args: unknown[]) => unknown;
+/**
+ * A handler of incoming calls: gets the params by position (and the call's
+ * context), returns the result (or a promise of it).
+ */
+export type Handler = (args: unknown[], context: CallContext) => unknown;
+/** The notification that cancels a request: `{"id": <the request's id>}` (as the Rust peer's `CANCEL_METHOD`). */
+export declare const CANCEL_REQUEST = "$/cancelRequest";
+/** What the runtime needs of an `AbortSignal` (the DOM's and Node's both fit). */
+export interface AbortSignalLike {
+    readonly aborted: boolean;
+    readonly reason?: unknown;
+    addEventListener(type: "abort", listener: () => void): void;
+    removeEventListener(type: "abort", listener: () => void): void;
+}
+/** What a handler gets next to its params. */
+export interface CallContext {
+    /**
+     * Fires when the caller cancels the request (`$/cancelRequest`); the
+     * request is then answered with -32001 "Request cancelled" and what the
+     * handler returns later is dropped. Never fires for a notification.
+     */
+    readonly signal: AbortSignalLike;
+}
+/** Settings of one {@link Peer.call}. */
+export interface CallOptions {
+    /** Aborting it rejects the call with a {@link CallAbortedError} and cancels the request on the other end. */
+    signal?: AbortSignalLike;
+    /**
+     * Rejects the call with a {@link CallTimeoutError} and cancels the request
+     * if no reply came within this many ms. Default: the peer's `timeoutMs`.
+     */
+    timeoutMs?: number;
+}
 /** How the connection ended. */
 export interface CloseInfo {
     /** The WebSocket close code (1006 when the connection failed without one). */
@@ -40,6 +71,8 @@ export interface PeerOptions {
      * its third argument). `false` or absent: a dropped connection ends the peer.
      */
     reconnect?: ReconnectOptions | false;
+    /** Default timeout (ms) of every {@link Peer.call} (see {@link CallOptions.timeoutMs}). Default: none. */
+    timeoutMs?: number;
 }
 /**
  * How a peer reconnects: exponential backoff with jitter, as the Rust
@@ -140,8 +173,13 @@ export declare class Peer {
      *
      * The result is not checked at run time: `T` is what the caller (usually
      * generated code) says the other end returns.
+     *
+     * `options.signal` and `options.timeoutMs` (default: the peer's
+     * `timeoutMs`) give up on the call: it rejects with a
+     * {@link CallAbortedError} or a {@link CallTimeoutError}, a late reply is
+     * ignored, and the other end gets `$/cancelRequest` if the request went out.
      */
-    call<T>(method: string, params?: unknown[] | Record<string, unknown>): Promise<T>;
+    call<T>(method: string, params?: unknown[] | Record<string, unknown>, options?: CallOptions): Promise<T>;
     /**
      * Calls a streaming method: resolves with the stream once the other end
      * has accepted the call (its reply is `null`), rejects as
@@ -161,6 +199,9 @@ export declare class Peer {
      * with) is the reply's result (`undefined` is sent as `null`); an
      * {@link RpcError} it throws is the reply's error; anything else it throws
      * becomes -32603 Internal error. Called as a notification, the outcome is dropped.
+     * The handler's second argument, a {@link CallContext}, carries a signal
+     * that fires when the caller cancels the request (`$/cancelRequest`): the
+     * request is then answered once with -32001 "Request cancelled".
      *
      * A handler that returns an async iterable (or a promise of one) streams:
      * the reply is `null`, then each item goes out as `$/stream/item` within

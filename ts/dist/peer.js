@@ -4,9 +4,11 @@
  *
  * @module
  */
-import { DisconnectedError, ErrorCode, RpcError } from "./errors.js";
+import { CallAbortedError, CallTimeoutError, DisconnectedError, ErrorCode, RpcError, } from "./errors.js";
 import { isAsyncIterable, RpcStream, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM, STREAM_WINDOW, } from "./stream.js";
 import { encodeCall, encodeError, encodeResult, parseFrame, positionalArgs, specError, } from "./wire.js";
+/** The notification that cancels a request: `{"id": <the request's id>}` (as the Rust peer's `CANCEL_METHOD`). */
+export const CANCEL_REQUEST = "$/cancelRequest";
 /**
  * The delay (ms) before reconnect attempt `attempt` (1-based), jitter
  * included; `random` is a uniform number in [0, 1).
@@ -39,6 +41,8 @@ export class Peer {
     #handlers = new Map();
     #consumers = new Map();
     #producers = new Map();
+    /** Requests being handled, by JSON id: aborting one answers it with -32001. */
+    #running = new Map();
     /** Messages sent while the socket was not open. */
     #queue = [];
     #nextId = 1;
@@ -85,11 +89,64 @@ export class Peer {
      *
      * The result is not checked at run time: `T` is what the caller (usually
      * generated code) says the other end returns.
+     *
+     * `options.signal` and `options.timeoutMs` (default: the peer's
+     * `timeoutMs`) give up on the call: it rejects with a
+     * {@link CallAbortedError} or a {@link CallTimeoutError}, a late reply is
+     * ignored, and the other end gets `$/cancelRequest` if the request went out.
      */
-    call(method, params = []) {
+    call(method, params = [], options = {}) {
         if (this.#failure)
             return Promise.reject(this.#failure);
-        return this.#request(this.#nextId++, method, params);
+        const signal = options.signal;
+        if (signal?.aborted)
+            return Promise.reject(new CallAbortedError(method, signal.reason));
+        const id = this.#nextId++;
+        const promise = this.#request(id, method, params);
+        const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs;
+        if (!signal && timeoutMs === undefined)
+            return promise;
+        const pending = this.#pending.get(id);
+        if (!pending)
+            return promise; // the request could not be encoded
+        let timer;
+        const onAbort = () => this.#giveUp(id, new CallAbortedError(method, signal?.reason));
+        const cleanup = () => {
+            if (timer !== undefined)
+                clearTimeout(timer);
+            signal?.removeEventListener("abort", onAbort);
+        };
+        const { resolve, reject } = pending;
+        pending.resolve = (value) => {
+            cleanup();
+            resolve(value);
+        };
+        pending.reject = (error) => {
+            cleanup();
+            reject(error);
+        };
+        signal?.addEventListener("abort", onAbort);
+        if (timeoutMs !== undefined) {
+            timer = setTimeout(() => this.#giveUp(id, new CallTimeoutError(method, timeoutMs)), Math.max(0, timeoutMs));
+        }
+        return promise;
+    }
+    /** Drops pending call `id` with `error`; cancels it on the other end if it was sent. */
+    #giveUp(id, error) {
+        const call = this.#pending.get(id);
+        if (!call)
+            return;
+        this.#pending.delete(id);
+        const queued = this.#queue.find((q) => q.id === id);
+        if (queued) {
+            if (queued.timer !== undefined)
+                clearTimeout(queued.timer);
+            this.#queue = this.#queue.filter((q) => q !== queued);
+        }
+        else {
+            this.#control(CANCEL_REQUEST, { id });
+        }
+        call.reject(error);
     }
     /**
      * Calls a streaming method: resolves with the stream once the other end
@@ -137,6 +194,9 @@ export class Peer {
      * with) is the reply's result (`undefined` is sent as `null`); an
      * {@link RpcError} it throws is the reply's error; anything else it throws
      * becomes -32603 Internal error. Called as a notification, the outcome is dropped.
+     * The handler's second argument, a {@link CallContext}, carries a signal
+     * that fires when the caller cancels the request (`$/cancelRequest`): the
+     * request is then answered once with -32001 "Request cancelled".
      *
      * A handler that returns an async iterable (or a promise of one) streams:
      * the reply is `null`, then each item goes out as `$/stream/item` within
@@ -288,6 +348,11 @@ export class Peer {
     }
     /** Pending calls reject, streams throw `error`, produced streams stop. */
     #endConnection(error) {
+        // Requests being handled: their signals fire (their replies have no connection to go to).
+        const running = [...this.#running.values()];
+        this.#running.clear();
+        for (const cancel of running)
+            cancel();
         const pending = [...this.#pending.values()];
         this.#pending.clear();
         for (const call of pending)
@@ -329,11 +394,10 @@ export class Peer {
             this.#socket.send(text);
             return;
         }
-        const queued = { text };
+        const queued = id === undefined ? { text } : { text, id };
         const reconnect = this.#options.reconnect;
         if (id !== undefined && this.#everOpened && reconnect) {
             const timeout = reconnect.callTimeout ?? 10_000;
-            queued.id = id;
             queued.timer = setTimeout(() => {
                 this.#queue = this.#queue.filter((q) => q !== queued);
                 const call = this.#pending.get(id);
@@ -404,7 +468,20 @@ export class Peer {
         switch (message.kind) {
             case "request": {
                 const id = message.id;
-                return this.#run(message.method, message.params).then((result) => {
+                const key = JSON.stringify(id);
+                const controller = new AbortController();
+                let cancel;
+                const cancelled = new Promise((resolve) => {
+                    cancel = () => {
+                        controller.abort();
+                        resolve({ text: encodeError(id, { code: ErrorCode.RequestCancelled, message: "Request cancelled" }) });
+                    };
+                });
+                // A second request reusing a running id is not cancellable (as the Rust dispatcher's first-wins table).
+                const cancellable = !this.#running.has(key);
+                if (cancellable)
+                    this.#running.set(key, cancel);
+                const outcome = this.#run(message.method, message.params, { signal: controller.signal }).then((result) => {
                     if (!isAsyncIterable(result))
                         return { text: encodeResultSafely(id, result) };
                     const generation = this.#generation;
@@ -416,13 +493,32 @@ export class Peer {
                         },
                     };
                 }, (error) => ({ text: encodeError(id, toErrorObject(error)) }));
+                // Whichever comes first is the one reply; the other is dropped.
+                return Promise.race([outcome, cancelled]).finally(() => {
+                    if (cancellable && this.#running.get(key) === cancel)
+                        this.#running.delete(key);
+                });
             }
             case "notification":
+                if (message.method === CANCEL_REQUEST) {
+                    const p = message.params;
+                    if (typeof p === "object" && p !== null && "id" in p) {
+                        const cancel = this.#running.get(JSON.stringify(p.id));
+                        if (cancel) {
+                            this.#running.delete(JSON.stringify(p.id));
+                            cancel();
+                        }
+                    }
+                    else {
+                        this.#warn(`dropping malformed ${CANCEL_REQUEST}`);
+                    }
+                    return undefined;
+                }
                 if (message.method.startsWith("$/stream/")) {
                     this.#streamMessage(message.method, message.params);
                     return undefined;
                 }
-                this.#run(message.method, message.params).catch((error) => {
+                this.#run(message.method, message.params, { signal: new AbortController().signal }).catch((error) => {
                     this.#warn(`notification ${message.method} failed: ${String(error)}`);
                 });
                 return undefined;
@@ -550,14 +646,14 @@ export class Peer {
         }
     }
     /** Runs the handler of `method`; rejects with the error object to reply with. */
-    async #run(method, params) {
+    async #run(method, params, context) {
         const entry = this.#handlers.get(method);
         if (!entry)
             throw new RpcError(ErrorCode.MethodNotFound, "Method not found");
         const args = positionalArgs(params, entry.names);
         if (typeof args === "string")
             throw new RpcError(ErrorCode.InvalidParams, "Invalid params", args);
-        return await entry.handler(args);
+        return await entry.handler(args, context);
     }
     #complete(id, outcome) {
         const call = typeof id === "number" ? this.#pending.get(id) : undefined;

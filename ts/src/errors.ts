@@ -71,3 +71,33 @@ export class DisconnectedError extends Error {
     this.reason = reason;
   }
 }
+
+/**
+ * A call the caller gave up on through its `AbortSignal`: the pending call
+ * is dropped and `$/cancelRequest` tells the other end (if the request went out).
+ */
+export class CallAbortedError extends Error {
+  /** The signal's `reason`. */
+  readonly reason: unknown;
+
+  constructor(method: string, reason: unknown) {
+    super(`the call to ${method} was aborted`);
+    this.name = "CallAbortedError";
+    this.reason = reason;
+  }
+}
+
+/**
+ * A call got no reply within its timeout: the pending call is dropped and
+ * `$/cancelRequest` tells the other end (if the request went out).
+ */
+export class CallTimeoutError extends Error {
+  /** The timeout that expired, in ms. */
+  readonly timeoutMs: number;
+
+  constructor(method: string, timeoutMs: number) {
+    super(`the call to ${method} timed out after ${timeoutMs} ms`);
+    this.name = "CallTimeoutError";
+    this.timeoutMs = timeoutMs;
+  }
+}

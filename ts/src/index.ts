@@ -15,11 +15,22 @@
  * @module
  */
 
-export { DisconnectedError, ErrorCode, RpcError, type ErrorObject } from "./errors.js";
+export {
+  CallAbortedError,
+  CallTimeoutError,
+  DisconnectedError,
+  ErrorCode,
+  RpcError,
+  type ErrorObject,
+} from "./errors.js";
 export {
   backoffDelay,
+  CANCEL_REQUEST,
   connect,
   Peer,
+  type AbortSignalLike,
+  type CallContext,
+  type CallOptions,
   type CloseInfo,
   type ConnectionEvent,
   type ConnectOptions,

@@ -5,7 +5,14 @@
  * @module
  */
 
-import { DisconnectedError, ErrorCode, RpcError, type ErrorObject } from "./errors.js";
+import {
+  CallAbortedError,
+  CallTimeoutError,
+  DisconnectedError,
+  ErrorCode,
+  RpcError,
+  type ErrorObject,
+} from "./errors.js";
 import {
   isAsyncIterable,
   RpcStream,
@@ -42,8 +49,43 @@ export interface WebSocketLike {
 /** A `WebSocket` class: the browser's global one, or `ws`'s in Node. */
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
-/** A handler of incoming calls: gets the params by position, returns the result (or a promise of it). */
-export type Handler = (args: unknown[]) => unknown;
+/**
+ * A handler of incoming calls: gets the params by position (and the call's
+ * context), returns the result (or a promise of it).
+ */
+export type Handler = (args: unknown[], context: CallContext) => unknown;
+
+/** The notification that cancels a request: `{"id": <the request's id>}` (as the Rust peer's `CANCEL_METHOD`). */
+export const CANCEL_REQUEST = "$/cancelRequest";
+
+/** What the runtime needs of an `AbortSignal` (the DOM's and Node's both fit). */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  readonly reason?: unknown;
+  addEventListener(type: "abort", listener: () => void): void;
+  removeEventListener(type: "abort", listener: () => void): void;
+}
+
+/** What a handler gets next to its params. */
+export interface CallContext {
+  /**
+   * Fires when the caller cancels the request (`$/cancelRequest`); the
+   * request is then answered with -32001 "Request cancelled" and what the
+   * handler returns later is dropped. Never fires for a notification.
+   */
+  readonly signal: AbortSignalLike;
+}
+
+/** Settings of one {@link Peer.call}. */
+export interface CallOptions {
+  /** Aborting it rejects the call with a {@link CallAbortedError} and cancels the request on the other end. */
+  signal?: AbortSignalLike;
+  /**
+   * Rejects the call with a {@link CallTimeoutError} and cancels the request
+   * if no reply came within this many ms. Default: the peer's `timeoutMs`.
+   */
+  timeoutMs?: number;
+}
 
 /** How the connection ended. */
 export interface CloseInfo {
@@ -66,6 +108,8 @@ export interface PeerOptions {
    * its third argument). `false` or absent: a dropped connection ends the peer.
    */
   reconnect?: ReconnectOptions | false;
+  /** Default timeout (ms) of every {@link Peer.call} (see {@link CallOptions.timeoutMs}). Default: none. */
+  timeoutMs?: number;
 }
 
 /**
@@ -137,6 +181,11 @@ export interface ConnectOptions extends PeerOptions {
 type Timer = unknown;
 declare function setTimeout(handler: () => void, ms: number): Timer;
 declare function clearTimeout(timer: Timer): void;
+// The global AbortController of browsers and Node (16+).
+declare class AbortController {
+  readonly signal: AbortSignalLike;
+  abort(reason?: unknown): void;
+}
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -184,6 +233,8 @@ export class Peer {
   readonly #handlers = new Map<string, { names: readonly string[]; handler: Handler }>();
   readonly #consumers = new Map<number, RpcStream<unknown>>();
   readonly #producers = new Map<string, Producer>();
+  /** Requests being handled, by JSON id: aborting one answers it with -32001. */
+  readonly #running = new Map<string, () => void>();
   /** Messages sent while the socket was not open. */
   #queue: Queued[] = [];
   #nextId = 1;
@@ -235,10 +286,57 @@ export class Peer {
    *
    * The result is not checked at run time: `T` is what the caller (usually
    * generated code) says the other end returns.
+   *
+   * `options.signal` and `options.timeoutMs` (default: the peer's
+   * `timeoutMs`) give up on the call: it rejects with a
+   * {@link CallAbortedError} or a {@link CallTimeoutError}, a late reply is
+   * ignored, and the other end gets `$/cancelRequest` if the request went out.
    */
-  call<T>(method: string, params: unknown[] | Record<string, unknown> = []): Promise<T> {
+  call<T>(method: string, params: unknown[] | Record<string, unknown> = [], options: CallOptions = {}): Promise<T> {
     if (this.#failure) return Promise.reject(this.#failure);
-    return this.#request<T>(this.#nextId++, method, params);
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(new CallAbortedError(method, signal.reason));
+    const id = this.#nextId++;
+    const promise = this.#request<T>(id, method, params);
+    const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs;
+    if (!signal && timeoutMs === undefined) return promise;
+    const pending = this.#pending.get(id);
+    if (!pending) return promise; // the request could not be encoded
+    let timer: Timer | undefined;
+    const onAbort = (): void => this.#giveUp(id, new CallAbortedError(method, signal?.reason));
+    const cleanup = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const { resolve, reject } = pending;
+    pending.resolve = (value) => {
+      cleanup();
+      resolve(value);
+    };
+    pending.reject = (error) => {
+      cleanup();
+      reject(error);
+    };
+    signal?.addEventListener("abort", onAbort);
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => this.#giveUp(id, new CallTimeoutError(method, timeoutMs)), Math.max(0, timeoutMs));
+    }
+    return promise;
+  }
+
+  /** Drops pending call `id` with `error`; cancels it on the other end if it was sent. */
+  #giveUp(id: number, error: Error): void {
+    const call = this.#pending.get(id);
+    if (!call) return;
+    this.#pending.delete(id);
+    const queued = this.#queue.find((q) => q.id === id);
+    if (queued) {
+      if (queued.timer !== undefined) clearTimeout(queued.timer);
+      this.#queue = this.#queue.filter((q) => q !== queued);
+    } else {
+      this.#control(CANCEL_REQUEST, { id });
+    }
+    call.reject(error);
   }
 
   /**
@@ -288,6 +386,9 @@ export class Peer {
    * with) is the reply's result (`undefined` is sent as `null`); an
    * {@link RpcError} it throws is the reply's error; anything else it throws
    * becomes -32603 Internal error. Called as a notification, the outcome is dropped.
+   * The handler's second argument, a {@link CallContext}, carries a signal
+   * that fires when the caller cancels the request (`$/cancelRequest`): the
+   * request is then answered once with -32001 "Request cancelled".
    *
    * A handler that returns an async iterable (or a promise of one) streams:
    * the reply is `null`, then each item goes out as `$/stream/item` within
@@ -429,6 +530,10 @@ export class Peer {
 
   /** Pending calls reject, streams throw `error`, produced streams stop. */
   #endConnection(error: DisconnectedError): void {
+    // Requests being handled: their signals fire (their replies have no connection to go to).
+    const running = [...this.#running.values()];
+    this.#running.clear();
+    for (const cancel of running) cancel();
     const pending = [...this.#pending.values()];
     this.#pending.clear();
     for (const call of pending) call.reject(error);
@@ -465,11 +570,10 @@ export class Peer {
       this.#socket.send(text);
       return;
     }
-    const queued: Queued = { text };
+    const queued: Queued = id === undefined ? { text } : { text, id };
     const reconnect = this.#options.reconnect;
     if (id !== undefined && this.#everOpened && reconnect) {
       const timeout = reconnect.callTimeout ?? 10_000;
-      queued.id = id;
       queued.timer = setTimeout(() => {
         this.#queue = this.#queue.filter((q) => q !== queued);
         const call = this.#pending.get(id);
@@ -540,7 +644,19 @@ export class Peer {
     switch (message.kind) {
       case "request": {
         const id = message.id;
-        return this.#run(message.method, message.params).then(
+        const key = JSON.stringify(id);
+        const controller = new AbortController();
+        let cancel!: () => void;
+        const cancelled = new Promise<Reply>((resolve) => {
+          cancel = () => {
+            controller.abort();
+            resolve({ text: encodeError(id, { code: ErrorCode.RequestCancelled, message: "Request cancelled" }) });
+          };
+        });
+        // A second request reusing a running id is not cancellable (as the Rust dispatcher's first-wins table).
+        const cancellable = !this.#running.has(key);
+        if (cancellable) this.#running.set(key, cancel);
+        const outcome = this.#run(message.method, message.params, { signal: controller.signal }).then(
           (result): Reply => {
             if (!isAsyncIterable(result)) return { text: encodeResultSafely(id, result) };
             const generation = this.#generation;
@@ -553,13 +669,30 @@ export class Peer {
           },
           (error: unknown): Reply => ({ text: encodeError(id, toErrorObject(error)) }),
         );
+        // Whichever comes first is the one reply; the other is dropped.
+        return Promise.race([outcome, cancelled]).finally(() => {
+          if (cancellable && this.#running.get(key) === cancel) this.#running.delete(key);
+        });
       }
       case "notification":
+        if (message.method === CANCEL_REQUEST) {
+          const p = message.params;
+          if (typeof p === "object" && p !== null && "id" in p) {
+            const cancel = this.#running.get(JSON.stringify((p as { id: unknown }).id));
+            if (cancel) {
+              this.#running.delete(JSON.stringify((p as { id: unknown }).id));
+              cancel();
+            }
+          } else {
+            this.#warn(`dropping malformed ${CANCEL_REQUEST}`);
+          }
+          return undefined;
+        }
         if (message.method.startsWith("$/stream/")) {
           this.#streamMessage(message.method, message.params);
           return undefined;
         }
-        this.#run(message.method, message.params).catch((error: unknown) => {
+        this.#run(message.method, message.params, { signal: new AbortController().signal }).catch((error: unknown) => {
           this.#warn(`notification ${message.method} failed: ${String(error)}`);
         });
         return undefined;
@@ -681,12 +814,12 @@ export class Peer {
   }
 
   /** Runs the handler of `method`; rejects with the error object to reply with. */
-  async #run(method: string, params: unknown): Promise<unknown> {
+  async #run(method: string, params: unknown, context: CallContext): Promise<unknown> {
     const entry = this.#handlers.get(method);
     if (!entry) throw new RpcError(ErrorCode.MethodNotFound, "Method not found");
     const args = positionalArgs(params, entry.names);
     if (typeof args === "string") throw new RpcError(ErrorCode.InvalidParams, "Invalid params", args);
-    return await entry.handler(args);
+    return await entry.handler(args, context);
   }
 
   #complete(id: Id, outcome: { ok: true; result: unknown } | { ok: false; error: ErrorObject }): void {
