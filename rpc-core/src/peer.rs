@@ -320,12 +320,7 @@ impl Peer {
             observe::finish(trace, CallOutcome::of_call(&result));
             result
         };
-        match timeout {
-            Some(limit) => tokio::time::timeout(limit, call)
-                .await
-                .unwrap_or(Err(RpcError::Timeout(limit))),
-            None => call.await,
-        }
+        within(timeout, call).await
     }
 
     /// Sends a notification: no id, no reply. Completes once it is queued.
@@ -348,12 +343,7 @@ impl Peer {
             }
             shared.send(text).await
         };
-        match self.default_timeout() {
-            Some(limit) => tokio::time::timeout(limit, send)
-                .await
-                .unwrap_or(Err(RpcError::Timeout(limit))),
-            None => send.await,
-        }
+        within(self.default_timeout(), send).await
     }
 
     /// Closes the connection with a normal close: pending calls fail with
@@ -457,6 +447,19 @@ impl Peer {
             Link::Direct(shared) => Some(shared),
             Link::Slot(_) => None,
         }
+    }
+}
+
+/// Runs `fut`, failing with [`RpcError::Timeout`] once `timeout` (if any) passes.
+async fn within<T>(
+    timeout: Option<Duration>,
+    fut: impl std::future::Future<Output = Result<T, RpcError>>,
+) -> Result<T, RpcError> {
+    match timeout {
+        Some(limit) => tokio::time::timeout(limit, fut)
+            .await
+            .unwrap_or(Err(RpcError::Timeout(limit))),
+        None => fut.await,
     }
 }
 
