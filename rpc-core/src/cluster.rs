@@ -14,11 +14,13 @@
 //! | `query` (`query`, `group`) | all | empty: which of your connections (in `group`)? |
 //! | `answer` (`query`, `conns`) | the asking node | empty |
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
@@ -220,10 +222,7 @@ impl Cluster {
         if self.is_down(conn.node()) {
             let _ = tx.send(ProxyMsg::Gone(down(conn.node())));
         }
-        let sender = ProxySender {
-            cluster: Arc::downgrade(self),
-            conn,
-        };
+        let sender = ProxySender::new(Arc::downgrade(self), conn);
         let peer = PeerBuilder::with_config(self.proxy_config.clone()).start(sender, ProxyReceiver { rx });
         proxies.insert(
             conn,
@@ -343,32 +342,71 @@ fn down(node: NodeId) -> String {
     format!("{NODE_DOWN}: {node} (heartbeat expired)")
 }
 
-/// Sends a stand-in's messages to the node of its connection.
+/// Sends a stand-in's messages to the node of its connection, one publish
+/// at a time, in order.
 struct ProxySender {
     cluster: Weak<Cluster>,
     conn: ConnectionId,
+    queued: VecDeque<String>,
+    publishing: Option<BoxFuture<'static, Result<(), TransportError>>>,
+}
+
+impl ProxySender {
+    fn new(cluster: Weak<Cluster>, conn: ConnectionId) -> Self {
+        ProxySender {
+            cluster,
+            conn,
+            queued: VecDeque::new(),
+            publishing: None,
+        }
+    }
+
+    fn publish(&self, text: String) -> BoxFuture<'static, Result<(), TransportError>> {
+        let (cluster, conn) = (self.cluster.clone(), self.conn);
+        Box::pin(async move {
+            let cluster = cluster
+                .upgrade()
+                .ok_or_else(|| TransportError::Io("the registry is gone".into()))?;
+            let header = Header::ToConn { conn };
+            cluster
+                .publish(Route::Node(conn.node()), &header, &text)
+                .await
+                .map_err(|e| TransportError::Io(e.to_string()))
+        })
+    }
 }
 
 impl Sender for ProxySender {
-    async fn feed(&mut self, text: String) -> Result<(), TransportError> {
-        let cluster = self
-            .cluster
-            .upgrade()
-            .ok_or_else(|| TransportError::Io("the registry is gone".into()))?;
-        let header = Header::ToConn { conn: self.conn };
-        cluster
-            .publish(Route::Node(self.conn.node()), &header, &text)
-            .await
-            .map_err(|e| TransportError::Io(e.to_string()))
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Poll::Ready(Ok(()))
     }
 
-    async fn flush(&mut self) -> Result<(), TransportError> {
+    fn start_send(&mut self, text: String) -> Result<(), TransportError> {
+        self.queued.push_back(text);
         Ok(())
     }
 
-    async fn close(&mut self, _reason: CloseReason) -> Result<(), TransportError> {
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        loop {
+            if let Some(publishing) = &mut self.publishing {
+                let result = std::task::ready!(publishing.as_mut().poll(cx));
+                self.publishing = None;
+                result?;
+            }
+            match self.queued.pop_front() {
+                Some(text) => self.publishing = Some(self.publish(text)),
+                None => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+
+    fn start_close(&mut self, _reason: CloseReason) -> Result<(), TransportError> {
         // The remote connection is not ours to close: only the stand-in ends.
         Ok(())
+    }
+
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.poll_flush(cx)
     }
 }
 
@@ -380,12 +418,12 @@ struct ProxyReceiver {
 impl Receiver for ProxyReceiver {
     type Text = String;
 
-    async fn receive(&mut self) -> Result<String, TransportError> {
-        match self.rx.recv().await {
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<String, TransportError>> {
+        self.rx.poll_recv(cx).map(|msg| match msg {
             Some(ProxyMsg::Text(text)) => Ok(text),
             Some(ProxyMsg::Gone(reason)) => Err(TransportError::Io(reason)),
             None => Err(TransportError::Io("the stand-in was dropped by its registry".into())),
-        }
+        })
     }
 }
 

@@ -15,6 +15,7 @@ use futures::future::{BoxFuture, join_all};
 use tokio::sync::Semaphore;
 use tokio::task::{AbortHandle, JoinSet};
 
+use crate::connection::Outbox;
 use crate::error::{ErrorCode, ErrorObject, REQUEST_CANCELLED, SERVER_BUSY};
 use crate::id::Id;
 use crate::message::{Frame, Incoming, encode_code, encode_error, parse_frame};
@@ -69,20 +70,20 @@ impl Dispatcher {
         }
     }
 
-    pub(crate) async fn handle_frame(&mut self, text: &str, tasks: &mut Tasks) {
+    pub(crate) fn handle_frame(&mut self, text: &str, tasks: &mut Tasks, out: &mut Outbox) {
         match parse_frame(text) {
-            Frame::ParseError => self.send(encode_code(ErrorCode::ParseError, &Id::Null)).await,
-            Frame::EmptyBatch => self.send(encode_code(ErrorCode::InvalidRequest, &Id::Null)).await,
+            Frame::ParseError => out.push_back(encode_code(ErrorCode::ParseError, &Id::Null)),
+            Frame::EmptyBatch => out.push_back(encode_code(ErrorCode::InvalidRequest, &Id::Null)),
             Frame::Batch(items) if items.len() > self.max_batch_len => {
                 let error = ErrorObject::from_code(ErrorCode::InvalidRequest)
                     .with_data(format!("batch of {} exceeds the limit of {}", items.len(), self.max_batch_len).into());
-                self.send(encode_error(&error, &Id::Null)).await
+                out.push_back(encode_error(&error, &Id::Null))
             }
             Frame::Single(Incoming::Notification { method, params }) if method == CANCEL_METHOD => {
-                self.cancel(Params::new(params)).await
+                self.cancel(Params::new(params), out)
             }
             Frame::Single(msg) => match self.handle(msg, tasks) {
-                Some(Reply::Ready(text)) => self.send(text).await,
+                Some(Reply::Ready(text)) => out.push_back(text),
                 Some(Reply::Pending(reply)) => {
                     let shared = self.shared.clone();
                     let id = reply.id.clone();
@@ -99,7 +100,7 @@ impl Dispatcher {
                 }
                 None => {}
             },
-            Frame::Batch(items) => self.handle_batch(items, tasks).await,
+            Frame::Batch(items) => self.handle_batch(items, tasks, out),
         }
     }
 
@@ -110,7 +111,7 @@ impl Dispatcher {
 
     /// `$/cancelRequest`: abort the request's handler and answer it with
     /// -32001. Unknown or finished ids are ignored.
-    async fn cancel(&mut self, params: Params<'_>) {
+    fn cancel(&mut self, params: Params<'_>, out: &mut Outbox) {
         let Ok(CancelParams { id }) = params.parse::<CancelParams<Id>>() else {
             return tracing::debug!("ignoring malformed {CANCEL_METHOD}");
         };
@@ -121,14 +122,14 @@ impl Dispatcher {
         if !running.answered.swap(true, Ordering::AcqRel) {
             running.task.abort();
             let error = ErrorObject::new(REQUEST_CANCELLED, "Request cancelled");
-            self.send(encode_error(&error, &id)).await;
+            out.push_back(encode_error(&error, &id));
         }
     }
 
     /// Every element is handled by its kind; the replies to its requests (and
     /// to its invalid elements) go back as one array, once all are ready. A
     /// batch with nothing to answer gets no reply at all.
-    async fn handle_batch(&self, items: Vec<Incoming<'_>>, tasks: &mut Tasks) {
+    fn handle_batch(&self, items: Vec<Incoming<'_>>, tasks: &mut Tasks, out: &mut Outbox) {
         let mut ready = Vec::new();
         let mut pending = Vec::new();
         for item in items {
@@ -140,7 +141,7 @@ impl Dispatcher {
         }
         if pending.is_empty() {
             if !ready.is_empty() {
-                self.send(join_array(ready)).await;
+                out.push_back(join_array(ready));
             }
             return;
         }
@@ -261,10 +262,6 @@ impl Dispatcher {
             .get(method)
             .ok_or_else(|| ErrorObject::from_code(ErrorCode::MethodNotFound))?;
         std::panic::catch_unwind(AssertUnwindSafe(|| handler(params))).unwrap_or_else(|panic| Err(panicked(&panic)))
-    }
-
-    async fn send(&self, text: String) {
-        send_to(&self.shared, text).await;
     }
 }
 

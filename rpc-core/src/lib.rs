@@ -40,6 +40,7 @@
 
 pub mod backplane;
 mod cluster;
+mod connection;
 mod dispatch;
 pub mod error;
 pub mod id;
@@ -51,13 +52,11 @@ pub mod observe;
 pub mod openrpc;
 pub mod peer;
 pub mod pending;
-mod reader;
 pub mod registry;
 pub mod stream;
 pub mod transport;
 #[cfg(feature = "typescript")]
 pub mod typescript;
-mod writer;
 
 pub use error::{ErrorCode, ErrorObject, RpcError};
 pub use id::Id;

@@ -130,8 +130,10 @@ pub(crate) struct Shared {
     pub(crate) out: mpsc::Sender<Outgoing>,
     /// Cancelled once the connection is over (closed, failed, or closed locally).
     pub(crate) done: CancellationToken,
-    /// The reader and writer tasks.
+    /// The connection's task.
     tasks: TaskTracker,
+    /// Wakes the connection's task (on shutdown).
+    pub(crate) waker: futures::task::AtomicWaker,
     /// Default timeout of outgoing calls.
     call_timeout: Option<Duration>,
     /// Streams this end consumes, by our request id.
@@ -158,13 +160,14 @@ impl Shared {
     }
 
     /// Ends the connection: records `reason` (the first one wins), fails every
-    /// pending call and ends every stream with `Disconnected`, and stops both tasks.
+    /// pending call and ends every stream with `Disconnected`, and stops the connection's task.
     pub(crate) fn shut_down(&self, reason: &str) {
         let waiting = self.pending().close(reason.into());
         drop(waiting);
         let streams = std::mem::take(&mut *self.consumers());
         drop(streams);
         self.done.cancel();
+        self.waker.wake();
     }
 
     pub(crate) fn complete(&self, id: u64, reply: Reply) -> bool {
@@ -691,6 +694,7 @@ impl PeerBuilder {
             out,
             done: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            waker: futures::task::AtomicWaker::new(),
             call_timeout: config.call_timeout,
             consumers: Mutex::default(),
             stream_window: config.stream_window,
@@ -719,8 +723,8 @@ impl PeerBuilder {
         Ok(self)
     }
 
-    /// Starts the connection's reader and writer tasks on the current tokio
-    /// runtime and returns the peer handle.
+    /// Starts the connection's task on the current tokio runtime and returns
+    /// the peer handle.
     pub fn start<S: Sender, R: Receiver>(self, sender: S, receiver: R) -> Peer {
         let PeerBuilder {
             peer,
@@ -734,15 +738,16 @@ impl PeerBuilder {
             m.connection_opened();
         }
         let shared = peer.direct().expect("a builder's peer is direct");
-        let tasks = &shared.tasks;
-        tasks.spawn(crate::writer::run(sender, outgoing, shared.clone()).instrument(span.clone()));
-        let reader = crate::reader::run(crate::reader::ReaderParams {
+        let connection = crate::connection::run(crate::connection::Parts {
+            sender,
             receiver,
+            queue: outgoing,
             methods: Arc::new(methods),
             config,
             shared: shared.clone(),
         });
-        tasks.spawn(reader.instrument(span));
+        let tasks = &shared.tasks;
+        tasks.spawn(connection.instrument(span));
         tasks.close();
         peer
     }

@@ -4,7 +4,9 @@
 //! these two traits, and [`memory::pair`] gives an in-process pair for tests.
 
 use std::borrow::Cow;
-use std::future::Future;
+use std::future::{Future, poll_fn};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// Why a connection ended, as a WebSocket-style close code and reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,41 +47,88 @@ pub enum TransportError {
     Io(String),
 }
 
-/// The sending half of a connection. The peer's single writer task owns it.
+/// The sending half of a connection, in the shape of a `futures` `Sink`: the
+/// peer's connection task owns it and drives it by polling, alongside the
+/// receiving half, so one task reads, answers and writes.
 ///
-/// `feed` may buffer; the writer calls `flush` once nothing more is queued, so
-/// that a burst of replies goes out in one write.
-pub trait Sender: Send + 'static {
-    /// Queues one text message.
-    fn feed(&mut self, text: String) -> impl Future<Output = Result<(), TransportError>> + Send;
+/// `start_send` may buffer; the task calls `poll_flush` once nothing more is
+/// ready to go, so that a burst of replies leaves in one write. The provided
+/// async methods (`feed`, `flush`, `close`) are conveniences on top.
+pub trait Sender: Send + Unpin + 'static {
+    /// Ready when [`Sender::start_send`] may be called.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>>;
+    /// Queues one text message (after `poll_ready` returned `Ready(Ok)`).
+    fn start_send(&mut self, text: String) -> Result<(), TransportError>;
     /// Writes out everything queued.
-    fn flush(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send;
-    /// Sends a close message with `reason` and flushes.
-    fn close(&mut self, reason: CloseReason) -> impl Future<Output = Result<(), TransportError>> + Send;
-    /// How often the writer calls [`Sender::ping`] (keepalive); `None` (the
-    /// default) never.
-    fn ping_interval(&self) -> Option<std::time::Duration> {
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>>;
+    /// Queues a close message with `reason` (after `poll_ready`).
+    fn start_close(&mut self, reason: CloseReason) -> Result<(), TransportError>;
+    /// Flushes and closes the sending direction.
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>>;
+    /// How often the connection task calls [`Sender::start_ping`] (keepalive);
+    /// `None` (the default) never.
+    fn ping_interval(&self) -> Option<Duration> {
         None
     }
-    /// Sends a keepalive probe the other end answers (a WebSocket ping) and
-    /// flushes. The default sends nothing.
-    fn ping(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send {
-        async { Ok(()) }
+    /// Queues a keepalive probe the other end answers (a WebSocket ping),
+    /// after `poll_ready`. The default sends nothing.
+    fn start_ping(&mut self) -> Result<(), TransportError> {
+        Ok(())
+    }
+
+    /// Waits until ready, then queues one text message.
+    fn feed(&mut self, text: String) -> impl Future<Output = Result<(), TransportError>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            poll_fn(|cx| self.poll_ready(cx)).await?;
+            self.start_send(text)
+        }
+    }
+
+    /// Writes out everything queued.
+    fn flush(&mut self) -> impl Future<Output = Result<(), TransportError>> + Send
+    where
+        Self: Sized,
+    {
+        poll_fn(|cx| self.poll_flush(cx))
+    }
+
+    /// Sends a close message with `reason`, flushes and closes.
+    fn close(&mut self, reason: CloseReason) -> impl Future<Output = Result<(), TransportError>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            poll_fn(|cx| self.poll_ready(cx)).await?;
+            self.start_close(reason)?;
+            poll_fn(|cx| self.poll_close(cx)).await
+        }
     }
 }
 
-/// The receiving half of a connection. The peer's reader task owns it.
-pub trait Receiver: Send + 'static {
+/// The receiving half of a connection, polled by the peer's connection task.
+pub trait Receiver: Send + Unpin + 'static {
     /// A received text message.
     type Text: AsRef<str> + Send + 'static;
-    /// The next text message; an `Err` ends the connection. Must be cancel-safe:
-    /// the reader selects on it.
-    fn receive(&mut self) -> impl Future<Output = Result<Self::Text, TransportError>> + Send;
+    /// The next text message; an `Err` ends the connection.
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<Self::Text, TransportError>>;
+
+    /// The next text message.
+    fn receive(&mut self) -> impl Future<Output = Result<Self::Text, TransportError>> + Send
+    where
+        Self: Sized,
+    {
+        poll_fn(|cx| self.poll_receive(cx))
+    }
 }
 
 pub mod memory {
     //! An in-process transport: two connected ends over unbounded channels.
     //! For tests and examples that need no socket.
+
+    use std::task::{Context, Poll};
 
     use tokio::sync::mpsc;
 
@@ -137,30 +186,39 @@ pub mod memory {
     }
 
     impl Sender for MemorySender {
-        async fn feed(&mut self, text: String) -> Result<(), TransportError> {
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn start_send(&mut self, text: String) -> Result<(), TransportError> {
             self.push(Msg::Text(text))
         }
 
-        async fn flush(&mut self) -> Result<(), TransportError> {
-            Ok(())
+        fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+            Poll::Ready(Ok(()))
         }
 
-        async fn close(&mut self, reason: CloseReason) -> Result<(), TransportError> {
+        fn start_close(&mut self, reason: CloseReason) -> Result<(), TransportError> {
             let result = self.push(Msg::Close(reason));
             self.0 = None;
             result
+        }
+
+        fn poll_close(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+            self.0 = None;
+            Poll::Ready(Ok(()))
         }
     }
 
     impl Receiver for MemoryReceiver {
         type Text = String;
 
-        async fn receive(&mut self) -> Result<String, TransportError> {
-            match self.0.recv().await {
+        fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<String, TransportError>> {
+            self.0.poll_recv(cx).map(|msg| match msg {
                 Some(Msg::Text(t)) => Ok(t),
                 Some(Msg::Close(reason)) => Err(TransportError::Closed(Some(reason))),
                 None => Err(TransportError::Closed(None)),
-            }
+            })
         }
     }
 }

@@ -3,8 +3,11 @@
 use std::pin::Pin;
 use std::time::Duration;
 
+use std::future::Future;
+use std::task::{Context, Poll, ready};
+
 use futures::stream::{SplitSink, SplitStream};
-use futures::{SinkExt, StreamExt};
+use futures::{Sink, StreamExt};
 use rpc_core::transport::{CloseReason, Receiver, Sender, TransportError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
@@ -85,32 +88,42 @@ impl<S> Sender for WsSender<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    async fn feed(&mut self, text: String) -> Result<(), TransportError> {
-        self.sink.feed(Message::text(text)).await.map_err(io_error)
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Pin::new(&mut self.sink).poll_ready(cx).map_err(io_error)
     }
 
-    async fn flush(&mut self) -> Result<(), TransportError> {
-        self.sink.flush().await.map_err(io_error)
+    fn start_send(&mut self, text: String) -> Result<(), TransportError> {
+        Pin::new(&mut self.sink)
+            .start_send(Message::text(text))
+            .map_err(io_error)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Pin::new(&mut self.sink).poll_flush(cx).map_err(io_error)
+    }
+
+    fn start_close(&mut self, reason: CloseReason) -> Result<(), TransportError> {
+        let frame = CloseFrame {
+            code: reason.code.into(),
+            reason: Utf8Bytes::from(reason.reason.into_owned()),
+        };
+        Pin::new(&mut self.sink)
+            .start_send(Message::Close(Some(frame)))
+            .map_err(io_error)
+    }
+
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        Pin::new(&mut self.sink).poll_close(cx).map_err(io_error)
     }
 
     fn ping_interval(&self) -> Option<Duration> {
         self.ping_interval
     }
 
-    async fn ping(&mut self) -> Result<(), TransportError> {
-        self.sink
-            .send(Message::Ping(Default::default()))
-            .await
+    fn start_ping(&mut self) -> Result<(), TransportError> {
+        Pin::new(&mut self.sink)
+            .start_send(Message::Ping(Default::default()))
             .map_err(io_error)
-    }
-
-    async fn close(&mut self, reason: CloseReason) -> Result<(), TransportError> {
-        let frame = CloseFrame {
-            code: reason.code.into(),
-            reason: Utf8Bytes::from(reason.reason.into_owned()),
-        };
-        self.sink.send(Message::Close(Some(frame))).await.map_err(io_error)?;
-        self.sink.close().await.map_err(io_error)
     }
 }
 
@@ -120,8 +133,8 @@ where
 {
     type Text = Utf8Bytes;
 
-    async fn receive(&mut self) -> Result<Utf8Bytes, TransportError> {
-        let result = self.receive_text().await;
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<Utf8Bytes, TransportError>> {
+        let result = ready!(self.poll_text(cx));
         if let Err(e) = &result {
             self.status.set(match e {
                 TransportError::Closed(reason) => Disconnect::Closed(reason.clone()),
@@ -129,7 +142,7 @@ where
                 TransportError::Io(e) => Disconnect::Failed(e.clone()),
             });
         }
-        result
+        Poll::Ready(result)
     }
 }
 
@@ -142,69 +155,58 @@ where
         self.status.clone()
     }
 
-    async fn receive_text(&mut self) -> Result<Utf8Bytes, TransportError> {
-        // Cancel-safe: `next` takes nothing from the socket unless it returns,
-        // and the keepalive timer lives in `self`.
-        while let Some(msg) = self.next_frame().await? {
-            match msg {
-                Ok(Message::Text(text)) => return Ok(text),
-                Ok(Message::Binary(_)) => {
-                    return Err(TransportError::Protocol(CloseReason::new(
-                        1003,
-                        "binary frames are not supported: send JSON-RPC as text frames",
-                    )));
-                }
-                Ok(Message::Close(frame)) => {
-                    return Err(TransportError::Closed(frame.map(|f| CloseReason {
-                        code: f.code.into(),
-                        reason: f.reason.as_str().to_owned().into(),
-                    })));
-                }
-                // Pings are answered by tungstenite itself; pongs need nothing.
-                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => {}
-                Err(WsError::Capacity(e)) => {
-                    return Err(TransportError::Protocol(CloseReason {
-                        code: 1009,
-                        reason: format!("message too big: {e}").into(),
-                    }));
-                }
-                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => break,
-                Err(e) => return Err(TransportError::Io(e.to_string())),
-            }
-        }
-        Err(TransportError::Closed(None))
-    }
-}
-
-impl<S> WsReceiver<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    /// The next frame of any kind; fails if the keepalive deadline passes first.
-    async fn next_frame(&mut self) -> Result<Option<Result<Message, WsError>>, TransportError> {
-        let Some(keepalive) = &mut self.keepalive else {
-            return Ok(self.stream.next().await);
-        };
+    fn poll_text(&mut self, cx: &mut Context<'_>) -> Poll<Result<Utf8Bytes, TransportError>> {
         loop {
-            tokio::select! {
-                biased;
-                msg = self.stream.next() => {
-                    keepalive.last_seen = Instant::now();
-                    return Ok(msg);
-                }
-                _ = keepalive.timer.as_mut() => {
-                    let deadline = keepalive.last_seen + keepalive.dead_after;
-                    if deadline <= Instant::now() {
-                        self.status.set(Disconnect::KeepaliveTimeout);
-                        return Err(TransportError::Io(format!(
-                            "keepalive timeout: nothing received for {:?}",
-                            keepalive.dead_after
-                        )));
-                    }
-                    keepalive.timer.as_mut().reset(deadline);
-                }
-            }
+            let msg = match ready!(self.poll_frame(cx))? {
+                Some(msg) => msg,
+                None => return Poll::Ready(Err(TransportError::Closed(None))),
+            };
+            let text = match msg {
+                Ok(Message::Text(text)) => Ok(text),
+                Ok(Message::Binary(_)) => Err(TransportError::Protocol(CloseReason::new(
+                    1003,
+                    "binary frames are not supported: send JSON-RPC as text frames",
+                ))),
+                Ok(Message::Close(frame)) => Err(TransportError::Closed(frame.map(|f| CloseReason {
+                    code: f.code.into(),
+                    reason: f.reason.as_str().to_owned().into(),
+                }))),
+                // Pings are answered by tungstenite itself; pongs need nothing.
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
+                Err(WsError::Capacity(e)) => Err(TransportError::Protocol(CloseReason {
+                    code: 1009,
+                    reason: format!("message too big: {e}").into(),
+                })),
+                Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Err(TransportError::Closed(None)),
+                Err(e) => Err(TransportError::Io(e.to_string())),
+            };
+            return Poll::Ready(text);
         }
+    }
+
+    /// The next frame of any kind; fails if the keepalive deadline passes first.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Result<Message, WsError>>, TransportError>> {
+        if let Poll::Ready(msg) = self.stream.poll_next_unpin(cx) {
+            if let Some(keepalive) = &mut self.keepalive {
+                keepalive.last_seen = Instant::now();
+            }
+            return Poll::Ready(Ok(msg));
+        }
+        let Some(keepalive) = &mut self.keepalive else {
+            return Poll::Pending;
+        };
+        while keepalive.timer.as_mut().poll(cx).is_ready() {
+            let deadline = keepalive.last_seen + keepalive.dead_after;
+            if deadline <= Instant::now() {
+                self.status.set(Disconnect::KeepaliveTimeout);
+                return Poll::Ready(Err(TransportError::Io(format!(
+                    "keepalive timeout: nothing received for {:?}",
+                    keepalive.dead_after
+                ))));
+            }
+            keepalive.timer.as_mut().reset(deadline);
+        }
+        Poll::Pending
     }
 }
 

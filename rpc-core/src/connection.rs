@@ -1,0 +1,236 @@
+//! The connection task: the one task that owns both halves of a connection.
+//!
+//! It reads every frame that is ready, answers what it can on the spot
+//! (replies go to a local outbox, not through a channel), takes what other
+//! tasks queued (calls, notifications, replies of handlers that had to wait),
+//! writes it all and flushes once. Reading and writing are polled side by
+//! side, so a peer whose socket is full still reads its own replies, up to the
+//! outbox limit ([`crate::PeerConfig::send_queue`]); past it, reading pauses
+//! until the other end reads (back-pressure).
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+
+use crate::dispatch::{Dispatcher, Tasks};
+use crate::methods::Methods;
+use crate::peer::{Outgoing, PeerConfig, Shared};
+use crate::transport::{CloseReason, Receiver, Sender, TransportError};
+
+/// Messages answered in one go before the task yields to others.
+const READ_BUDGET: usize = 256;
+/// How long the final close (and the messages queued before it) may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Replies and messages waiting for the sending half.
+pub(crate) type Outbox = VecDeque<String>;
+
+/// What a connection's task needs.
+pub(crate) struct Parts<S, R> {
+    pub(crate) sender: S,
+    pub(crate) receiver: R,
+    pub(crate) queue: mpsc::Receiver<Outgoing>,
+    pub(crate) methods: Arc<Methods>,
+    pub(crate) config: PeerConfig,
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Why the main loop ended.
+enum End {
+    /// Receiving failed or the other end closed.
+    Received(TransportError),
+    /// Writing failed.
+    Write(TransportError),
+    /// Closed on this side: a queued close, or the connection was shut down.
+    Local(Option<CloseReason>),
+}
+
+struct Io<S, R> {
+    sender: S,
+    receiver: R,
+    queue: mpsc::Receiver<Outgoing>,
+    outbox: Outbox,
+    limit: usize,
+    keepalive: Option<Interval>,
+    ping_due: bool,
+    unflushed: bool,
+}
+
+/// Runs one connection until it is over, then closes it and stops its handlers.
+pub(crate) async fn run<S: Sender, R: Receiver>(parts: Parts<S, R>) {
+    let Parts {
+        sender,
+        receiver,
+        queue,
+        methods,
+        config,
+        shared,
+    } = parts;
+    let keepalive = sender.ping_interval().map(|every| {
+        let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        ticks
+    });
+    let mut io = Io {
+        sender,
+        receiver,
+        queue,
+        outbox: Outbox::new(),
+        limit: config.send_queue,
+        keepalive,
+        ping_due: false,
+        unflushed: false,
+    };
+    let mut dispatcher = Dispatcher::new(methods, shared.clone(), &config);
+    let mut handlers = Tasks::new();
+    let end = poll_fn(|cx| io.poll_run(cx, &shared, &mut dispatcher, &mut handlers)).await;
+    // `None`: nothing to close with (the write side failed).
+    let close = match end {
+        End::Received(e) => {
+            tracing::debug!(error = %e, "connection ended");
+            shared.shut_down(&e.to_string());
+            match e {
+                TransportError::Protocol(reason) => Some(Some(reason)),
+                _ => Some(None),
+            }
+        }
+        End::Write(e) => {
+            shared.shut_down(&format!("write failed: {e}"));
+            None
+        }
+        End::Local(reason) => Some(reason),
+    };
+    let closing = async {
+        if let Some(reason) = close {
+            let reason = io.close(reason).await;
+            shared.shut_down(&format!(
+                "connection closed locally ({} {})",
+                reason.code, reason.reason
+            ));
+        }
+    };
+    // Pending calls have failed; give handlers waiting on them a moment to
+    // observe that and finish, then abort the rest so no task outlives the
+    // connection.
+    let draining = async {
+        let drain = async { while handlers.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(config.handler_grace, drain).await;
+        handlers.abort_all();
+    };
+    tokio::join!(closing, draining);
+    if let Some(m) = &shared.metrics {
+        m.connection_closed();
+    }
+}
+
+impl<S: Sender, R: Receiver> Io<S, R> {
+    /// The main loop: read, answer, take queued messages, write, flush.
+    fn poll_run(
+        &mut self,
+        cx: &mut Context<'_>,
+        shared: &Shared,
+        dispatcher: &mut Dispatcher,
+        handlers: &mut Tasks,
+    ) -> Poll<End> {
+        shared.waker.register(cx.waker());
+        if shared.done.is_cancelled() {
+            return Poll::Ready(End::Local(None));
+        }
+        // Reap finished handler tasks so the set stays small.
+        while let Poll::Ready(Some(done)) = handlers.poll_join_next(cx) {
+            if let Ok(Some(id)) = done {
+                dispatcher.finished(&id);
+            }
+        }
+        let mut read = 0;
+        while self.outbox.len() < self.limit && read < READ_BUDGET {
+            match self.receiver.poll_receive(cx) {
+                Poll::Ready(Ok(text)) => {
+                    dispatcher.handle_frame(text.as_ref(), handlers, &mut self.outbox);
+                    read += 1;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(End::Received(e)),
+                Poll::Pending => break,
+            }
+        }
+        while self.outbox.len() < self.limit {
+            match self.queue.poll_recv(cx) {
+                Poll::Ready(Some(Outgoing::Text(text))) => self.outbox.push_back(text),
+                Poll::Ready(Some(Outgoing::Close(reason))) => return Poll::Ready(End::Local(Some(reason))),
+                // The shared state holds a sender: not while the connection lives.
+                Poll::Ready(None) => return Poll::Ready(End::Local(None)),
+                Poll::Pending => break,
+            }
+        }
+        if let Some(ticks) = &mut self.keepalive
+            && ticks.poll_tick(cx).is_ready()
+        {
+            self.ping_due = true;
+        }
+        if let Err(e) = self.poll_write(cx) {
+            return Poll::Ready(End::Write(e));
+        }
+        if read == READ_BUDGET || (self.outbox.len() < self.limit && !self.queue.is_empty()) {
+            // More may be ready: come back after other tasks had a turn.
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+
+    /// Hands the outbox (and a due ping) to the sending half as far as it
+    /// takes them, then flushes.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), TransportError> {
+        while self.ping_due || !self.outbox.is_empty() {
+            match self.sender.poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => break,
+            }
+            if self.ping_due {
+                self.ping_due = false;
+                self.sender.start_ping()?;
+            } else if let Some(text) = self.outbox.pop_front() {
+                self.sender.start_send(text)?;
+            }
+            self.unflushed = true;
+        }
+        if self.unflushed {
+            match self.sender.poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.unflushed = false,
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The connection is over: send what is still waiting (best effort,
+    /// bounded in time), then the close. Returns the close reason sent.
+    async fn close(&mut self, reason: Option<CloseReason>) -> CloseReason {
+        let mut reason = reason;
+        let drain = async {
+            while let Ok(msg) = self.queue.try_recv() {
+                match msg {
+                    Outgoing::Text(text) => self.outbox.push_back(text),
+                    Outgoing::Close(queued) => {
+                        reason.get_or_insert(queued);
+                        break;
+                    }
+                }
+            }
+            while let Some(text) = self.outbox.pop_front() {
+                self.sender.feed(text).await.ok()?;
+            }
+            Some(())
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
+        let reason = reason.unwrap_or(CloseReason::NORMAL);
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.sender.close(reason.clone())).await;
+        reason
+    }
+}
