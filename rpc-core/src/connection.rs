@@ -9,13 +9,14 @@
 //! until the other end reads (back-pressure).
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
 use crate::dispatch::{Dispatcher, Tasks};
 use crate::methods::Methods;
@@ -59,6 +60,33 @@ struct Io<S, R> {
     keepalive: Option<Interval>,
     ping_due: bool,
     unflushed: bool,
+    /// Set to the earliest deadline of the calls awaiting a reply.
+    timer: Timer,
+}
+
+/// One timer for every call deadline of the connection.
+#[derive(Default)]
+struct Timer {
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl Timer {
+    fn set(&mut self, at: Option<Instant>) {
+        self.armed = at.is_some();
+        let Some(at) = at else { return };
+        match &mut self.sleep {
+            Some(sleep) => sleep.as_mut().reset(at),
+            None => self.sleep = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
+    }
+
+    fn poll_fired(&mut self, cx: &mut Context<'_>) -> bool {
+        match &mut self.sleep {
+            Some(sleep) if self.armed => sleep.as_mut().poll(cx).is_ready(),
+            _ => false,
+        }
+    }
 }
 
 /// Runs one connection until it is over, then closes it and stops its handlers.
@@ -85,6 +113,7 @@ pub(crate) async fn run<S: Sender, R: Receiver>(parts: Parts<S, R>) {
         keepalive,
         ping_due: false,
         unflushed: false,
+        timer: Timer::default(),
     };
     let mut dispatcher = Dispatcher::new(methods, shared.clone(), &config);
     let mut handlers = Tasks::new();
@@ -146,6 +175,13 @@ impl<S: Sender, R: Receiver> Io<S, R> {
             if let Ok(Some(id)) = done {
                 dispatcher.finished(&id);
             }
+        }
+        if let Some(at) = shared.rearm() {
+            self.timer.set(at);
+        }
+        while self.timer.poll_fired(cx) {
+            let next = shared.expire(Instant::now(), &mut self.outbox);
+            self.timer.set(next);
         }
         let mut read = 0;
         while self.outbox.len() < self.limit && read < READ_BUDGET {

@@ -2,21 +2,23 @@
 //! the builder that registers services before the connection starts.
 
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::connection::Outbox;
 use crate::error::RpcError;
 use crate::message::encode_call;
 use crate::methods::{Methods, RegisterError};
-use crate::observe::{self, CallOutcome, CallTrace, Direction, Metrics};
-use crate::pending::{InsertError, PendingCalls, Reply};
+use crate::observe::{CallOutcome, CallTrace, Direction, Metrics};
+use crate::pending::{Answer, InsertError, PendingCalls, Reply};
 use crate::stream::{Consumer, Consumers, Event, RpcStream};
 use crate::transport::{CloseReason, Receiver, Sender};
 use tracing::Instrument;
@@ -132,8 +134,10 @@ pub(crate) struct Shared {
     pub(crate) done: CancellationToken,
     /// The connection's task.
     tasks: TaskTracker,
-    /// Wakes the connection's task (on shutdown).
+    /// Wakes the connection's task (on shutdown, and to set its timer).
     pub(crate) waker: futures::task::AtomicWaker,
+    /// A call's deadline is earlier than the connection task's timer.
+    rearm: AtomicBool,
     /// Default timeout of outgoing calls.
     call_timeout: Option<Duration>,
     /// Streams this end consumes, by our request id.
@@ -174,7 +178,7 @@ impl Shared {
         let waiter = self.pending().take(id);
         match waiter {
             Some(tx) => {
-                let _ = tx.send(reply);
+                let _ = tx.send(Some(reply));
                 true
             }
             None => false,
@@ -186,21 +190,51 @@ impl Shared {
         RpcError::Disconnected(reason.unwrap_or_else(|| "connection closed".into()))
     }
 
-    async fn send(&self, text: String) -> Result<(), RpcError> {
-        // Fast path without the async permit acquisition: the queue has room.
-        let msg = match self.out.try_send(Outgoing::Text(text)) {
-            Ok(()) => return Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(self.disconnected()),
-            Err(mpsc::error::TrySendError::Full(msg)) => msg,
-        };
-        self.out.send(msg).await.map_err(|_| self.disconnected())
+    /// Queues `text` if there is room; gives it back if the queue is full.
+    fn try_send(&self, text: String) -> Result<Option<Outgoing>, RpcError> {
+        match self.out.try_send(Outgoing::Text(text)) {
+            Ok(()) => Ok(None),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.disconnected()),
+            Err(mpsc::error::TrySendError::Full(msg)) => Ok(Some(msg)),
+        }
     }
 
-    fn register_call(&self) -> Result<(u64, tokio::sync::oneshot::Receiver<Reply>), RpcError> {
-        self.pending().insert().map_err(|e| match e {
+    fn register_call(&self, deadline: Option<Instant>) -> Result<(u64, oneshot::Receiver<Answer>), RpcError> {
+        let (id, rx, rearm) = self.pending().insert_until(deadline).map_err(|e| match e {
             InsertError::Closed(reason) => RpcError::Disconnected(reason),
             InsertError::Full(n) => RpcError::Limit(format!("{n} calls are already awaiting a reply")),
-        })
+        })?;
+        if rearm {
+            self.rearm.store(true, Ordering::Release);
+            self.waker.wake();
+        }
+        Ok((id, rx))
+    }
+
+    /// For the connection task: the instant its timer should fire at, if it
+    /// must be set again since the last time it asked.
+    pub(crate) fn rearm(&self) -> Option<Option<Instant>> {
+        if !self.rearm.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        Some(self.pending().armed())
+    }
+
+    /// For the connection task: tells every call whose deadline passed, asks
+    /// its callee to stop (`$/cancelRequest`), and returns when to look again.
+    pub(crate) fn expire(&self, now: Instant, out: &mut Outbox) -> Option<Instant> {
+        let (expired, next) = {
+            let mut pending = self.pending();
+            let expired = pending.expire(now);
+            (expired, pending.armed())
+        };
+        for (id, tx) in expired {
+            let _ = tx.send(None);
+            if let Ok(text) = encode_call(None, CANCEL_METHOD, &CancelParams { id }) {
+                out.push_back(text);
+            }
+        }
+        next
     }
 }
 
@@ -313,17 +347,31 @@ impl Peer {
         P: Serialize,
         R: DeserializeOwned,
     {
-        let call = async {
-            let shared = self.connection().await?;
-            let (id, reply) = shared.register_call()?;
-            on_id(&shared, id);
-            let trace = CallTrace::start(&shared.metrics, Direction::Outgoing, method, &id);
-            let span = trace.as_ref().map_or_else(tracing::Span::none, |t| t.span().clone());
-            let result = exchange(&shared, id, reply, method, params).instrument(span).await;
-            observe::finish(trace, CallOutcome::of_call(&result));
-            result
+        let deadline = timeout.map(|limit| (Instant::now() + limit, limit));
+        let waited;
+        let shared = match &self.link {
+            Link::Direct(shared) => shared,
+            Link::Slot(slot) => {
+                waited = slot.connected_before(deadline).await?;
+                &waited
+            }
         };
-        within(timeout, call).await
+        let (id, reply) = shared.register_call(deadline.map(|(at, _)| at))?;
+        on_id(shared, id);
+        let call = Call {
+            shared,
+            id,
+            limit: deadline.map(|(_, limit)| limit),
+        };
+        match CallTrace::start(&shared.metrics, Direction::Outgoing, method, &id) {
+            None => call.exchange(reply, method, params).await,
+            Some(trace) => {
+                let span = trace.span().clone();
+                let result = call.exchange(reply, method, params).instrument(span).await;
+                trace.finish(CallOutcome::of_call(&result));
+                result
+            }
+        }
     }
 
     /// Sends a notification: no id, no reply. Completes once it is queued.
@@ -339,14 +387,24 @@ impl Peer {
     }
 
     async fn send_text(&self, text: String) -> Result<(), RpcError> {
-        let send = async {
-            let shared = self.connection().await?;
-            if shared.done.is_cancelled() {
-                return Err(shared.disconnected());
-            }
-            shared.send(text).await
+        let timeout = self.default_timeout();
+        let shared = match &self.link {
+            Link::Direct(shared) => shared.clone(),
+            Link::Slot(slot) => slot.connected_before(timeout.map(|t| (Instant::now() + t, t))).await?,
         };
-        within(self.default_timeout(), send).await
+        if shared.done.is_cancelled() {
+            return Err(shared.disconnected());
+        }
+        // Only a full queue makes a notification wait (and needs a timer).
+        match shared.try_send(text)? {
+            None => Ok(()),
+            Some(msg) => {
+                within(timeout, async {
+                    shared.out.send(msg).await.map_err(|_| shared.disconnected())
+                })
+                .await
+            }
+        }
     }
 
     /// Closes the connection with a normal close: pending calls fail with
@@ -436,15 +494,6 @@ impl Peer {
         }
     }
 
-    /// The connection to send on: this peer's own, or the slot's current one
-    /// (waiting while the slot reconnects).
-    async fn connection(&self) -> Result<Arc<Shared>, RpcError> {
-        match &self.link {
-            Link::Direct(shared) => Ok(shared.clone()),
-            Link::Slot(slot) => slot.connected().await,
-        }
-    }
-
     fn direct(&self) -> Option<&Arc<Shared>> {
         match &self.link {
             Link::Direct(shared) => Some(shared),
@@ -466,30 +515,55 @@ async fn within<T>(
     }
 }
 
-async fn exchange<P, R>(
-    shared: &Shared,
+/// One outgoing call on its connection, once registered.
+struct Call<'a> {
+    shared: &'a Shared,
     id: u64,
-    reply: tokio::sync::oneshot::Receiver<Reply>,
-    method: &str,
-    params: P,
-) -> Result<R, RpcError>
-where
-    P: Serialize,
-    R: DeserializeOwned,
-{
-    let mut guard = PendingGuard {
-        shared,
-        id,
-        sent: false,
-        answered: false,
-    };
-    let text = encode_call(Some(id), method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
-    shared.send(text).await?;
-    guard.sent = true;
-    let reply = reply.await.map_err(|_| shared.disconnected())?;
-    guard.answered = true;
-    let raw = reply.map_err(RpcError::Call)?;
-    serde_json::from_str(raw.get()).map_err(|e| RpcError::Decode(e.to_string()))
+    /// The call's timeout (its deadline is in the pending table).
+    limit: Option<Duration>,
+}
+
+impl Call<'_> {
+    async fn exchange<P, R>(self, mut reply: oneshot::Receiver<Answer>, method: &str, params: P) -> Result<R, RpcError>
+    where
+        P: Serialize,
+        R: DeserializeOwned,
+    {
+        let Call { shared, id, limit } = self;
+        let mut guard = PendingGuard {
+            shared,
+            id,
+            sent: false,
+            answered: false,
+        };
+        let text = encode_call(Some(id), method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
+        let answer = match shared.try_send(text)? {
+            None => {
+                guard.sent = true;
+                (&mut reply).await
+            }
+            // The queue is full: wait for room, unless the deadline (or the
+            // end of the connection) answers first.
+            Some(msg) => {
+                tokio::select! {
+                    biased;
+                    answer = &mut reply => answer,
+                    sent = shared.out.send(msg) => {
+                        sent.map_err(|_| shared.disconnected())?;
+                        guard.sent = true;
+                        (&mut reply).await
+                    }
+                }
+            }
+        };
+        guard.answered = true;
+        match answer {
+            Ok(Some(Ok(raw))) => serde_json::from_str(raw.get()).map_err(|e| RpcError::Decode(e.to_string())),
+            Ok(Some(Err(error))) => Err(RpcError::Call(error)),
+            Ok(None) => Err(RpcError::Timeout(limit.unwrap_or_default())),
+            Err(_) => Err(shared.disconnected()),
+        }
+    }
 }
 
 /// The state behind a [`PeerSlot`].
@@ -503,6 +577,24 @@ struct Slot {
 impl Slot {
     fn current(&self) -> Option<Arc<Shared>> {
         self.current.borrow().clone()
+    }
+
+    /// The current connection if it is open; otherwise waits for the next
+    /// one until `deadline`.
+    async fn connected_before(&self, deadline: Option<(Instant, Duration)>) -> Result<Arc<Shared>, RpcError> {
+        if let Some(shared) = self.current()
+            && !shared.done.is_cancelled()
+            && !self.stopped.is_cancelled()
+        {
+            return Ok(shared);
+        }
+        let wait = Box::pin(self.connected());
+        match deadline {
+            Some((at, limit)) => tokio::time::timeout_at(at, wait)
+                .await
+                .unwrap_or(Err(RpcError::Timeout(limit))),
+            None => wait.await,
+        }
     }
 
     /// The current connection if it is open; otherwise waits for the next
@@ -695,6 +787,7 @@ impl PeerBuilder {
             done: CancellationToken::new(),
             tasks: TaskTracker::new(),
             waker: futures::task::AtomicWaker::new(),
+            rearm: AtomicBool::new(false),
             call_timeout: config.call_timeout,
             consumers: Mutex::default(),
             stream_window: config.stream_window,

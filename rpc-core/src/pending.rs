@@ -1,12 +1,17 @@
-//! The table of calls waiting for a reply, and request id allocation.
+//! The table of calls waiting for a reply, their deadlines, and request id
+//! allocation.
 //!
 //! `PendingCalls` is a plain struct with no lock and no I/O; the peer keeps it
 //! behind one short-held mutex shared by callers (insert, remove on drop) and
-//! the reader task (complete).
+//! the connection task (complete, expire). Timeouts cost no timer per call:
+//! deadlines wait in a heap, and the connection task keeps one timer set to
+//! the earliest.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
+use tokio::time::Instant;
 
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
@@ -16,8 +21,11 @@ use crate::error::ErrorObject;
 /// What a pending call receives: the raw `result`, or the error object.
 pub type Reply = Result<Box<RawValue>, ErrorObject>;
 
+/// What a waiting call is told: the reply, or `None` once its deadline passed.
+pub type Answer = Option<Reply>;
+
 /// Calls waiting for a reply, by request id.
-pub type Waiting = HashMap<u64, oneshot::Sender<Reply>, BuildHasherDefault<IdHasher>>;
+pub type Waiting = HashMap<u64, oneshot::Sender<Answer>, BuildHasherDefault<IdHasher>>;
 
 /// Hashes the ids this table allocates (sequential `u64`s) with one multiply:
 /// SipHash, the default, was ~3% of a client's CPU time under load, and the
@@ -50,6 +58,10 @@ pub struct PendingCalls {
     limit: usize,
     calls: Waiting,
     closed: Option<Arc<str>>,
+    /// Deadlines by time; entries of calls that ended are dropped lazily.
+    deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// What the connection task's timer is set to.
+    armed: Option<Instant>,
 }
 
 impl Default for PendingCalls {
@@ -75,12 +87,25 @@ impl PendingCalls {
             limit,
             calls: Waiting::default(),
             closed: None,
+            deadlines: BinaryHeap::new(),
+            armed: None,
         }
     }
 
-    /// Allocates the next id and registers a call under it. Fails with the
-    /// disconnect reason once the connection has closed, or when full.
-    pub fn insert(&mut self) -> Result<(u64, oneshot::Receiver<Reply>), InsertError> {
+    /// Allocates the next id and registers a call under it, answered with
+    /// `None` once `deadline` passes. Fails with the disconnect reason once
+    /// the connection has closed, or when full.
+    pub fn insert(&mut self) -> Result<(u64, oneshot::Receiver<Answer>), InsertError> {
+        self.insert_until(None).map(|(id, rx, _)| (id, rx))
+    }
+
+    /// Like [`PendingCalls::insert`], with a deadline; the `bool` is true
+    /// when the deadline is earlier than the one the timer is set to, so the
+    /// timer must be set again (to [`PendingCalls::armed`]).
+    pub fn insert_until(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<(u64, oneshot::Receiver<Answer>, bool), InsertError> {
         if let Some(reason) = &self.closed {
             return Err(InsertError::Closed(reason.clone()));
         }
@@ -91,7 +116,47 @@ impl PendingCalls {
         self.next_id += 1;
         let (tx, rx) = oneshot::channel();
         self.calls.insert(id, tx);
-        Ok((id, rx))
+        let rearm = deadline.is_some_and(|at| self.add_deadline(at, id));
+        Ok((id, rx, rearm))
+    }
+
+    fn add_deadline(&mut self, at: Instant, id: u64) -> bool {
+        // Entries of answered calls stay until they reach the top; keep them
+        // at most about as many as the calls still waiting.
+        if self.deadlines.len() > 2 * self.calls.len() + 64 {
+            let calls = &self.calls;
+            self.deadlines.retain(|Reverse((_, id))| calls.contains_key(id));
+        }
+        self.deadlines.push(Reverse((at, id)));
+        if self.armed.is_some_and(|armed| armed <= at) {
+            return false;
+        }
+        self.armed = Some(at);
+        true
+    }
+
+    /// The instant the connection task's timer should fire at, if any.
+    pub fn armed(&self) -> Option<Instant> {
+        self.armed
+    }
+
+    /// Takes every call whose deadline is `now` or earlier (their callers are
+    /// to be told `None`) and sets [`PendingCalls::armed`] to the next deadline.
+    pub fn expire(&mut self, now: Instant) -> Vec<(u64, oneshot::Sender<Answer>)> {
+        let mut expired = Vec::new();
+        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
+            if at > now && self.calls.contains_key(&id) {
+                break;
+            }
+            self.deadlines.pop();
+            if at <= now
+                && let Some(tx) = self.calls.remove(&id)
+            {
+                expired.push((id, tx));
+            }
+        }
+        self.armed = self.deadlines.peek().map(|Reverse((at, _))| *at);
+        expired
     }
 
     /// Forgets a call (its caller went away); true if it was still waiting.
@@ -100,7 +165,7 @@ impl PendingCalls {
     }
 
     /// Takes the waiting call for `id`, if any.
-    pub fn take(&mut self, id: u64) -> Option<oneshot::Sender<Reply>> {
+    pub fn take(&mut self, id: u64) -> Option<oneshot::Sender<Answer>> {
         self.calls.remove(&id)
     }
 
@@ -109,6 +174,8 @@ impl PendingCalls {
     /// The first reason wins.
     pub fn close(&mut self, reason: Arc<str>) -> Waiting {
         self.closed.get_or_insert(reason);
+        self.deadlines.clear();
+        self.armed = None;
         std::mem::take(&mut self.calls)
     }
 
@@ -140,11 +207,11 @@ mod tests {
         assert_ne!(a, b);
         t.take(b)
             .unwrap()
-            .send(Ok(RawValue::from_string("2".into()).unwrap()))
+            .send(Some(Ok(RawValue::from_string("2".into()).unwrap())))
             .unwrap();
-        t.take(a).unwrap().send(Err(ErrorObject::new(1, "x"))).unwrap();
-        assert_eq!(rb.try_recv().unwrap().unwrap().get(), "2");
-        assert_eq!(ra.try_recv().unwrap().unwrap_err().code, 1);
+        t.take(a).unwrap().send(Some(Err(ErrorObject::new(1, "x")))).unwrap();
+        assert_eq!(rb.try_recv().unwrap().unwrap().unwrap().get(), "2");
+        assert_eq!(ra.try_recv().unwrap().unwrap().unwrap_err().code, 1);
         assert!(t.take(a).is_none(), "a reply is delivered once");
         assert!(t.is_empty());
     }
@@ -178,5 +245,44 @@ mod tests {
         assert_eq!(t.insert().unwrap_err(), InsertError::Full(2));
         t.remove(a);
         assert!(t.insert().is_ok());
+    }
+
+    #[test]
+    fn deadlines_expire_in_order_and_arm_the_earliest() {
+        let mut t = PendingCalls::default();
+        let now = Instant::now();
+        let at = |ms| now + std::time::Duration::from_millis(ms);
+        let (late, _r1, rearm) = t.insert_until(Some(at(30))).unwrap();
+        assert!(rearm, "the first deadline arms the timer");
+        let (early, _r2, rearm) = t.insert_until(Some(at(10))).unwrap();
+        assert!(rearm, "an earlier deadline sets the timer again");
+        let (_, _r3, rearm) = t.insert_until(Some(at(20))).unwrap();
+        assert!(!rearm, "a later one does not");
+        assert_eq!(t.armed(), Some(at(10)));
+        assert!(t.expire(at(5)).is_empty());
+        let expired: Vec<u64> = t.expire(at(10)).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(expired, vec![early]);
+        assert_eq!(t.armed(), Some(at(20)));
+        t.take(2);
+        // The answered call's deadline is skipped; the late one expires.
+        let expired: Vec<u64> = t.expire(at(40)).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(expired, vec![late]);
+        assert_eq!(t.armed(), None);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn answered_calls_do_not_pile_up_in_the_deadline_heap() {
+        let mut t = PendingCalls::default();
+        let later = Instant::now() + std::time::Duration::from_secs(60);
+        for _ in 0..10_000 {
+            let (id, _rx, _) = t.insert_until(Some(later)).unwrap();
+            t.take(id);
+        }
+        assert!(
+            t.deadlines.len() <= 2 * t.len() + 65,
+            "{} deadlines kept",
+            t.deadlines.len()
+        );
     }
 }
