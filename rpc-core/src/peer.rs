@@ -363,15 +363,12 @@ impl Peer {
             id,
             limit: deadline.map(|(_, limit)| limit),
         };
-        match CallTrace::start(&shared.metrics, Direction::Outgoing, method, &id) {
-            None => call.exchange(reply, method, params).await,
-            Some(trace) => {
-                let span = trace.span().clone();
-                let result = call.exchange(reply, method, params).instrument(span).await;
-                trace.finish(CallOutcome::of_call(&result));
-                result
-            }
+        // Boxed: observed calls are the exception; inline, the span and
+        // trace would grow every call's future.
+        if let Some(trace) = CallTrace::start(&shared.metrics, Direction::Outgoing, method, &id) {
+            return Box::pin(call.traced(trace, reply, method, params)).await;
         }
+        call.exchange(reply, method, params).await
     }
 
     /// Sends a notification: no id, no reply. Completes once it is queued.
@@ -524,6 +521,23 @@ struct Call<'a> {
 }
 
 impl Call<'_> {
+    async fn traced<P, R>(
+        self,
+        trace: CallTrace,
+        reply: oneshot::Receiver<Answer>,
+        method: &str,
+        params: P,
+    ) -> Result<R, RpcError>
+    where
+        P: Serialize,
+        R: DeserializeOwned,
+    {
+        let span = trace.span().clone();
+        let result = self.exchange(reply, method, params).instrument(span).await;
+        trace.finish(CallOutcome::of_call(&result));
+        result
+    }
+
     async fn exchange<P, R>(self, mut reply: oneshot::Receiver<Answer>, method: &str, params: P) -> Result<R, RpcError>
     where
         P: Serialize,
@@ -543,18 +557,8 @@ impl Call<'_> {
                 (&mut reply).await
             }
             // The queue is full: wait for room, unless the deadline (or the
-            // end of the connection) answers first.
-            Some(msg) => {
-                tokio::select! {
-                    biased;
-                    answer = &mut reply => answer,
-                    sent = shared.out.send(msg) => {
-                        sent.map_err(|_| shared.disconnected())?;
-                        guard.sent = true;
-                        (&mut reply).await
-                    }
-                }
-            }
+            // end of the connection) answers first. Boxed: the rare path.
+            Some(msg) => Box::pin(send_then_wait(shared, msg, &mut reply, &mut guard.sent)).await?,
         };
         guard.answered = true;
         match answer {
@@ -562,6 +566,25 @@ impl Call<'_> {
             Ok(Some(Err(error))) => Err(RpcError::Call(error)),
             Ok(None) => Err(RpcError::Timeout(limit.unwrap_or_default())),
             Err(_) => Err(shared.disconnected()),
+        }
+    }
+}
+
+/// Waits for room in a full queue, then for the answer, unless an answer
+/// (the deadline, or the end of the connection) comes first.
+async fn send_then_wait(
+    shared: &Shared,
+    msg: Outgoing,
+    reply: &mut oneshot::Receiver<Answer>,
+    sent: &mut bool,
+) -> Result<Result<Answer, oneshot::error::RecvError>, RpcError> {
+    tokio::select! {
+        biased;
+        answer = &mut *reply => Ok(answer),
+        result = shared.out.send(msg) => {
+            result.map_err(|_| shared.disconnected())?;
+            *sent = true;
+            Ok(reply.await)
         }
     }
 }
@@ -588,13 +611,16 @@ impl Slot {
         {
             return Ok(shared);
         }
-        let wait = Box::pin(self.connected());
-        match deadline {
-            Some((at, limit)) => tokio::time::timeout_at(at, wait)
-                .await
-                .unwrap_or(Err(RpcError::Timeout(limit))),
-            None => wait.await,
-        }
+        // Boxed: only a call that finds no connection waits (and needs a timer).
+        Box::pin(async move {
+            match deadline {
+                Some((at, limit)) => tokio::time::timeout_at(at, self.connected())
+                    .await
+                    .unwrap_or(Err(RpcError::Timeout(limit))),
+                None => self.connected().await,
+            }
+        })
+        .await
     }
 
     /// The current connection if it is open; otherwise waits for the next
