@@ -15,12 +15,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
 use crate::dispatch::{Dispatcher, Tasks};
 use crate::methods::Methods;
-use crate::peer::{Outgoing, PeerConfig, Shared};
+use crate::peer::{PeerConfig, Shared};
 use crate::transport::{CloseReason, Receiver, Sender, TransportError};
 
 /// Messages answered in one go before the task yields to others.
@@ -35,7 +34,6 @@ pub(crate) type Outbox = VecDeque<String>;
 pub(crate) struct Parts<S, R> {
     pub(crate) sender: S,
     pub(crate) receiver: R,
-    pub(crate) queue: mpsc::Receiver<Outgoing>,
     pub(crate) methods: Arc<Methods>,
     pub(crate) config: PeerConfig,
     pub(crate) shared: Arc<Shared>,
@@ -54,7 +52,6 @@ enum End {
 struct Io<S, R> {
     sender: S,
     receiver: R,
-    queue: mpsc::Receiver<Outgoing>,
     outbox: Outbox,
     limit: usize,
     keepalive: Option<Interval>,
@@ -94,7 +91,6 @@ pub(crate) async fn run<S: Sender, R: Receiver>(parts: Parts<S, R>) {
     let Parts {
         sender,
         receiver,
-        queue,
         methods,
         config,
         shared,
@@ -107,7 +103,6 @@ pub(crate) async fn run<S: Sender, R: Receiver>(parts: Parts<S, R>) {
     let mut io = Io {
         sender,
         receiver,
-        queue,
         outbox: Outbox::new(),
         limit: config.send_queue,
         keepalive,
@@ -118,6 +113,9 @@ pub(crate) async fn run<S: Sender, R: Receiver>(parts: Parts<S, R>) {
     let mut dispatcher = Dispatcher::new(methods, shared.clone(), &config);
     let mut handlers = Tasks::new();
     let end = poll_fn(|cx| io.poll_run(cx, &shared, &mut dispatcher, &mut handlers)).await;
+    // Nothing more is taken from the queue after the close: senders fail.
+    let leftover = shared.out.drain_into(&mut io.outbox, usize::MAX);
+    shared.out.close();
     // `None`: nothing to close with (the write side failed).
     let close = match end {
         End::Received(e) => {
@@ -132,7 +130,7 @@ pub(crate) async fn run<S: Sender, R: Receiver>(parts: Parts<S, R>) {
             shared.shut_down(&format!("write failed: {e}"));
             None
         }
-        End::Local(reason) => Some(reason),
+        End::Local(reason) => Some(reason.or(leftover)),
     };
     let closing = async {
         if let Some(reason) = close {
@@ -194,14 +192,9 @@ impl<S: Sender, R: Receiver> Io<S, R> {
                 Poll::Pending => break,
             }
         }
-        while self.outbox.len() < self.limit {
-            match self.queue.poll_recv(cx) {
-                Poll::Ready(Some(Outgoing::Text(text))) => self.outbox.push_back(text),
-                Poll::Ready(Some(Outgoing::Close(reason))) => return Poll::Ready(End::Local(Some(reason))),
-                // The shared state holds a sender: not while the connection lives.
-                Poll::Ready(None) => return Poll::Ready(End::Local(None)),
-                Poll::Pending => break,
-            }
+        shared.out.register(cx.waker());
+        if let Some(reason) = shared.out.drain_into(&mut self.outbox, self.limit) {
+            return Poll::Ready(End::Local(Some(reason)));
         }
         if let Some(ticks) = &mut self.keepalive
             && ticks.poll_tick(cx).is_ready()
@@ -211,7 +204,7 @@ impl<S: Sender, R: Receiver> Io<S, R> {
         if let Err(e) = self.poll_write(cx) {
             return Poll::Ready(End::Write(e));
         }
-        if read == READ_BUDGET || (self.outbox.len() < self.limit && !self.queue.is_empty()) {
+        if read == READ_BUDGET || (self.outbox.len() < self.limit && !shared.out.is_empty()) {
             // More may be ready: come back after other tasks had a turn.
             cx.waker().wake_by_ref();
         }
@@ -248,17 +241,7 @@ impl<S: Sender, R: Receiver> Io<S, R> {
     /// The connection is over: send what is still waiting (best effort,
     /// bounded in time), then the close. Returns the close reason sent.
     async fn close(&mut self, reason: Option<CloseReason>) -> CloseReason {
-        let mut reason = reason;
         let drain = async {
-            while let Ok(msg) = self.queue.try_recv() {
-                match msg {
-                    Outgoing::Text(text) => self.outbox.push_back(text),
-                    Outgoing::Close(queued) => {
-                        reason.get_or_insert(queued);
-                        break;
-                    }
-                }
-            }
             while let Some(text) = self.outbox.pop_front() {
                 self.sender.feed(text).await.ok()?;
             }

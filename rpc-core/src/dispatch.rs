@@ -21,7 +21,8 @@ use crate::id::Id;
 use crate::message::{Frame, Incoming, encode_code, encode_error, parse_frame};
 use crate::methods::{HandlerFuture, Methods, Params};
 use crate::observe::{self, CallOutcome, CallTrace, Direction};
-use crate::peer::{CANCEL_METHOD, CancelParams, Outgoing, Shared};
+use crate::outgoing::Outgoing;
+use crate::peer::{CANCEL_METHOD, CancelParams, Shared};
 use crate::stream::{self, Outcome, Producers, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM};
 use tracing::Instrument;
 
@@ -311,18 +312,8 @@ fn join_array(replies: Vec<String>) -> String {
     out
 }
 
-/// Queues a reply for the writer; gives up if the connection ends first.
+/// Queues a reply for the connection task; gives up if the connection ends
+/// first (the queue is closed then, which also ends a wait for room).
 async fn send_to(shared: &Shared, text: String) {
-    // Fast path: room in the queue (the usual case) needs no cancellation
-    // future; a closed queue means the writer is gone, so the reply is moot.
-    use tokio::sync::mpsc::error::TrySendError;
-    let msg = match shared.out.try_send(Outgoing::Text(text)) {
-        Ok(()) | Err(TrySendError::Closed(_)) => return,
-        Err(TrySendError::Full(msg)) => msg,
-    };
-    tokio::select! {
-        biased;
-        _ = shared.out.send(msg) => {}
-        _ = shared.done.cancelled() => {}
-    }
+    let _ = shared.out.send(Outgoing::Text(text)).await;
 }

@@ -50,6 +50,7 @@ pub mod methods;
 pub mod observe;
 #[cfg(feature = "openrpc")]
 pub mod openrpc;
+mod outgoing;
 pub mod peer;
 pub mod pending;
 pub mod registry;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +19,7 @@ use crate::error::RpcError;
 use crate::message::encode_call;
 use crate::methods::{Methods, RegisterError};
 use crate::observe::{CallOutcome, CallTrace, Direction, Metrics};
+use crate::outgoing::{OutQueue, Outgoing};
 use crate::pending::{Answer, InsertError, PendingCalls, Reply};
 use crate::stream::{Consumer, Consumers, Event, RpcStream};
 use crate::transport::{CloseReason, Receiver, Sender};
@@ -118,18 +120,11 @@ impl PeerConfig {
     }
 }
 
-/// A message for the writer task.
-#[derive(Debug)]
-pub(crate) enum Outgoing {
-    Text(String),
-    Close(CloseReason),
-}
-
 /// State shared by every handle of one connection and its two tasks.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) pending: Mutex<PendingCalls>,
-    pub(crate) out: mpsc::Sender<Outgoing>,
+    pub(crate) out: OutQueue,
     /// Cancelled once the connection is over (closed, failed, or closed locally).
     pub(crate) done: CancellationToken,
     /// The connection's task.
@@ -194,8 +189,8 @@ impl Shared {
     fn try_send(&self, text: String) -> Result<Option<Outgoing>, RpcError> {
         match self.out.try_send(Outgoing::Text(text)) {
             Ok(()) => Ok(None),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.disconnected()),
-            Err(mpsc::error::TrySendError::Full(msg)) => Ok(Some(msg)),
+            Err(TrySendError::Closed(_)) => Err(self.disconnected()),
+            Err(TrySendError::Full(msg)) => Ok(Some(msg)),
         }
     }
 
@@ -789,7 +784,6 @@ pub struct PeerBuilder {
     peer: Peer,
     methods: Methods,
     config: PeerConfig,
-    outgoing: mpsc::Receiver<Outgoing>,
 }
 
 impl Default for PeerBuilder {
@@ -806,7 +800,7 @@ impl PeerBuilder {
 
     /// A builder with `config`.
     pub fn with_config(config: PeerConfig) -> Self {
-        let (out, outgoing) = mpsc::channel(config.send_queue);
+        let out = OutQueue::new(config.send_queue);
         let shared = Arc::new(Shared {
             pending: Mutex::new(PendingCalls::with_limit(config.max_pending_calls)),
             out,
@@ -827,7 +821,6 @@ impl PeerBuilder {
             },
             methods: Methods::new(),
             config,
-            outgoing,
         }
     }
 
@@ -845,12 +838,7 @@ impl PeerBuilder {
     /// Starts the connection's task on the current tokio runtime and returns
     /// the peer handle.
     pub fn start<S: Sender, R: Receiver>(self, sender: S, receiver: R) -> Peer {
-        let PeerBuilder {
-            peer,
-            methods,
-            config,
-            outgoing,
-        } = self;
+        let PeerBuilder { peer, methods, config } = self;
         static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(0);
         let span = tracing::debug_span!("rpc.connection", conn = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed));
         if let Some(m) = &config.metrics {
@@ -860,7 +848,6 @@ impl PeerBuilder {
         let connection = crate::connection::run(crate::connection::Parts {
             sender,
             receiver,
-            queue: outgoing,
             methods: Arc::new(methods),
             config,
             shared: shared.clone(),

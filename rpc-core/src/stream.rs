@@ -37,7 +37,8 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{ErrorObject, RpcError};
 use crate::id::Id;
 use crate::message::{EncodedResult, encode_call};
-use crate::peer::{Outgoing, Shared};
+use crate::outgoing::Outgoing;
+use crate::peer::Shared;
 
 /// Notification carrying one item.
 pub const STREAM_ITEM: &str = "$/stream/item";
@@ -411,7 +412,7 @@ impl<T> Consumer<T> {
         ) else {
             return;
         };
-        if let Err(mpsc::error::TrySendError::Full(msg)) = self.shared.out.try_send(Outgoing::Text(text)) {
+        if let Err(tokio::sync::mpsc::error::TrySendError::Full(msg)) = self.shared.out.try_send(Outgoing::Text(text)) {
             // The queue is full: hand the message to a task so a credit is
             // never lost (a lost credit would stall the stream).
             let shared = self.shared.clone();

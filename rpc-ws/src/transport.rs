@@ -37,7 +37,10 @@ pub struct WsReceiver<S> {
 #[derive(Debug)]
 struct Keepalive {
     dead_after: Duration,
+    /// When a frame last arrived (to within one burst of frames).
     last_seen: Instant,
+    /// A frame arrived since `last_seen` was set.
+    fresh: bool,
     /// Stays registered across `receive` calls; reset only when it fires.
     timer: Pin<Box<Sleep>>,
 }
@@ -68,6 +71,7 @@ where
         Keepalive {
             dead_after,
             last_seen,
+            fresh: false,
             timer: Box::pin(tokio::time::sleep_until(last_seen + dead_after)),
         }
     });
@@ -188,13 +192,17 @@ where
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Result<Message, WsError>>, TransportError>> {
         if let Poll::Ready(msg) = self.stream.poll_next_unpin(cx) {
             if let Some(keepalive) = &mut self.keepalive {
-                keepalive.last_seen = Instant::now();
+                keepalive.fresh = true;
             }
             return Poll::Ready(Ok(msg));
         }
         let Some(keepalive) = &mut self.keepalive else {
             return Poll::Pending;
         };
+        // The clock is read once per burst of frames, not once per frame.
+        if std::mem::take(&mut keepalive.fresh) {
+            keepalive.last_seen = Instant::now();
+        }
         while keepalive.timer.as_mut().poll(cx).is_ready() {
             let deadline = keepalive.last_seen + keepalive.dead_after;
             if deadline <= Instant::now() {
