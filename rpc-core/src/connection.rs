@@ -20,7 +20,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 use crate::dispatch::{Dispatcher, Tasks};
 use crate::methods::Methods;
 use crate::peer::{PeerConfig, Shared};
-use crate::transport::{CloseReason, Receiver, Sender, TransportError};
+use crate::transport::{CloseReason, Transport, TransportError};
 
 /// Messages answered in one go before the task yields to others.
 const READ_BUDGET: usize = 256;
@@ -31,9 +31,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 pub(crate) type Outbox = VecDeque<String>;
 
 /// What a connection's task needs.
-pub(crate) struct Parts<S, R> {
-    pub(crate) sender: S,
-    pub(crate) receiver: R,
+pub(crate) struct Parts<T> {
+    pub(crate) transport: T,
     pub(crate) methods: Arc<Methods>,
     pub(crate) config: PeerConfig,
     pub(crate) shared: Arc<Shared>,
@@ -49,9 +48,8 @@ enum End {
     Local(Option<CloseReason>),
 }
 
-struct Io<S, R> {
-    sender: S,
-    receiver: R,
+struct Io<T> {
+    transport: T,
     outbox: Outbox,
     limit: usize,
     keepalive: Option<Interval>,
@@ -87,22 +85,20 @@ impl Timer {
 }
 
 /// Runs one connection until it is over, then closes it and stops its handlers.
-pub(crate) async fn run<S: Sender, R: Receiver>(parts: Parts<S, R>) {
+pub(crate) async fn run<T: Transport>(parts: Parts<T>) {
     let Parts {
-        sender,
-        receiver,
+        transport,
         methods,
         config,
         shared,
     } = parts;
-    let keepalive = sender.ping_interval().map(|every| {
+    let keepalive = transport.ping_interval().map(|every| {
         let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ticks
     });
     let mut io = Io {
-        sender,
-        receiver,
+        transport,
         outbox: Outbox::new(),
         limit: config.send_queue,
         keepalive,
@@ -155,7 +151,7 @@ pub(crate) async fn run<S: Sender, R: Receiver>(parts: Parts<S, R>) {
     }
 }
 
-impl<S: Sender, R: Receiver> Io<S, R> {
+impl<T: Transport> Io<T> {
     /// The main loop: read, answer, take queued messages, write, flush.
     fn poll_run(
         &mut self,
@@ -183,7 +179,7 @@ impl<S: Sender, R: Receiver> Io<S, R> {
         }
         let mut read = 0;
         while self.outbox.len() < self.limit && read < READ_BUDGET {
-            match self.receiver.poll_receive(cx) {
+            match self.transport.poll_receive(cx) {
                 Poll::Ready(Ok(text)) => {
                     dispatcher.handle_frame(text.as_ref(), handlers, &mut self.outbox);
                     read += 1;
@@ -215,21 +211,21 @@ impl<S: Sender, R: Receiver> Io<S, R> {
     /// takes them, then flushes.
     fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), TransportError> {
         while self.ping_due || !self.outbox.is_empty() {
-            match self.sender.poll_ready(cx) {
+            match self.transport.poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Err(e),
                 Poll::Pending => break,
             }
             if self.ping_due {
                 self.ping_due = false;
-                self.sender.start_ping()?;
+                self.transport.start_ping()?;
             } else if let Some(text) = self.outbox.pop_front() {
-                self.sender.start_send(text)?;
+                self.transport.start_send(text)?;
             }
             self.unflushed = true;
         }
         if self.unflushed {
-            match self.sender.poll_flush(cx) {
+            match self.transport.poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.unflushed = false,
                 Poll::Ready(Err(e)) => return Err(e),
                 Poll::Pending => {}
@@ -243,13 +239,19 @@ impl<S: Sender, R: Receiver> Io<S, R> {
     async fn close(&mut self, reason: Option<CloseReason>) -> CloseReason {
         let drain = async {
             while let Some(text) = self.outbox.pop_front() {
-                self.sender.feed(text).await.ok()?;
+                poll_fn(|cx| self.transport.poll_ready(cx)).await.ok()?;
+                self.transport.start_send(text).ok()?;
             }
             Some(())
         };
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, drain).await;
         let reason = reason.unwrap_or(CloseReason::NORMAL);
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.sender.close(reason.clone())).await;
+        let close = async {
+            poll_fn(|cx| self.transport.poll_ready(cx)).await?;
+            self.transport.start_close(reason.clone())?;
+            poll_fn(|cx| self.transport.poll_close(cx)).await
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
         reason
     }
 }

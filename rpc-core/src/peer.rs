@@ -22,7 +22,7 @@ use crate::observe::{CallOutcome, CallTrace, Direction, Metrics};
 use crate::outgoing::{OutQueue, Outgoing};
 use crate::pending::{Answer, InsertError, PendingCalls, Reply};
 use crate::stream::{Consumer, Consumers, Event, RpcStream};
-use crate::transport::{CloseReason, Receiver, Sender};
+use crate::transport::{CloseReason, Receiver, Sender, Transport};
 use tracing::Instrument;
 
 /// Settings of one peer (one connection).
@@ -838,6 +838,11 @@ impl PeerBuilder {
     /// Starts the connection's task on the current tokio runtime and returns
     /// the peer handle.
     pub fn start<S: Sender, R: Receiver>(self, sender: S, receiver: R) -> Peer {
+        self.start_transport((sender, receiver))
+    }
+
+    /// Like [`PeerBuilder::start`], over a transport that is one value.
+    pub fn start_transport<T: Transport>(self, transport: T) -> Peer {
         let PeerBuilder { peer, methods, config } = self;
         static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(0);
         let span = tracing::debug_span!("rpc.connection", conn = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed));
@@ -846,8 +851,7 @@ impl PeerBuilder {
         }
         let shared = peer.direct().expect("a builder's peer is direct");
         let connection = crate::connection::run(crate::connection::Parts {
-            sender,
-            receiver,
+            transport,
             methods: Arc::new(methods),
             config,
             shared: shared.clone(),

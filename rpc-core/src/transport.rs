@@ -124,6 +124,71 @@ pub trait Receiver: Send + Unpin + 'static {
     }
 }
 
+/// Both directions of a connection in one value: what the peer's connection
+/// task drives. Any `(Sender, Receiver)` pair is one; a transport whose two
+/// directions share state (a WebSocket stream) implements it directly and
+/// saves the lock that splitting it into halves would take on every message.
+pub trait Transport: Send + Unpin + 'static {
+    /// A received text message.
+    type Text: AsRef<str> + Send + 'static;
+    /// See [`Receiver::poll_receive`].
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<Self::Text, TransportError>>;
+    /// See [`Sender::poll_ready`].
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>>;
+    /// See [`Sender::start_send`].
+    fn start_send(&mut self, text: String) -> Result<(), TransportError>;
+    /// See [`Sender::poll_flush`].
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>>;
+    /// See [`Sender::start_close`].
+    fn start_close(&mut self, reason: CloseReason) -> Result<(), TransportError>;
+    /// See [`Sender::poll_close`].
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>>;
+    /// See [`Sender::ping_interval`].
+    fn ping_interval(&self) -> Option<Duration> {
+        None
+    }
+    /// See [`Sender::start_ping`].
+    fn start_ping(&mut self) -> Result<(), TransportError> {
+        Ok(())
+    }
+}
+
+impl<S: Sender, R: Receiver> Transport for (S, R) {
+    type Text = R::Text;
+
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<R::Text, TransportError>> {
+        self.1.poll_receive(cx)
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn start_send(&mut self, text: String) -> Result<(), TransportError> {
+        self.0.start_send(text)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.0.poll_flush(cx)
+    }
+
+    fn start_close(&mut self, reason: CloseReason) -> Result<(), TransportError> {
+        self.0.start_close(reason)
+    }
+
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.0.poll_close(cx)
+    }
+
+    fn ping_interval(&self) -> Option<Duration> {
+        self.0.ping_interval()
+    }
+
+    fn start_ping(&mut self) -> Result<(), TransportError> {
+        self.0.start_ping()
+    }
+}
+
 pub mod memory {
     //! An in-process transport: two connected ends over unbounded channels.
     //! For tests and examples that need no socket.

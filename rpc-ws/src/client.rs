@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use crate::config::WsConfig;
 use crate::error::ConnectError;
 use crate::status::ConnectionStatus;
-use crate::transport::{WsReceiver, WsSender, split_with_keepalive};
+use crate::transport::WsTransport;
 
 /// The stream under a client connection: plain TCP, or TLS for `wss://`.
 type Stream = MaybeTlsStream<TcpStream>;
@@ -22,8 +22,7 @@ type Stream = MaybeTlsStream<TcpStream>;
 #[derive(Debug)]
 pub struct Connection {
     builder: PeerBuilder,
-    sender: WsSender<Stream>,
-    receiver: WsReceiver<Stream>,
+    transport: WsTransport<Stream>,
 }
 
 impl Connection {
@@ -42,12 +41,12 @@ impl Connection {
     /// server (e.g. [`crate::Disconnect::is_going_away`] when it shuts down)
     /// or a failure. Take it before [`Connection::start`].
     pub fn status(&self) -> ConnectionStatus {
-        self.receiver.status()
+        self.transport.status()
     }
 
     /// Starts serving and calling; returns the peer handle.
     pub fn start(self) -> Peer {
-        self.builder.start(self.sender, self.receiver)
+        self.builder.start_transport(self.transport)
     }
 }
 
@@ -178,12 +177,10 @@ impl ClientBuilder {
             tokio_tungstenite::client_async_with_config(request, MaybeTlsStream::Plain(stream), config)
                 .await
                 .map_err(ConnectError::from_ws)?;
-        let (sender, receiver) =
-            split_with_keepalive(ws, self.config.keepalive_interval, self.config.keepalive_timeout);
+        let transport = WsTransport::with_keepalive(ws, self.config.keepalive_interval, self.config.keepalive_timeout);
         Ok(Connection {
             builder: PeerBuilder::with_config(self.config.peer),
-            sender,
-            receiver,
+            transport,
         })
     }
 }

@@ -58,7 +58,7 @@ pub use server::{ConnectionInfo, Server, ServerHandle};
 pub use status::{ConnectionStatus, Disconnect};
 /// The HTTP types of the handshake (headers, status codes), as tungstenite uses them.
 pub use tokio_tungstenite::tungstenite::http;
-pub use transport::{WsReceiver, WsSender, split, split_with_keepalive};
+pub use transport::WsTransport;
 
 /// The rustls version `rpc-ws` uses, for building [`rustls::ServerConfig`]
 /// and [`rustls::ClientConfig`] (feature `tls`).

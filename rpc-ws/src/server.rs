@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::WsConfig;
 use crate::handshake::{HandshakeRequest, Rejection};
-use crate::transport::split_with_keepalive;
+use crate::transport::WsTransport;
 
 /// What the server knows about a connection when it sets it up.
 ///
@@ -329,8 +329,8 @@ where
     let mut builder = PeerBuilder::with_config(ctx.config.peer.clone());
     let setup_result = (ctx.setup)(&mut builder, &info);
     drop(info);
-    let (sender, receiver) = split_with_keepalive(ws, ctx.config.keepalive_interval, ctx.config.keepalive_timeout);
-    let peer = builder.start(sender, receiver);
+    let transport = WsTransport::with_keepalive(ws, ctx.config.keepalive_interval, ctx.config.keepalive_timeout);
+    let peer = builder.start_transport(transport);
     if let Err(e) = setup_result {
         tracing::error!(error = %e, "connection setup failed");
         peer.close_with(CloseReason::new(1011, "server setup failed")).await;

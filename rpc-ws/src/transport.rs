@@ -1,4 +1,4 @@
-//! tokio-tungstenite's split halves as `rpc_core` transport halves.
+//! tokio-tungstenite's WebSocket stream as an `rpc_core` transport.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -6,9 +6,8 @@ use std::time::Duration;
 use std::future::Future;
 use std::task::{Context, Poll, ready};
 
-use futures::stream::{SplitSink, SplitStream};
 use futures::{Sink, StreamExt};
-use rpc_core::transport::{CloseReason, Receiver, Sender, TransportError};
+use rpc_core::transport::{CloseReason, Transport, TransportError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
@@ -17,17 +16,12 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-/// The sending half of a WebSocket.
+/// A WebSocket as an `rpc_core` transport: both directions in one value,
+/// driven by the peer's one connection task (no lock between the halves).
 #[derive(Debug)]
-pub struct WsSender<S> {
-    sink: SplitSink<WebSocketStream<S>, Message>,
+pub struct WsTransport<S> {
+    ws: WebSocketStream<S>,
     ping_interval: Option<Duration>,
-}
-
-/// The receiving half of a WebSocket.
-#[derive(Debug)]
-pub struct WsReceiver<S> {
-    stream: SplitStream<WebSocketStream<S>>,
     keepalive: Option<Keepalive>,
     status: ConnectionStatus,
 }
@@ -41,97 +35,47 @@ struct Keepalive {
     last_seen: Instant,
     /// A frame arrived since `last_seen` was set.
     fresh: bool,
-    /// Stays registered across `receive` calls; reset only when it fires.
+    /// Stays registered across polls; reset only when it fires.
     timer: Pin<Box<Sleep>>,
 }
 
-/// Splits a WebSocket into transport halves, without keepalive.
-pub fn split<S>(ws: WebSocketStream<S>) -> (WsSender<S>, WsReceiver<S>)
+impl<S> WsTransport<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    split_with_keepalive(ws, None, Duration::ZERO)
-}
+    /// A transport without keepalive.
+    pub fn new(ws: WebSocketStream<S>) -> Self {
+        Self::with_keepalive(ws, None, Duration::ZERO)
+    }
 
-/// Splits a WebSocket into transport halves that ping every `interval` and
-/// declare the other end dead once it has sent nothing (pongs included) for
-/// `interval + timeout`. `None` disables both.
-pub fn split_with_keepalive<S>(
-    ws: WebSocketStream<S>,
-    interval: Option<Duration>,
-    timeout: Duration,
-) -> (WsSender<S>, WsReceiver<S>)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let (sink, stream) = ws.split();
-    let keepalive = interval.map(|interval| {
-        let dead_after = interval + timeout;
-        let last_seen = Instant::now();
-        Keepalive {
-            dead_after,
-            last_seen,
-            fresh: false,
-            timer: Box::pin(tokio::time::sleep_until(last_seen + dead_after)),
-        }
-    });
-    (
-        WsSender {
-            sink,
+    /// A transport that pings every `interval` and declares the other end
+    /// dead once it has sent nothing (pongs included) for `interval +
+    /// timeout`. `None` disables both.
+    pub fn with_keepalive(ws: WebSocketStream<S>, interval: Option<Duration>, timeout: Duration) -> Self {
+        let keepalive = interval.map(|interval| {
+            let dead_after = interval + timeout;
+            let last_seen = Instant::now();
+            Keepalive {
+                dead_after,
+                last_seen,
+                fresh: false,
+                timer: Box::pin(tokio::time::sleep_until(last_seen + dead_after)),
+            }
+        });
+        WsTransport {
+            ws,
             ping_interval: interval,
-        },
-        WsReceiver {
-            stream,
             keepalive,
             status: ConnectionStatus::default(),
-        },
-    )
-}
-
-impl<S> Sender for WsSender<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
-        Pin::new(&mut self.sink).poll_ready(cx).map_err(io_error)
+        }
     }
 
-    fn start_send(&mut self, text: String) -> Result<(), TransportError> {
-        Pin::new(&mut self.sink)
-            .start_send(Message::text(text))
-            .map_err(io_error)
-    }
-
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
-        Pin::new(&mut self.sink).poll_flush(cx).map_err(io_error)
-    }
-
-    fn start_close(&mut self, reason: CloseReason) -> Result<(), TransportError> {
-        let frame = CloseFrame {
-            code: reason.code.into(),
-            reason: Utf8Bytes::from(reason.reason.into_owned()),
-        };
-        Pin::new(&mut self.sink)
-            .start_send(Message::Close(Some(frame)))
-            .map_err(io_error)
-    }
-
-    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
-        Pin::new(&mut self.sink).poll_close(cx).map_err(io_error)
-    }
-
-    fn ping_interval(&self) -> Option<Duration> {
-        self.ping_interval
-    }
-
-    fn start_ping(&mut self) -> Result<(), TransportError> {
-        Pin::new(&mut self.sink)
-            .start_send(Message::Ping(Default::default()))
-            .map_err(io_error)
+    fn sink(&mut self) -> Pin<&mut WebSocketStream<S>> {
+        Pin::new(&mut self.ws)
     }
 }
 
-impl<S> Receiver for WsReceiver<S>
+impl<S> Transport for WsTransport<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -148,9 +92,43 @@ where
         }
         Poll::Ready(result)
     }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.sink().poll_ready(cx).map_err(io_error)
+    }
+
+    fn start_send(&mut self, text: String) -> Result<(), TransportError> {
+        self.sink().start_send(Message::text(text)).map_err(io_error)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.sink().poll_flush(cx).map_err(io_error)
+    }
+
+    fn start_close(&mut self, reason: CloseReason) -> Result<(), TransportError> {
+        let frame = CloseFrame {
+            code: reason.code.into(),
+            reason: Utf8Bytes::from(reason.reason.into_owned()),
+        };
+        self.sink().start_send(Message::Close(Some(frame))).map_err(io_error)
+    }
+
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.sink().poll_close(cx).map_err(io_error)
+    }
+
+    fn ping_interval(&self) -> Option<Duration> {
+        self.ping_interval
+    }
+
+    fn start_ping(&mut self) -> Result<(), TransportError> {
+        self.sink()
+            .start_send(Message::Ping(Default::default()))
+            .map_err(io_error)
+    }
 }
 
-impl<S> WsReceiver<S>
+impl<S> WsTransport<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -158,7 +136,6 @@ where
     pub fn status(&self) -> ConnectionStatus {
         self.status.clone()
     }
-
     fn poll_text(&mut self, cx: &mut Context<'_>) -> Poll<Result<Utf8Bytes, TransportError>> {
         loop {
             let msg = match ready!(self.poll_frame(cx))? {
@@ -190,7 +167,7 @@ where
 
     /// The next frame of any kind; fails if the keepalive deadline passes first.
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Result<Message, WsError>>, TransportError>> {
-        if let Poll::Ready(msg) = self.stream.poll_next_unpin(cx) {
+        if let Poll::Ready(msg) = self.ws.poll_next_unpin(cx) {
             if let Some(keepalive) = &mut self.keepalive {
                 keepalive.fresh = true;
             }
