@@ -55,6 +55,8 @@ struct Io<T> {
     keepalive: Option<Interval>,
     ping_due: bool,
     unflushed: bool,
+    /// The last poll put writing off to let other tasks queue more.
+    deferred: bool,
     /// Set to the earliest deadline of the calls awaiting a reply.
     timer: Timer,
 }
@@ -104,6 +106,7 @@ pub(crate) async fn run<T: Transport>(parts: Parts<T>) {
         keepalive,
         ping_due: false,
         unflushed: false,
+        deferred: false,
         timer: Timer::default(),
     };
     let mut dispatcher = Dispatcher::new(methods, shared.clone(), &config);
@@ -188,10 +191,24 @@ impl<T: Transport> Io<T> {
                 Poll::Pending => break,
             }
         }
+        let before = self.outbox.len();
         shared.out.register(cx.waker());
         if let Some(reason) = shared.out.drain_into(&mut self.outbox, self.limit) {
             return Poll::Ready(End::Local(Some(reason)));
         }
+        if read == 0 && self.outbox.len() > before && !self.deferred {
+            // Woken only because a task queued a message. Others that are
+            // ready to run (many tasks calling on one connection, callers
+            // our last replies woke) likely queue theirs too: let them run
+            // first, then write all at once instead of one write each.
+            self.deferred = true;
+            shared.out.unregister();
+            // A task that wakes itself while running goes to the back of the
+            // run queue, behind the callers already woken.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        self.deferred = false;
         if let Some(ticks) = &mut self.keepalive
             && ticks.poll_tick(cx).is_ready()
         {

@@ -81,6 +81,12 @@ impl OutQueue {
         self.waker.register(waker);
     }
 
+    /// For the connection task: new messages stop waking it (it will look
+    /// anyway).
+    pub(crate) fn unregister(&self) {
+        drop(self.waker.take());
+    }
+
     /// For the connection task: moves queued texts to `out` until it holds
     /// `limit`; stops at a close and returns its reason.
     pub(crate) fn drain_into(&self, out: &mut VecDeque<String>, limit: usize) -> Option<CloseReason> {
