@@ -4,8 +4,9 @@
 //! * [`Peer`]: one end of a connection. It calls the other end and serves
 //!   the other end's calls at the same time; both ends are the same type.
 //! * [`Methods`]: the dispatch table a service turns into.
-//! * [`transport`]: the two small traits a connection implements
-//!   (`rpc-ws` provides the WebSocket one; [`transport::memory`] an in-process one).
+//! * [`transport`]: what a connection implements: a `Sender` and a `Receiver`,
+//!   or one `Transport` value (`rpc-ws` provides the WebSocket one;
+//!   [`transport::memory`] an in-process one).
 //! * [`rpc`]: the attribute macro that turns a trait into a typed client stub
 //!   and a dispatch table.
 //! * `typescript` (feature `typescript`): TypeScript bindings for the traits,

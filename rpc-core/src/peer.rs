@@ -841,7 +841,17 @@ impl PeerBuilder {
         self.start_transport((sender, receiver))
     }
 
-    /// Like [`PeerBuilder::start`], over a transport that is one value.
+    /// Like [`PeerBuilder::start`], over a transport that is one value
+    /// (`rpc_ws::WsTransport`, or any `(Sender, Receiver)` pair).
+    ///
+    /// ```
+    /// use rpc_core::{PeerBuilder, transport::memory};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let (a, _b) = memory::pair();
+    /// let peer = PeerBuilder::new().start_transport(a);
+    /// assert!(!peer.is_closed());
+    /// # });
+    /// ```
     pub fn start_transport<T: Transport>(self, transport: T) -> Peer {
         let PeerBuilder { peer, methods, config } = self;
         static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(0);

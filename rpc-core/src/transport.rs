@@ -128,6 +128,23 @@ pub trait Receiver: Send + Unpin + 'static {
 /// task drives. Any `(Sender, Receiver)` pair is one; a transport whose two
 /// directions share state (a WebSocket stream) implements it directly and
 /// saves the lock that splitting it into halves would take on every message.
+///
+/// ```
+/// use rpc_core::PeerBuilder;
+/// use rpc_core::transport::{memory, Transport};
+///
+/// fn assert_transport<T: Transport>(t: T) -> T {
+///     t
+/// }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let ((a_tx, a_rx), (b_tx, b_rx)) = memory::pair();
+/// // A (sender, receiver) pair is a transport.
+/// let a = PeerBuilder::new().start_transport(assert_transport((a_tx, a_rx)));
+/// let b = PeerBuilder::new().start(b_tx, b_rx);
+/// b.notify("hello", ()).await.unwrap();
+/// # drop(a);
+/// # });
+/// ```
 pub trait Transport: Send + Unpin + 'static {
     /// A received text message.
     type Text: AsRef<str> + Send + 'static;

@@ -18,6 +18,16 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 /// A WebSocket as an `rpc_core` transport: both directions in one value,
 /// driven by the peer's one connection task (no lock between the halves).
+/// [`crate::connect`] and [`crate::Server`] build one; to run a peer over a
+/// WebSocket you opened yourself:
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// let (ws, _response) = tokio_tungstenite::connect_async("ws://127.0.0.1:9000/").await?;
+/// let peer = rpc_core::PeerBuilder::new().start_transport(rpc_ws::WsTransport::new(ws));
+/// # drop(peer);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct WsTransport<S> {
     ws: WebSocketStream<S>,
