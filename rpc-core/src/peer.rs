@@ -546,14 +546,21 @@ impl Call<'_> {
             answered: false,
         };
         let text = encode_call(Some(id), method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
-        let answer = match shared.try_send(text)? {
+        // Decided before any await, and boxed: what the slow path needs must
+        // not size every call's future.
+        let full = match shared.try_send(text) {
+            Ok(None) => None,
+            Ok(Some(msg)) => Some(Box::new(msg)),
+            Err(e) => return Err(e),
+        };
+        let answer = match full {
             None => {
                 guard.sent = true;
                 (&mut reply).await
             }
             // The queue is full: wait for room, unless the deadline (or the
-            // end of the connection) answers first. Boxed: the rare path.
-            Some(msg) => Box::pin(send_then_wait(shared, msg, &mut reply, &mut guard.sent)).await?,
+            // end of the connection) answers first.
+            Some(msg) => Box::pin(send_then_wait(shared, *msg, &mut reply, &mut guard.sent)).await?,
         };
         guard.answered = true;
         match answer {
