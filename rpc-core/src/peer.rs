@@ -33,7 +33,9 @@ pub struct PeerConfig {
     /// answered at once with -32000 "Server busy" (never queued, so a peer
     /// at its limit still reads the replies its own handlers wait for).
     pub max_concurrent_calls: usize,
-    /// Capacity of the outgoing message queue; when full, senders wait.
+    /// Capacity of the outgoing message queue (when full, senders wait), and
+    /// of the connection task's outbox of replies not yet written (when full,
+    /// it stops reading until the other end reads).
     pub send_queue: usize,
     /// After the connection ends, how long running handlers get to finish
     /// (they see `Disconnected` from any call they make) before they are aborted.
