@@ -115,22 +115,7 @@ pub(crate) async fn run<T: Transport>(parts: Parts<T>) {
     // Nothing more is taken from the queue after the close: senders fail.
     let leftover = shared.out.drain_into(&mut io.outbox, usize::MAX);
     shared.out.close();
-    // `None`: nothing to close with (the write side failed).
-    let close = match end {
-        End::Received(e) => {
-            tracing::debug!(error = %e, "connection ended");
-            shared.shut_down(&e.to_string());
-            match e {
-                TransportError::Protocol(reason) => Some(Some(reason)),
-                _ => Some(None),
-            }
-        }
-        End::Write(e) => {
-            shared.shut_down(&format!("write failed: {e}"));
-            None
-        }
-        End::Local(reason) => Some(reason.or(leftover)),
-    };
+    let close = close_to_send(end, leftover, &shared);
     let closing = async {
         if let Some(reason) = close {
             let reason = io.close(reason).await;
@@ -151,6 +136,26 @@ pub(crate) async fn run<T: Transport>(parts: Parts<T>) {
     tokio::join!(closing, draining);
     if let Some(m) = &shared.metrics {
         m.connection_closed();
+    }
+}
+
+/// Records why the connection ended and returns the close to send, if any
+/// (`None` once the write side failed: nothing to send it with).
+fn close_to_send(end: End, queued_close: Option<CloseReason>, shared: &Shared) -> Option<Option<CloseReason>> {
+    match end {
+        End::Received(e) => {
+            tracing::debug!(error = %e, "connection ended");
+            shared.shut_down(&e.to_string());
+            match e {
+                TransportError::Protocol(reason) => Some(Some(reason)),
+                _ => Some(None),
+            }
+        }
+        End::Write(e) => {
+            shared.shut_down(&format!("write failed: {e}"));
+            None
+        }
+        End::Local(reason) => Some(reason.or(queued_close)),
     }
 }
 
