@@ -344,7 +344,7 @@ impl Peer {
         P: Serialize,
         R: DeserializeOwned,
     {
-        let deadline = timeout.map(|limit| (Instant::now() + limit, limit));
+        let deadline = deadline_after(timeout);
         let waited;
         let shared = match &self.link {
             Link::Direct(shared) => shared,
@@ -382,9 +382,15 @@ impl Peer {
 
     async fn send_text(&self, text: String) -> Result<(), RpcError> {
         let timeout = self.default_timeout();
+        // Read the clock only where a wait may follow: one deadline for the
+        // wait for a connection and the wait for room in the queue.
+        let mut deadline = None;
         let shared = match &self.link {
             Link::Direct(shared) => shared.clone(),
-            Link::Slot(slot) => slot.connected_before(timeout.map(|t| (Instant::now() + t, t))).await?,
+            Link::Slot(slot) => {
+                deadline = deadline_after(timeout);
+                slot.connected_before(deadline).await?
+            }
         };
         if shared.done.is_cancelled() {
             return Err(shared.disconnected());
@@ -393,7 +399,7 @@ impl Peer {
         match shared.try_send(text)? {
             None => Ok(()),
             Some(msg) => {
-                within(timeout, async {
+                within(deadline.or_else(|| deadline_after(timeout)), async {
                     shared.out.send(msg).await.map_err(|_| shared.disconnected())
                 })
                 .await
@@ -496,13 +502,20 @@ impl Peer {
     }
 }
 
-/// Runs `fut`, failing with [`RpcError::Timeout`] once `timeout` (if any) passes.
+/// A timeout as the instant it ends (and the limit, for the error).
+type Deadline = Option<(Instant, Duration)>;
+
+fn deadline_after(timeout: Option<Duration>) -> Deadline {
+    timeout.map(|limit| (Instant::now() + limit, limit))
+}
+
+/// Runs `fut`, failing with [`RpcError::Timeout`] once `deadline` (if any) passes.
 async fn within<T>(
-    timeout: Option<Duration>,
+    deadline: Deadline,
     fut: impl std::future::Future<Output = Result<T, RpcError>>,
 ) -> Result<T, RpcError> {
-    match timeout {
-        Some(limit) => tokio::time::timeout(limit, fut)
+    match deadline {
+        Some((at, limit)) => tokio::time::timeout_at(at, fut)
             .await
             .unwrap_or(Err(RpcError::Timeout(limit))),
         None => fut.await,
@@ -608,7 +621,7 @@ impl Slot {
 
     /// The current connection if it is open; otherwise waits for the next
     /// one until `deadline`.
-    async fn connected_before(&self, deadline: Option<(Instant, Duration)>) -> Result<Arc<Shared>, RpcError> {
+    async fn connected_before(&self, deadline: Deadline) -> Result<Arc<Shared>, RpcError> {
         if let Some(shared) = self.current()
             && !shared.done.is_cancelled()
             && !self.stopped.is_cancelled()
@@ -616,15 +629,7 @@ impl Slot {
             return Ok(shared);
         }
         // Boxed: only a call that finds no connection waits (and needs a timer).
-        Box::pin(async move {
-            match deadline {
-                Some((at, limit)) => tokio::time::timeout_at(at, self.connected())
-                    .await
-                    .unwrap_or(Err(RpcError::Timeout(limit))),
-                None => self.connected().await,
-            }
-        })
-        .await
+        Box::pin(within(deadline, self.connected())).await
     }
 
     /// The current connection if it is open; otherwise waits for the next
