@@ -168,7 +168,9 @@ impl<T: Transport> Io<T> {
         dispatcher: &mut Dispatcher,
         handlers: &mut Tasks,
     ) -> Poll<End> {
-        shared.waker.register(cx.waker());
+        // Registered before anything is looked at, so nothing that happens
+        // after a check is missed.
+        shared.out.register(cx.waker());
         if shared.done.is_cancelled() {
             return Poll::Ready(End::Local(None));
         }
@@ -197,7 +199,6 @@ impl<T: Transport> Io<T> {
             }
         }
         let before = self.outbox.len();
-        shared.out.register(cx.waker());
         if let Some(reason) = shared.out.drain_into(&mut self.outbox, self.limit) {
             return Poll::Ready(End::Local(Some(reason)));
         }

@@ -28,7 +28,8 @@ pub(crate) struct OutQueue {
     items: Mutex<VecDeque<Outgoing>>,
     /// One permit per free place; closed once the connection task is gone.
     space: Semaphore,
-    /// The connection task, woken on every message.
+    /// The connection task, woken on every message (and by
+    /// [`OutQueue::wake_task`]).
     waker: AtomicWaker,
 }
 
@@ -76,13 +77,20 @@ impl OutQueue {
         self.waker.wake();
     }
 
-    /// For the connection task: registers it to be woken by the next message.
+    /// For the connection task: registers it to be woken by the next message
+    /// or [`OutQueue::wake_task`].
     pub(crate) fn register(&self, waker: &std::task::Waker) {
         self.waker.register(waker);
     }
 
-    /// For the connection task: new messages stop waking it (it will look
-    /// anyway).
+    /// Wakes the connection task for something other than a message (the
+    /// connection was shut down, a call deadline needs its timer).
+    pub(crate) fn wake_task(&self) {
+        self.waker.wake();
+    }
+
+    /// For the connection task: nothing wakes it until it registers again
+    /// (it has woken itself and will look anyway).
     pub(crate) fn unregister(&self) {
         drop(self.waker.take());
     }

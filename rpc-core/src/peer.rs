@@ -131,8 +131,6 @@ pub(crate) struct Shared {
     pub(crate) done: CancellationToken,
     /// The connection's task.
     tasks: TaskTracker,
-    /// Wakes the connection's task (on shutdown, and to set its timer).
-    pub(crate) waker: futures::task::AtomicWaker,
     /// A call's deadline is earlier than the connection task's timer.
     rearm: AtomicBool,
     /// Default timeout of outgoing calls.
@@ -168,7 +166,7 @@ impl Shared {
         let streams = std::mem::take(&mut *self.consumers());
         drop(streams);
         self.done.cancel();
-        self.waker.wake();
+        self.out.wake_task();
     }
 
     pub(crate) fn complete(&self, id: u64, reply: Reply) -> bool {
@@ -203,7 +201,7 @@ impl Shared {
         })?;
         if rearm {
             self.rearm.store(true, Ordering::Release);
-            self.waker.wake();
+            self.out.wake_task();
         }
         Ok((id, rx))
     }
@@ -820,7 +818,6 @@ impl PeerBuilder {
             out,
             done: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            waker: futures::task::AtomicWaker::new(),
             rearm: AtomicBool::new(false),
             call_timeout: config.call_timeout,
             consumers: Mutex::default(),
