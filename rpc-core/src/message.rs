@@ -298,46 +298,40 @@ pub fn encode_code(code: ErrorCode, id: &Id) -> String {
     encode_error(&ErrorObject::from_code(code), id)
 }
 
+/// The members of an outgoing call, in the order they are written.
+#[derive(Serialize)]
+struct OutgoingCall<'a, P: ?Sized> {
+    jsonrpc: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    method: &'a str,
+    params: &'a P,
+}
+
 /// A request (`id` is `Some`) or a notification.
 pub fn encode_call<P: Serialize + ?Sized>(
     id: Option<u64>,
     method: &str,
     params: &P,
 ) -> Result<String, serde_json::Error> {
-    let mut out = String::with_capacity(64 + method.len());
-    out.push_str(r#"{"jsonrpc":"2.0","#);
-    if let Some(id) = id {
-        out.push_str(r#""id":"#);
-        push_u64(&mut out, id);
-        out.push(',');
-    }
-    out.push_str(r#""method":"#);
-    write_json_string(&mut out, method);
-    let params_start = out.len();
-    out.push_str(r#","params":"#);
-    append_json(&mut out, params)?;
+    // One `to_string`: serde_json hands over its buffer as a `String` without
+    // checking it again, where appending to our own `String` piecewise cost a
+    // UTF-8 check of the whole message per piece.
+    let mut out = serde_json::to_string(&OutgoingCall {
+        jsonrpc: "2.0",
+        id,
+        method,
+        params,
+    })?;
     // `"params":null` is invalid (params must be an array or an object): params
-    // that serialize to `null`, such as `()`, omit the member instead.
-    if out[params_start..] == *r#","params":null"# {
-        out.truncate(params_start);
+    // that serialize to `null`, such as `()`, omit the member instead. (Params
+    // is the last member, so only a `null` params can end the text like this.)
+    const NULL_PARAMS: &str = r#","params":null}"#;
+    if out.ends_with(NULL_PARAMS) {
+        out.truncate(out.len() - NULL_PARAMS.len());
+        out.push('}');
     }
-    out.push('}');
     Ok(out)
-}
-
-/// Appends the decimal digits of `n` (no `fmt` machinery: this runs per call).
-fn push_u64(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend(digits[i..].iter().map(|&d| char::from(d)));
 }
 
 /// Appends `s` as a JSON string literal.
@@ -514,6 +508,28 @@ mod tests {
         assert_eq!(
             encode_call(None, "update", &[1, 2]).unwrap(),
             r#"{"jsonrpc":"2.0","method":"update","params":[1,2]}"#
+        );
+    }
+
+    #[test]
+    fn params_that_encode_as_null_are_omitted_and_nothing_else_is() {
+        assert_eq!(
+            encode_call(Some(1), "m", &()).unwrap(),
+            r#"{"jsonrpc":"2.0","id":1,"method":"m"}"#
+        );
+        assert_eq!(
+            encode_call(None, "m", &None::<u8>).unwrap(),
+            r#"{"jsonrpc":"2.0","method":"m"}"#
+        );
+        // A params object whose last member is `"params":null` stays whole.
+        let params = serde_json::json!({"params": null});
+        assert_eq!(
+            encode_call(Some(2), "m", &params).unwrap(),
+            r#"{"jsonrpc":"2.0","id":2,"method":"m","params":{"params":null}}"#
+        );
+        assert_eq!(
+            encode_call(Some(3), "m", &("x,\"params\":null",)).unwrap(),
+            r#"{"jsonrpc":"2.0","id":3,"method":"m","params":["x,\"params\":null"]}"#
         );
     }
 
