@@ -62,10 +62,58 @@ struct Io<T> {
     keepalive: Option<Interval>,
     ping_due: bool,
     unflushed: bool,
-    /// The last poll put writing off to let other tasks queue more.
-    deferred: bool,
+    /// Whether to put a write off to let other tasks queue more.
+    deferral: Deferral,
     /// Set to the earliest deadline of the calls awaiting a reply.
     timer: Timer,
+}
+
+/// Deferring a write after a lone fruitless deferral is tried again only
+/// after this many writes.
+const DEFER_PROBE: u8 = 8;
+
+/// Putting a write off once, when woken only because a task queued a
+/// message: other tasks that are ready to run (many tasks calling on one
+/// connection, callers our last replies woke) likely queue theirs too, and
+/// all go out in one write instead of one write each (without it tokio's
+/// LIFO slot runs this task right after each caller). A lone caller gains
+/// nothing from the wait and pays for it in latency (seq p50, ours / the
+/// hand-rolled loop: 1.19-1.24 with, 0.95-1.00 without), so after a
+/// deferral that gathered nothing, only every [`DEFER_PROBE`]th write
+/// tries again.
+#[derive(Default)]
+struct Deferral {
+    /// The outbox length when the write was put off, while it is.
+    since: Option<usize>,
+    /// The last deferral gathered nothing.
+    fruitless: bool,
+    /// Writes not put off since then.
+    skipped: u8,
+}
+
+impl Deferral {
+    /// Woken only by queued messages (the outbox now holds `outbox`): true
+    /// to put the write off until other tasks had their turn.
+    fn start(&mut self, outbox: usize) -> bool {
+        if self.since.is_some() {
+            return false;
+        }
+        if self.fruitless && self.skipped < DEFER_PROBE {
+            self.skipped += 1;
+            return false;
+        }
+        self.skipped = 0;
+        self.since = Some(outbox);
+        true
+    }
+
+    /// About to write (the outbox holds `outbox`): learns whether a
+    /// deferral, if one was on, gathered more.
+    fn end(&mut self, outbox: usize) {
+        if let Some(before) = self.since.take() {
+            self.fruitless = outbox <= before;
+        }
+    }
 }
 
 /// One timer for every call deadline of the connection.
@@ -113,7 +161,7 @@ pub(crate) async fn run<T: Transport>(parts: Parts<T>) {
         keepalive,
         ping_due: false,
         unflushed: false,
-        deferred: false,
+        deferral: Deferral::default(),
         timer: Timer::default(),
     };
     let mut dispatcher = Dispatcher::new(methods, shared.clone(), &config);
@@ -209,19 +257,14 @@ impl<T: Transport> Io<T> {
         if let Some(reason) = shared.out.drain_into(&mut self.outbox, self.limit) {
             return Poll::Ready(End::Local(Some(reason)));
         }
-        if read == 0 && self.outbox.len() > before && !self.deferred {
-            // Woken only because a task queued a message. Others that are
-            // ready to run (many tasks calling on one connection, callers
-            // our last replies woke) likely queue theirs too: let them run
-            // first, then write all at once instead of one write each.
-            self.deferred = true;
+        if read == 0 && self.outbox.len() > before && self.deferral.start(self.outbox.len()) {
             shared.out.unregister();
             // A task that wakes itself while running goes to the back of the
             // run queue, behind the callers already woken.
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
-        self.deferred = false;
+        self.deferral.end(self.outbox.len());
         if let Some(ticks) = &mut self.keepalive
             && ticks.poll_tick(cx).is_ready()
         {
@@ -283,5 +326,33 @@ impl<T: Transport> Io<T> {
         };
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
         reason
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deferral_that_gathers_more_is_kept_up() {
+        let mut d = Deferral::default();
+        assert!(d.start(1), "the first chance is taken");
+        assert!(!d.start(1), "one deferral at a time");
+        d.end(5);
+        assert!(d.start(1), "it gathered more: defer again");
+    }
+
+    #[test]
+    fn after_a_fruitless_deferral_only_every_probe_th_write_defers() {
+        let mut d = Deferral::default();
+        assert!(d.start(1));
+        d.end(1);
+        for _ in 0..DEFER_PROBE {
+            assert!(!d.start(1), "a lone caller is written at once");
+            d.end(1);
+        }
+        assert!(d.start(1), "then one probe");
+        d.end(3);
+        assert!(d.start(1), "which gathered more: back to deferring");
     }
 }
