@@ -2,13 +2,15 @@
 //! messages and flushes through a transport that wraps the memory one, so
 //! the checks are about behaviour, not timing.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use rpc_core::transport::memory::{self, MemorySender};
 use rpc_core::transport::{CloseReason, Sender, TransportError};
-use rpc_core::{Methods, Peer, PeerBuilder, RpcError};
+use rpc_core::{Peer, PeerBuilder};
 
 #[derive(Default)]
 struct Counts {
@@ -53,13 +55,7 @@ impl Sender for Counting {
 /// A client whose sends are counted, calling a server that adds.
 fn client_and_server() -> (Peer, Peer, Arc<Counts>) {
     let ((a_tx, a_rx), (b_tx, b_rx)) = memory::pair();
-    let mut server = PeerBuilder::new();
-    let mut methods = Methods::new();
-    methods
-        .method("add", |(a, b): (i64, i64)| async move { Ok::<_, RpcError>(a + b) })
-        .unwrap();
-    server.register(methods).unwrap();
-    let server = server.start(a_tx, a_rx);
+    let server = common::adding_server(a_tx, a_rx);
     let counts = Arc::new(Counts::default());
     let sender = Counting {
         inner: b_tx,

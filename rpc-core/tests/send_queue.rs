@@ -2,13 +2,15 @@
 //! the outbox and the send queue fill, calls wait for room and fail at their
 //! deadline, and once the socket drains the connection works again.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use rpc_core::transport::memory::{self, MemorySender};
 use rpc_core::transport::{CloseReason, Sender, TransportError};
-use rpc_core::{Methods, PeerBuilder, PeerConfig, RpcError};
+use rpc_core::{PeerBuilder, PeerConfig, RpcError};
 
 /// Opened or closed by the test; a closed gate makes the sender not ready.
 #[derive(Clone, Default)]
@@ -59,13 +61,7 @@ impl Sender for Gated {
 #[tokio::test]
 async fn calls_wait_for_room_fail_at_their_deadline_and_the_connection_recovers() {
     let ((a_tx, a_rx), (b_tx, b_rx)) = memory::pair();
-    let mut server = PeerBuilder::new();
-    let mut methods = Methods::new();
-    methods
-        .method("add", |(a, b): (i64, i64)| async move { Ok::<_, RpcError>(a + b) })
-        .unwrap();
-    server.register(methods).unwrap();
-    let _server = server.start(a_tx, a_rx);
+    let _server = common::adding_server(a_tx, a_rx);
 
     let gate = Gate::default();
     let config = PeerConfig::default()
