@@ -571,7 +571,8 @@ pub fn table_cmd(args: &Args) -> anyhow::Result<()> {
     // Throughput runs since the last summary of their case, for files written
     // before summaries kept each round's figures.
     let mut runs: Vec<Value> = vec![];
-    let same_case = |a: &Value, b: &Value| a["system"] == b["system"] && a["workload"] == b["workload"];
+    let same_case =
+        |a: &Value, b: &Value| a["system"] == b["system"] && a["workload"] == b["workload"] && a["mode"] == b["mode"];
     for l in text.lines() {
         let mut v: Value = serde_json::from_str(l)?;
         if v["kind"] == "throughput" {

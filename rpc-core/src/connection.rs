@@ -79,8 +79,8 @@ const DEFER_PROBE: u8 = 8;
 /// LIFO slot runs this task right after each caller). A lone caller gains
 /// nothing from the wait and pays for it in latency (seq p50, ours / the
 /// hand-rolled loop: 1.19-1.24 with, 0.95-1.00 without), so after a
-/// deferral that gathered nothing, only every [`DEFER_PROBE`]th write
-/// tries again.
+/// deferral that gathered nothing, one is tried again only after
+/// [`DEFER_PROBE`] writes without.
 #[derive(Default)]
 struct Deferral {
     /// The outbox length when the write was put off, while it is.
