@@ -7,7 +7,7 @@
 //! client (a `confirm` question, `progress` notifications).
 
 use examples::{Browser, CalculatorClient, serve};
-use rpc_core::RpcError;
+use duplexrpc_core::RpcError;
 
 /// The client's side of the UI: answers the server's questions.
 struct ConsoleBrowser;
@@ -28,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let server = serve("127.0.0.1:0").await?;
     println!("[server] listening on {}", server.url());
 
-    let mut conn = rpc_ws::connect(&server.url()).await?;
+    let mut conn = duplexrpc_ws::connect(&server.url()).await?;
     conn.register(ConsoleBrowser.into_methods())?;
     let calc = CalculatorClient::new(conn.start());
 

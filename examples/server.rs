@@ -18,7 +18,7 @@
 //! ```
 //!
 //! The page's files (`web/`: the HTML, the page script compiled from
-//! TypeScript, the generated bindings, and the `@wsrpc/client` runtime from
+//! TypeScript, the generated bindings, and the `duplexrpc` runtime from
 //! `ts/dist/`) are built into the binary, so running it needs no Node. The
 //! HTTP side is hyper (GET and HEAD of a fixed list of files); tungstenite's
 //! handshake cannot answer plain HTTP requests, hence the second port.
@@ -79,7 +79,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         format!("http://127.0.0.1:{page_port}"),
         format!("http://localhost:{page_port}"),
     ];
-    let config = rpc_ws::WsConfig::default().allowed_origins(origins);
+    let config = duplexrpc_ws::WsConfig::default().allowed_origins(origins);
     let rpc = examples::serve_with_config(&format!("127.0.0.1:{ws_port}"), config).await?;
     println!("page: http://127.0.0.1:{page_port}/");
     println!("websocket: {}", rpc.url());

@@ -15,7 +15,7 @@ pub mod cluster;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use rpc_core::{RpcError, RpcStream, rpc};
+use duplexrpc_core::{RpcError, RpcStream, rpc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -190,15 +190,15 @@ impl Ticker for TickerService {
 /// Starts the example server on `addr`: every connection gets a
 /// [`CalculatorService`], an [`EvaluatorService`] and a [`TickerService`], which call back into
 /// that connection's client; `rpc.discover` answers with [`openrpc_document`].
-pub async fn serve(addr: &str) -> std::io::Result<rpc_ws::ServerHandle> {
-    serve_with_config(addr, rpc_ws::WsConfig::default()).await
+pub async fn serve(addr: &str) -> std::io::Result<duplexrpc_ws::ServerHandle> {
+    serve_with_config(addr, duplexrpc_ws::WsConfig::default()).await
 }
 
 /// [`serve`] with a configuration (e.g. the browser origins allowed to connect).
-pub async fn serve_with_config(addr: &str, config: rpc_ws::WsConfig) -> std::io::Result<rpc_ws::ServerHandle> {
-    let server = rpc_ws::Server::bind(addr).await?.with_config(config);
+pub async fn serve_with_config(addr: &str, config: duplexrpc_ws::WsConfig) -> std::io::Result<duplexrpc_ws::ServerHandle> {
+    let server = duplexrpc_ws::Server::bind(addr).await?.with_config(config);
     // The API's OpenRPC document on `rpc.discover`, built once.
-    let discover = rpc_core::openrpc::discover_methods(openrpc_document());
+    let discover = duplexrpc_core::openrpc::discover_methods(openrpc_document());
     Ok(server.serve(move |conn, _info| {
         conn.register(discover.clone())?;
         let browser = BrowserClient::new(conn.peer().clone());
@@ -214,9 +214,9 @@ pub async fn serve_with_config(addr: &str, config: rpc_ws::WsConfig) -> std::io:
 /// The OpenRPC document of the example API, from the server's side: it
 /// serves [`Calculator`], [`Evaluator`] and [`Ticker`] and calls [`Browser`],
 /// [`Scope`] and [`Feed`] on its clients (`cargo run -p examples --bin
-/// export-openrpc -- --out FILE` writes it; see `rpc_core::openrpc`).
+/// export-openrpc -- --out FILE` writes it; see `duplexrpc_core::openrpc`).
 pub fn openrpc_document() -> serde_json::Value {
-    rpc_core::openrpc::OpenRpc::new("rpc examples", env!("CARGO_PKG_VERSION"))
+    duplexrpc_core::openrpc::OpenRpc::new("rpc examples", env!("CARGO_PKG_VERSION"))
         .description(
             "The example API: a calculator, an expression evaluator and a ticker the server serves; \
              a browser UI, a variable scope and a number feed the clients serve.",

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use examples::cluster::harness::{Node, Proc, TempDir, start_caddy, start_node, start_redis};
 use examples::cluster::{ChatClient, Hello, Member, NODE_DOWN, NOT_CONNECTED};
-use rpc_core::{ConnectionId, Peer, RpcError};
-use rpc_ws::{Backoff, ConnectionEvent, Reconnect, ReconnectingClient};
+use duplexrpc_core::{ConnectionId, Peer, RpcError};
+use duplexrpc_ws::{Backoff, ConnectionEvent, Reconnect, ReconnectingClient};
 
 const NODE: &str = env!("CARGO_BIN_EXE_cluster-node");
 /// Heartbeat every 250 ms, expiring after 2 s: a dead node is noticed
@@ -293,7 +293,7 @@ async fn scenario() {
     );
 
     // Node 1's own connection, for calls made on node 1.
-    let control_peer: Peer = rpc_ws::connect(&nodes[0].url()).await.unwrap().start();
+    let control_peer: Peer = duplexrpc_ws::connect(&nodes[0].url()).await.unwrap().start();
     let control = ChatClient::new(control_peer.clone());
     assert_eq!(control.hello().await.unwrap().node, ids[0]);
     let _logs = LogsOnPanic(dir.path());
@@ -337,7 +337,7 @@ async fn scenario() {
     eprintln!("node 1 called {} on node 3: ok", on_node3.name);
     let (gone, _) = ask(
         &control,
-        ConnectionId::new(rpc_core::backplane::NodeId::new(ids[2]), 9_999),
+        ConnectionId::new(duplexrpc_core::backplane::NodeId::new(ids[2]), 9_999),
         "?",
     )
     .await;

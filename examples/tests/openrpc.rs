@@ -156,7 +156,7 @@ fn the_document_describes_the_traits() {
 #[tokio::test]
 async fn the_example_server_answers_rpc_discover_over_websocket() {
     let server = examples::serve("127.0.0.1:0").await.expect("bind");
-    let conn = rpc_ws::connect(&server.url()).await.expect("connect");
+    let conn = duplexrpc_ws::connect(&server.url()).await.expect("connect");
     let peer = conn.start();
     let got: Value = tokio::time::timeout(std::time::Duration::from_secs(30), peer.call("rpc.discover", ()))
         .await

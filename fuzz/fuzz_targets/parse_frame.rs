@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rpc_core::message::{Frame, parse_frame};
+use duplexrpc_core::message::{Frame, parse_frame};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -9,8 +9,8 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use rpc_core::transport::{Receiver, Sender, memory};
-use rpc_core::{Methods, PeerBuilder, PeerConfig, RpcError};
+use duplexrpc_core::transport::{Receiver, Sender, memory};
+use duplexrpc_core::{Methods, PeerBuilder, PeerConfig, RpcError};
 
 /// Generous bound for the sentinel reply (libFuzzer's own -timeout is the backstop).
 const BOUND: Duration = Duration::from_secs(5);

@@ -27,7 +27,7 @@
 //! Without a backplane ([`Registry::new`](crate::Registry::new)) a registry is
 //! a single node and nothing leaves the process. [`InProcessHub`] joins several
 //! registries inside one process (tests, or several registries in one
-//! server); `rpc-ws` has a Redis backplane (feature `redis`) for several
+//! server); `duplexrpc-ws` has a Redis backplane (feature `redis`) for several
 //! processes.
 //!
 //! Delivery is at most once: a message published while a node is down or
@@ -157,7 +157,7 @@ pub const NODE_DOWN: &str = "cluster node down";
 /// down (see [`NODE_DOWN`]).
 ///
 /// ```
-/// use rpc_core::{RpcError, backplane::is_node_down};
+/// use duplexrpc_core::{RpcError, backplane::is_node_down};
 /// assert!(is_node_down(&RpcError::Disconnected("transport error: cluster node down: node-2 (heartbeat expired)".into())));
 /// assert!(!is_node_down(&RpcError::Disconnected("connection closed".into())));
 /// ```
@@ -170,7 +170,7 @@ pub fn is_node_down(error: &RpcError) -> bool {
 /// ([`Registry::with_backplane`](crate::Registry::with_backplane)) uses it
 /// for the node's whole life.
 ///
-/// Implementations: [`InProcessHub`] (nodes in one process) and, in `rpc-ws`
+/// Implementations: [`InProcessHub`] (nodes in one process) and, in `duplexrpc-ws`
 /// with feature `redis`, a Redis backplane (pub/sub channels, heartbeat keys
 /// with an expiry).
 pub trait Backplane: Send + Sync + fmt::Debug + 'static {
@@ -206,7 +206,7 @@ pub trait Backplane: Send + Sync + fmt::Debug + 'static {
 /// several registries in one server.
 ///
 /// ```
-/// use rpc_core::{Registry, backplane::InProcessHub};
+/// use duplexrpc_core::{Registry, backplane::InProcessHub};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let hub = InProcessHub::new();
 /// let one = Registry::with_backplane(hub.node());

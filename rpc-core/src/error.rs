@@ -26,7 +26,7 @@ pub const REQUEST_CANCELLED: i32 = -32001;
 /// The error codes the JSON-RPC 2.0 spec defines, and the ranges it reserves.
 ///
 /// ```
-/// use rpc_core::ErrorCode;
+/// use duplexrpc_core::ErrorCode;
 /// assert_eq!(ErrorCode::from(-32601), ErrorCode::MethodNotFound);
 /// assert_eq!(ErrorCode::MethodNotFound.code(), -32601);
 /// assert_eq!(ErrorCode::from(42), ErrorCode::Application(42));
@@ -99,7 +99,7 @@ impl From<ErrorCode> for i32 {
 /// The `error` member of a JSON-RPC response.
 ///
 /// ```
-/// use rpc_core::ErrorObject;
+/// use duplexrpc_core::ErrorObject;
 /// let e = ErrorObject::new(42, "no such user").with_data(serde_json::json!({"user": 7}));
 /// assert_eq!(
 ///     serde_json::to_string(&e).unwrap(),
@@ -167,7 +167,7 @@ impl fmt::Display for ErrorObject {
 /// data. The other variants are produced locally by the peer.
 ///
 /// ```
-/// use rpc_core::{ErrorCode, RpcError};
+/// use duplexrpc_core::{ErrorCode, RpcError};
 /// let e = RpcError::with_data(-1, "division by zero", serde_json::json!({"a": 1}));
 /// assert_eq!(e.code(), Some(-1));
 /// assert!(!e.is_disconnected());

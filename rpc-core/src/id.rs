@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize, Serializer};
 /// they can key the table of pending calls directly.
 ///
 /// ```
-/// use rpc_core::Id;
+/// use duplexrpc_core::Id;
 /// let id: Id = serde_json::from_str("7").unwrap();
 /// assert_eq!(id, Id::Number(7));
 /// assert_eq!(serde_json::to_string(&Id::from("abc")).unwrap(), r#""abc""#);

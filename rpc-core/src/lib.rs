@@ -5,7 +5,7 @@
 //!   the other end's calls at the same time; both ends are the same type.
 //! * [`Methods`]: the dispatch table a service turns into.
 //! * [`transport`]: what a connection implements: a `Sender` and a `Receiver`,
-//!   or one `Transport` value (`rpc-ws` provides the WebSocket one;
+//!   or one `Transport` value (`duplexrpc-ws` provides the WebSocket one;
 //!   [`transport::memory`] an in-process one).
 //! * [`rpc`]: the attribute macro that turns a trait into a typed client stub
 //!   and a dispatch table.
@@ -15,7 +15,7 @@
 //!   the traits, and the optional `rpc.discover` method that serves it.
 //!
 //! ```
-//! use rpc_core::{rpc, PeerBuilder, RpcError, transport::memory};
+//! use duplexrpc_core::{rpc, PeerBuilder, RpcError, transport::memory};
 //!
 //! #[rpc]
 //! pub trait Calculator {
@@ -66,7 +66,7 @@ pub use meta::{ApiMeta, MethodKind, MethodMeta, ParamMeta, RpcApi};
 pub use methods::{Methods, Params, RegisterError};
 pub use peer::{CANCEL_METHOD, Notification, Peer, PeerBuilder, PeerConfig, PeerSlot};
 pub use registry::{ConnectionId, ParseConnectionIdError, Registry};
-pub use rpc_macros::rpc;
+pub use duplexrpc_macros::rpc;
 pub use stream::RpcStream;
 
 /// Items generated code refers to. Not public API: may change at any time.

@@ -4,9 +4,9 @@
 //!
 //! Besides names and docs, every parameter and result type carries a
 //! [`TsType`]: how the type is written in TypeScript, read by the exporter of
-//! the `typescript` feature (`rpc_core::typescript`), and a [`SchemaType`]:
+//! the `typescript` feature (`duplexrpc_core::typescript`), and a [`SchemaType`]:
 //! its JSON Schema, read by the OpenRPC generator of the `openrpc` feature
-//! (`rpc_core::openrpc`).
+//! (`duplexrpc_core::openrpc`).
 
 use std::fmt;
 
@@ -72,7 +72,7 @@ pub struct ApiMeta {
 /// Implemented by every generated client stub: the description of its trait.
 ///
 /// ```
-/// use rpc_core::{rpc, RpcApi, RpcError, MethodKind};
+/// use duplexrpc_core::{rpc, RpcApi, RpcError, MethodKind};
 ///
 /// /// Adds numbers.
 /// #[rpc(namespace = "calc")]
@@ -95,7 +95,7 @@ pub trait RpcApi {
 /// How a parameter or result type is written in TypeScript.
 ///
 /// `#[rpc]` fills one in for every type of a trait. The TypeScript form is
-/// known when rpc-core is built with the `typescript` feature and the type
+/// known when duplexrpc-core is built with the `typescript` feature and the type
 /// implements `ts_rs::TS` (derive it with `#[derive(ts_rs::TS)]`, which reads
 /// the type's serde attributes); otherwise the exporter reports the type by
 /// name. Nothing is required of types when no bindings are generated: the
@@ -156,7 +156,7 @@ impl fmt::Debug for TsType {
 /// The JSON Schema of a parameter or result type.
 ///
 /// `#[rpc]` fills one in for every type of a trait, like [`TsType`]: the
-/// schema is known when rpc-core is built with the `openrpc` feature and the
+/// schema is known when duplexrpc-core is built with the `openrpc` feature and the
 /// type implements `schemars::JsonSchema` (derive it with
 /// `#[derive(schemars::JsonSchema)]`, which reads the type's serde
 /// attributes); otherwise the OpenRPC document gives the type the empty

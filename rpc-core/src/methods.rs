@@ -69,7 +69,7 @@ pub struct RegisterError(pub String);
 /// added by hand with [`Methods::method`]:
 ///
 /// ```
-/// use rpc_core::{Methods, RpcError};
+/// use duplexrpc_core::{Methods, RpcError};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let mut methods = Methods::new();
 /// methods.method("add", |(a, b): (i64, i64)| async move { Ok::<_, RpcError>(a + b) }).unwrap();

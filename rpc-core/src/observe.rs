@@ -97,7 +97,7 @@ pub trait Metrics: Send + Sync + fmt::Debug + 'static {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use rpc_core::{PeerConfig, observe::Counters};
+/// use duplexrpc_core::{PeerConfig, observe::Counters};
 /// let counters = Arc::new(Counters::default());
 /// let config = PeerConfig::default().metrics(counters.clone());
 /// assert_eq!(counters.snapshot().connections, 0);

@@ -3,8 +3,8 @@
 //! with a JSON Schema for every parameter and result (`schemars`).
 //!
 //! ```
-//! use rpc_core::openrpc::OpenRpc;
-//! use rpc_core::{rpc, RpcError};
+//! use duplexrpc_core::openrpc::OpenRpc;
+//! use duplexrpc_core::{rpc, RpcError};
 //!
 //! /// Served by the server.
 //! #[rpc(namespace = "calc")]
@@ -264,8 +264,8 @@ fn is_option(rust_type: &str) -> bool {
 /// registering this next to its services:
 ///
 /// ```
-/// use rpc_core::openrpc::{OpenRpc, discover_methods};
-/// use rpc_core::{rpc, PeerBuilder, RpcError};
+/// use duplexrpc_core::openrpc::{OpenRpc, discover_methods};
+/// use duplexrpc_core::{rpc, PeerBuilder, RpcError};
 ///
 /// #[rpc(namespace = "calc")]
 /// pub trait Calculator {

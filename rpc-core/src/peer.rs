@@ -240,7 +240,7 @@ impl Shared {
 /// the socket. Generated stubs (`CalculatorClient::new(peer)`) wrap it.
 ///
 /// ```
-/// use rpc_core::{Methods, PeerBuilder, RpcError, transport::memory};
+/// use duplexrpc_core::{Methods, PeerBuilder, RpcError, transport::memory};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let ((a_tx, a_rx), (b_tx, b_rx)) = memory::pair();
 /// let mut server = PeerBuilder::new();
@@ -659,7 +659,7 @@ impl Slot {
 /// are never retried (a call may have had effects).
 ///
 /// ```
-/// use rpc_core::{PeerBuilder, PeerSlot, transport::memory};
+/// use duplexrpc_core::{PeerBuilder, PeerSlot, transport::memory};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let slot = PeerSlot::new(None);
 /// let ((tx, rx), _other_end) = memory::pair();
@@ -718,7 +718,7 @@ impl PeerSlot {
 /// `BrowserClient::progress_notification(&50)`.
 ///
 /// ```
-/// let n = rpc_core::peer::Notification::new("ui.progress", (50,)).unwrap();
+/// let n = duplexrpc_core::peer::Notification::new("ui.progress", (50,)).unwrap();
 /// assert_eq!(n.text(), r#"{"jsonrpc":"2.0","method":"ui.progress","params":[50]}"#);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -786,7 +786,7 @@ pub(crate) struct CancelParams<I> {
 /// [`PeerBuilder::start`] runs it over a transport.
 ///
 /// ```
-/// use rpc_core::{PeerBuilder, PeerConfig};
+/// use duplexrpc_core::{PeerBuilder, PeerConfig};
 /// let builder = PeerBuilder::with_config(PeerConfig::default().max_concurrent_calls(64));
 /// let peer = builder.peer().clone(); // usable once started
 /// # drop(peer);
@@ -853,10 +853,10 @@ impl PeerBuilder {
     }
 
     /// Like [`PeerBuilder::start`], over a transport that is one value
-    /// (`rpc_ws::WsTransport`, or any `(Sender, Receiver)` pair).
+    /// (`duplexrpc_ws::WsTransport`, or any `(Sender, Receiver)` pair).
     ///
     /// ```
-    /// use rpc_core::{PeerBuilder, transport::memory};
+    /// use duplexrpc_core::{PeerBuilder, transport::memory};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let (a, _b) = memory::pair();
     /// let peer = PeerBuilder::new().start_transport(a);

@@ -34,7 +34,7 @@ use crate::peer::{Notification, Peer, PeerConfig};
 /// sent to clients (JavaScript numbers could not hold it) and back.
 ///
 /// ```
-/// use rpc_core::ConnectionId;
+/// use duplexrpc_core::ConnectionId;
 /// let id: ConnectionId = "conn-3.7".parse().unwrap();
 /// assert_eq!((id.node().get(), id.local()), (3, 7));
 /// assert_eq!(serde_json::to_string(&id).unwrap(), r#""conn-3.7""#);
@@ -221,7 +221,7 @@ impl Inner {
 /// share one registry.
 ///
 /// ```
-/// use rpc_core::{Registry, PeerBuilder, peer::Notification, transport::memory};
+/// use duplexrpc_core::{Registry, PeerBuilder, peer::Notification, transport::memory};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let registry = Registry::new();
 /// let ((a_tx, a_rx), (_b_tx, _b_rx)) = memory::pair();
@@ -273,7 +273,7 @@ impl Registry {
 
     /// A registry that is one node of a cluster joined by `backplane`, e.g.
     /// `Registry::with_backplane(RedisBackplane::connect(url).await?)` with
-    /// `rpc-ws`'s feature `redis`. Calls to other nodes' connections use the
+    /// `duplexrpc-ws`'s feature `redis`. Calls to other nodes' connections use the
     /// default [`PeerConfig`] (its call timeout in particular); see
     /// [`Registry::with_backplane_config`]. Must be called inside a tokio
     /// runtime: the node's background tasks start here, and end when the

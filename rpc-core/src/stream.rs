@@ -55,7 +55,7 @@ pub const STREAM_CREDIT: &str = "$/stream/credit";
 ///
 /// ```
 /// use futures::StreamExt;
-/// use rpc_core::{rpc, PeerBuilder, RpcError, RpcStream, transport::memory};
+/// use duplexrpc_core::{rpc, PeerBuilder, RpcError, RpcStream, transport::memory};
 ///
 /// #[rpc]
 /// trait Clock {

@@ -1,6 +1,6 @@
 //! What the peer needs from a connection: send text, receive text, close.
 //!
-//! The peer never names a socket library; `rpc-ws` adapts tokio-tungstenite to
+//! The peer never names a socket library; `duplexrpc-ws` adapts tokio-tungstenite to
 //! these two traits, and [`memory::pair`] gives an in-process pair for tests.
 
 use std::borrow::Cow;
@@ -130,8 +130,8 @@ pub trait Receiver: Send + Unpin + 'static {
 /// saves the lock that splitting it into halves would take on every message.
 ///
 /// ```
-/// use rpc_core::PeerBuilder;
-/// use rpc_core::transport::{memory, Transport};
+/// use duplexrpc_core::PeerBuilder;
+/// use duplexrpc_core::transport::{memory, Transport};
 ///
 /// fn assert_transport<T: Transport>(t: T) -> T {
 ///     t
@@ -241,7 +241,7 @@ pub mod memory {
     /// Two connected ends: what one end's sender sends, the other's receiver gets.
     ///
     /// ```
-    /// use rpc_core::transport::{memory, Receiver, Sender};
+    /// use duplexrpc_core::transport::{memory, Receiver, Sender};
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let ((mut a_tx, _a_rx), (_b_tx, mut b_rx)) = memory::pair();
     /// a_tx.feed("hello".into()).await.unwrap();

@@ -16,7 +16,7 @@
 //!   what the implementation returns (or the `RpcError` it throws) is the reply.
 //!
 //! The module imports only the `Peer` type from the TypeScript runtime
-//! (`@wsrpc/client` unless [`TypeScript::runtime_import`] says otherwise).
+//! (`duplexrpc` unless [`TypeScript::runtime_import`] says otherwise).
 //!
 //! Names: methods and parameters are camelCased (`sum_to` becomes `sumTo`);
 //! the wire names stay as they are. Numbers: every Rust integer is a JSON
@@ -27,8 +27,8 @@
 //! `#[ts(type = "string")]`).
 //!
 //! ```
-//! use rpc_core::{rpc, RpcError};
-//! use rpc_core::typescript::TypeScript;
+//! use duplexrpc_core::{rpc, RpcError};
+//! use duplexrpc_core::typescript::TypeScript;
 //!
 //! #[derive(serde::Serialize, serde::Deserialize, ts_rs::TS)]
 //! #[serde(rename_all = "camelCase")]
@@ -55,7 +55,7 @@ use ts_rs::{TS, TypeVisitor};
 use crate::meta::{ApiMeta, MethodKind, MethodMeta, RpcApi, TsType};
 
 /// The package name the generated module imports the runtime's `Peer` type from.
-pub const DEFAULT_RUNTIME_IMPORT: &str = "@wsrpc/client";
+pub const DEFAULT_RUNTIME_IMPORT: &str = "duplexrpc";
 
 /// Why bindings could not be generated.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -302,7 +302,7 @@ impl TypeScript {
         }
 
         let mut out = String::new();
-        out.push_str("// Generated from the #[rpc] traits by rpc_core::typescript. Do not edit.\n");
+        out.push_str("// Generated from the #[rpc] traits by duplexrpc_core::typescript. Do not edit.\n");
         if let Some(command) = &self.command {
             let _ = writeln!(out, "// Regenerate with: {command}");
         }
@@ -829,7 +829,7 @@ mod tests {
     fn a_called_stream_imports_rpc_stream() {
         let calls = TypeScript::new().calls::<ClockClient>().render().unwrap();
         assert!(
-            calls.contains("import type { Peer, RpcStream } from \"@wsrpc/client\";\n"),
+            calls.contains("import type { Peer, RpcStream } from \"duplexrpc\";\n"),
             "{calls}"
         );
         assert!(
@@ -839,7 +839,7 @@ mod tests {
         // Implementing a stream needs only AsyncIterable (a TypeScript built-in).
         let implements = TypeScript::new().implements::<ClockClient>().render().unwrap();
         assert!(
-            implements.contains("import type { Peer } from \"@wsrpc/client\";\n"),
+            implements.contains("import type { Peer } from \"duplexrpc\";\n"),
             "{implements}"
         );
         assert!(implements.contains("AsyncIterable<number> | Promise<AsyncIterable<number>>"));
@@ -881,7 +881,7 @@ mod tests {
         let ts = module();
         assert!(ts.starts_with("// Generated from the #[rpc] traits"), "{ts}");
         assert!(ts.contains("// Regenerate with: cargo run --bin export-ts\n"));
-        assert!(ts.contains("import type { Peer } from \"@wsrpc/client\";\n"));
+        assert!(ts.contains("import type { Peer } from \"duplexrpc\";\n"));
         assert!(ts.contains("export class GeometryClient {\n"));
         assert!(ts.contains(
             "  movePoint(p: Point, by: [number, number]): Promise<Point> {\n    \

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
-use rpc_core::transport::memory::{self, MemorySender};
-use rpc_core::transport::{CloseReason, Sender, TransportError};
-use rpc_core::{Peer, PeerBuilder};
+use duplexrpc_core::transport::memory::{self, MemorySender};
+use duplexrpc_core::transport::{CloseReason, Sender, TransportError};
+use duplexrpc_core::{Peer, PeerBuilder};
 
 #[derive(Default)]
 struct Counts {

@@ -6,9 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rpc_core::backplane::{InProcessHub, NodeId, is_node_down};
-use rpc_core::transport::memory;
-use rpc_core::{ConnectionId, ErrorObject, Peer, PeerBuilder, PeerConfig, Registry, RpcError, rpc};
+use duplexrpc_core::backplane::{InProcessHub, NodeId, is_node_down};
+use duplexrpc_core::transport::memory;
+use duplexrpc_core::{ConnectionId, ErrorObject, Peer, PeerBuilder, PeerConfig, Registry, RpcError, rpc};
 use tokio::sync::mpsc;
 
 /// What each client serves.
@@ -122,7 +122,7 @@ impl Clients {
     }
 }
 
-fn said(line: &str) -> rpc_core::Notification {
+fn said(line: &str) -> duplexrpc_core::Notification {
     LobbyClient::said_notification(&line.to_owned()).unwrap()
 }
 

@@ -4,9 +4,9 @@
 use std::future::pending;
 use std::time::Duration;
 
-use rpc_core::transport::memory::{self, MemoryReceiver, MemorySender};
-use rpc_core::transport::{Receiver, Sender};
-use rpc_core::{Methods, Peer, PeerBuilder, PeerConfig, RpcError, rpc};
+use duplexrpc_core::transport::memory::{self, MemoryReceiver, MemorySender};
+use duplexrpc_core::transport::{Receiver, Sender};
+use duplexrpc_core::{Methods, Peer, PeerBuilder, PeerConfig, RpcError, rpc};
 use tokio::sync::mpsc;
 
 #[rpc]

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rpc_core::observe::{Counters, CountersSnapshot};
-use rpc_core::transport::memory;
-use rpc_core::{PeerBuilder, PeerConfig, RpcError, rpc};
+use duplexrpc_core::observe::{Counters, CountersSnapshot};
+use duplexrpc_core::transport::memory;
+use duplexrpc_core::{PeerBuilder, PeerConfig, RpcError, rpc};
 
 #[rpc(namespace = "obs")]
 trait Observed {
@@ -33,7 +33,7 @@ impl Observed for Service {
     async fn ping(&self) {}
 }
 
-fn pair(server_config: PeerConfig, client_config: PeerConfig) -> (rpc_core::Peer, ObservedClient) {
+fn pair(server_config: PeerConfig, client_config: PeerConfig) -> (duplexrpc_core::Peer, ObservedClient) {
     let ((a_tx, a_rx), (b_tx, b_rx)) = memory::pair();
     let mut server = PeerBuilder::with_config(server_config);
     server.register(Service.into_methods()).unwrap();

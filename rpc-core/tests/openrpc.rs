@@ -4,10 +4,10 @@
 //! in `examples/tests/openrpc.rs`.)
 #![cfg(feature = "openrpc")]
 
-use rpc_core::error::METHOD_NOT_FOUND;
-use rpc_core::openrpc::{DISCOVER_METHOD, OpenRpc, add_discover, discover_methods};
-use rpc_core::transport::memory;
-use rpc_core::{Methods, PeerBuilder, RpcError, RpcStream, rpc};
+use duplexrpc_core::error::METHOD_NOT_FOUND;
+use duplexrpc_core::openrpc::{DISCOVER_METHOD, OpenRpc, add_discover, discover_methods};
+use duplexrpc_core::transport::memory;
+use duplexrpc_core::{Methods, PeerBuilder, RpcError, RpcStream, rpc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

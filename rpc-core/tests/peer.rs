@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use rpc_core::transport::memory::{self, MemoryReceiver, MemorySender};
-use rpc_core::transport::{Receiver, Sender};
-use rpc_core::{Methods, Peer, PeerBuilder, PeerConfig, RpcError};
+use duplexrpc_core::transport::memory::{self, MemoryReceiver, MemorySender};
+use duplexrpc_core::transport::{Receiver, Sender};
+use duplexrpc_core::{Methods, Peer, PeerBuilder, PeerConfig, RpcError};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 

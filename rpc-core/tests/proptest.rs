@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use rpc_core::transport::{Receiver, Sender, memory};
-use rpc_core::{Methods, PeerBuilder, RpcError};
+use duplexrpc_core::transport::{Receiver, Sender, memory};
+use duplexrpc_core::{Methods, PeerBuilder, RpcError};
 use serde_json::{Value, json};
 
 /// One element of the traffic, before ids are assigned.

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use rpc_core::transport::memory;
-use rpc_core::{ConnectionId, Peer, PeerBuilder, Registry, RpcError, rpc};
+use duplexrpc_core::transport::memory;
+use duplexrpc_core::{ConnectionId, Peer, PeerBuilder, Registry, RpcError, rpc};
 use tokio::sync::mpsc;
 
 /// What each client serves.

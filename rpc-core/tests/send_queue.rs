@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use rpc_core::transport::memory::{self, MemorySender};
-use rpc_core::transport::{CloseReason, Sender, TransportError};
-use rpc_core::{PeerBuilder, PeerConfig, RpcError};
+use duplexrpc_core::transport::memory::{self, MemorySender};
+use duplexrpc_core::transport::{CloseReason, Sender, TransportError};
+use duplexrpc_core::{PeerBuilder, PeerConfig, RpcError};
 
 /// Opened or closed by the test; a closed gate makes the sender not ready.
 #[derive(Clone, Default)]

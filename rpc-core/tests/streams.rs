@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use rpc_core::transport::memory;
-use rpc_core::{Peer, PeerBuilder, PeerConfig, RpcError, RpcStream, rpc};
+use duplexrpc_core::transport::memory;
+use duplexrpc_core::{Peer, PeerBuilder, PeerConfig, RpcError, RpcStream, rpc};
 use tokio::sync::mpsc;
 
 /// Served by both ends in these tests.

@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use rpc_core::transport::memory;
-use rpc_core::{PeerBuilder, PeerConfig, RpcError, rpc};
+use duplexrpc_core::transport::memory;
+use duplexrpc_core::{PeerBuilder, PeerConfig, RpcError, rpc};
 
 #[rpc(namespace = "obs")]
 trait Observed {
@@ -29,7 +29,7 @@ impl Observed for Service {
     }
 }
 
-fn pair(server_config: PeerConfig, client_config: PeerConfig) -> (rpc_core::Peer, ObservedClient) {
+fn pair(server_config: PeerConfig, client_config: PeerConfig) -> (duplexrpc_core::Peer, ObservedClient) {
     let ((a_tx, a_rx), (b_tx, b_rx)) = memory::pair();
     let mut server = PeerBuilder::with_config(server_config);
     server.register(Service.into_methods()).unwrap();

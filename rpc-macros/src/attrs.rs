@@ -46,7 +46,7 @@ impl TraitOptions {
                 if options.krate.is_some() {
                     return Err(meta.error(format!("`{CRATE}` is given twice")));
                 }
-                let example = format!("{CRATE} = \"::rpc_core\"");
+                let example = format!("{CRATE} = \"::duplexrpc_core\"");
                 let lit = string_value(&meta, &example)?;
                 let path = lit.parse().map_err(|_| {
                     syn::Error::new(

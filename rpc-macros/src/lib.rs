@@ -1,4 +1,4 @@
-//! The `#[rpc]` attribute macro. Use it through `rpc_core::rpc`; [`rpc`]
+//! The `#[rpc]` attribute macro. Use it through `duplexrpc_core::rpc`; [`rpc`]
 //! documents what it generates and the rules it checks.
 //!
 //! The macro works in three passes: `model` parses the trait into one model
@@ -21,7 +21,7 @@ mod type_name;
 /// Turns a trait into a JSON-RPC 2.0 API that either end of a connection can
 /// serve and call.
 ///
-/// Use it as `rpc_core::rpc` (or `#[rpc]` after `use rpc_core::rpc;`).
+/// Use it as `duplexrpc_core::rpc` (or `#[rpc]` after `use duplexrpc_core::rpc;`).
 ///
 /// # What it generates
 ///
@@ -31,7 +31,7 @@ mod type_name;
 ///   `fn m(&self, ..) -> impl Future<Output = R> + Send`; implementations still
 ///   write `async fn`, and their futures must be `Send`. The trait gets the
 ///   supertraits `Send + Sync + 'static` and a provided method
-///   `fn into_methods(self) -> rpc_core::Methods`: the dispatch table of any
+///   `fn into_methods(self) -> duplexrpc_core::Methods`: the dispatch table of any
 ///   implementation, to register on a connection (`PeerBuilder::register`).
 /// * **`CalculatorClient`**, with the trait's visibility: the typed stub that
 ///   calls the trait on the other end of a connection. `new(peer)` (or
@@ -41,7 +41,7 @@ mod type_name;
 ///   completes once it is queued. Each notification `n` also gets an
 ///   associated `n_notification(&args) -> Result<Notification, RpcError>`, the
 ///   notification serialized once, to send to many peers.
-/// * **`impl rpc_core::RpcApi for CalculatorClient`**: `CalculatorClient::META`
+/// * **`impl duplexrpc_core::RpcApi for CalculatorClient`**: `CalculatorClient::META`
 ///   describes the trait as data (method names, wire names, parameter names
 ///   and types, result types, which methods are notifications, doc comments)
 ///   for code generators such as the TypeScript exporter.
@@ -54,7 +54,7 @@ mod type_name;
 /// * `#[rpc(namespace = "calc")]` on the trait: every wire name becomes
 ///   `calc.{name}`, so that several traits can share one connection.
 /// * `#[rpc(crate = "::my_rpc")]` on the trait: the path of the runtime crate
-///   when it is not `::rpc_core` (renamed in Cargo.toml, or re-exported). The
+///   when it is not `::duplexrpc_core` (renamed in Cargo.toml, or re-exported). The
 ///   generated code names the runtime only through this path and `::core`, so
 ///   it compiles in any module, even under `#![no_implicit_prelude]`.
 /// * `#[method(name = "sub")]` on a method: its wire name instead of the Rust
@@ -100,7 +100,7 @@ mod type_name;
 /// # Example
 ///
 /// ```
-/// use rpc_core::{rpc, PeerBuilder, RpcApi, RpcError, transport::memory};
+/// use duplexrpc_core::{rpc, PeerBuilder, RpcApi, RpcError, transport::memory};
 ///
 /// /// Arithmetic, served by one end and called by the other.
 /// #[rpc(namespace = "calc")]
@@ -132,7 +132,7 @@ mod type_name;
 /// }
 ///
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// // Two ends of an in-process connection (rpc-ws provides WebSocket ones).
+/// // Two ends of an in-process connection (duplexrpc-ws provides WebSocket ones).
 /// let ((server_tx, server_rx), (client_tx, client_rx)) = memory::pair();
 ///
 /// let mut server = PeerBuilder::new();
@@ -185,7 +185,7 @@ mod tests {
 
     /// With `crate = "..."`, the expansion names the runtime only through
     /// that path: a user whose Cargo.toml renames the dependency has no
-    /// `rpc_core` at all. (tests/hygiene.rs compiles the same case.)
+    /// `duplexrpc_core` at all. (tests/hygiene.rs compiles the same case.)
     #[test]
     fn a_renamed_runtime_crate_is_the_only_one_named() {
         let trait_item = quote! {
@@ -198,8 +198,8 @@ mod tests {
         };
         let renamed = super::expand(quote!(crate = "::renamed_core"), trait_item.clone()).to_string();
         assert!(renamed.contains("renamed_core"), "{renamed}");
-        assert!(!renamed.contains("rpc_core"), "{renamed}");
+        assert!(!renamed.contains("duplexrpc_core"), "{renamed}");
         let default = super::expand(quote!(), trait_item).to_string();
-        assert!(default.contains(":: rpc_core ::"), "{default}");
+        assert!(default.contains(":: duplexrpc_core ::"), "{default}");
     }
 }

@@ -18,7 +18,7 @@ pub struct RpcTrait {
     pub ident: Ident,
     /// The trait's visibility (given to the generated client too).
     pub vis: Visibility,
-    /// The path of the runtime crate (`::rpc_core` unless renamed).
+    /// The path of the runtime crate (`::duplexrpc_core` unless renamed).
     pub krate: TokenStream,
     /// `namespace = "..."`, if given.
     pub namespace: Option<String>,
@@ -97,7 +97,7 @@ impl RpcTrait {
         }
         let krate = match options.krate {
             Some(path) => quote!(#path),
-            None => quote!(::rpc_core),
+            None => runtime_path(),
         };
         Ok(RpcTrait {
             ident: item.ident.clone(),
@@ -673,4 +673,30 @@ mod tests {
         let t: Type = syn::parse_quote!(Option<u8>);
         assert!(result_ok_type(&t).is_none());
     }
+}
+
+/// The path of the runtime crate when `#[rpc(crate = ...)]` is not given:
+/// the facade `duplexrpc` when the user's Cargo.toml names it (under any
+/// rename), else `duplexrpc-core` (likewise), else `::duplexrpc_core`.
+fn runtime_path() -> TokenStream {
+    use proc_macro_crate::{FoundCrate, crate_name};
+    for package in ["duplexrpc", "duplexrpc-core"] {
+        match crate_name(package) {
+            Ok(FoundCrate::Name(name)) => {
+                let ident = proc_macro2::Ident::new(&name, proc_macro2::Span::call_site());
+                return quote!(::#ident);
+            }
+            // The package's own tests and doc tests are other crates that
+            // name it by its library name.
+            Ok(FoundCrate::Itself) => {
+                let ident = proc_macro2::Ident::new(
+                    &package.replace('-', "_"),
+                    proc_macro2::Span::call_site(),
+                );
+                return quote!(::#ident);
+            }
+            Err(_) => {}
+        }
+    }
+    quote!(::duplexrpc_core)
 }

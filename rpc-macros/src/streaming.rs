@@ -25,7 +25,7 @@ mod tests {
 
     #[test]
     fn recognises_streams() {
-        let t: Type = syn::parse_quote!(rpc_core::RpcStream<Tick>);
+        let t: Type = syn::parse_quote!(duplexrpc_core::RpcStream<Tick>);
         assert!(stream_item(&t).is_some());
         let t: Type = syn::parse_quote!(RpcStream<Vec<u8>>);
         assert!(stream_item(&t).is_some());

@@ -4,20 +4,20 @@
 //! names, with arguments named like the generated code's own locals, and with
 //! the runtime crate under another name (`#[rpc(crate = "...")]`).
 
-// What a user gets from `renamed_core = { package = "rpc-core", ... }` in
+// What a user gets from `renamed_core = { package = "duplexrpc-core", ... }` in
 // their Cargo.toml: the runtime crate in the extern prelude under another
 // name. (Cargo refuses a second dev-dependency on the same package under a
 // different name, so the alias is made here; that generated code never names
-// `rpc_core` when `crate` is given is checked on the expansion itself, in the
+// `duplexrpc_core` when `crate` is given is checked on the expansion itself, in the
 // macro crate's unit tests.)
-extern crate rpc_core as renamed_core;
+extern crate duplexrpc_core as renamed_core;
 
-/// The default runtime path (`::rpc_core`), no prelude.
+/// The default runtime path (`::duplexrpc_core`), no prelude.
 mod plain {
     #![no_implicit_prelude]
 
     use ::core::result::Result;
-    use ::rpc_core::{PeerBuilder, RpcApi, RpcError, RpcStream, rpc, transport::memory};
+    use ::duplexrpc_core::{PeerBuilder, RpcApi, RpcError, RpcStream, rpc, transport::memory};
     use ::std::string::String;
     use ::tokio::sync::mpsc;
 
@@ -87,7 +87,7 @@ mod plain {
         ::std::assert_eq!(client.zero().await, ::core::result::Result::Ok(0));
         client.bump(7).await.unwrap();
         ::std::assert_eq!(bumped.recv().await, ::core::option::Option::Some(7));
-        // (Streams are consumed in rpc-core's tests; this one only opens.)
+        // (Streams are consumed in duplexrpc-core's tests; this one only opens.)
         ::std::assert!(client.count(3).await.is_ok());
 
         // By name, in process: the object's keys are the argument names.
@@ -149,7 +149,7 @@ mod renamed {
 /// unqualified: generated code must not pick them up.
 #[allow(dead_code, non_camel_case_types)]
 mod shadowed {
-    use rpc_core::{RpcError, rpc};
+    use duplexrpc_core::{RpcError, rpc};
 
     struct Result;
     struct Option;

@@ -5,7 +5,7 @@
 //! The `.stderr` files are rustc 1.95.0's output (the machine's stable
 //! toolchain). They hold almost only the macro's own messages, but another
 //! rustc may render them differently. Regenerate them with
-//! `TRYBUILD=overwrite cargo test -p rpc-macros --test ui`, then read the diff.
+//! `TRYBUILD=overwrite cargo test -p duplexrpc-macros --test ui`, then read the diff.
 
 #[test]
 fn ui() {

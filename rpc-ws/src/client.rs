@@ -3,7 +3,7 @@
 #[cfg(feature = "tls")]
 use std::sync::Arc;
 
-use rpc_core::{Methods, Peer, PeerBuilder, RegisterError};
+use duplexrpc_core::{Methods, Peer, PeerBuilder, RegisterError};
 use tokio::net::TcpStream;
 use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -64,8 +64,8 @@ pub async fn connect_with_config(url: &str, config: WsConfig) -> Result<Connecti
 /// Options of a connection to open: request headers, configuration, TLS.
 ///
 /// ```no_run
-/// # async fn f() -> Result<(), rpc_ws::ConnectError> {
-/// let peer = rpc_ws::ClientBuilder::new("ws://127.0.0.1:9000/rpc")
+/// # async fn f() -> Result<(), duplexrpc_ws::ConnectError> {
+/// let peer = duplexrpc_ws::ClientBuilder::new("ws://127.0.0.1:9000/rpc")
 ///     .header("authorization", "Bearer secret")
 ///     .connect()
 ///     .await?
@@ -144,7 +144,7 @@ impl ClientBuilder {
         let tls = match request.uri().scheme_str() {
             Some("ws") => false,
             Some("wss") if cfg!(feature = "tls") => true,
-            Some("wss") => return Err(invalid("wss:// needs rpc-ws's `tls` feature")),
+            Some("wss") => return Err(invalid("wss:// needs duplexrpc-ws's `tls` feature")),
             _ => return Err(invalid("only ws:// and wss:// URLs are supported")),
         };
         for (name, value) in &self.headers {

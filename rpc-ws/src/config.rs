@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rpc_core::PeerConfig;
+use duplexrpc_core::PeerConfig;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Settings of a WebSocket endpoint (server or client).
@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 ///
 /// ```
 /// use std::time::Duration;
-/// let config = rpc_ws::WsConfig::default()
+/// let config = duplexrpc_ws::WsConfig::default()
 ///     .max_message_size(1 << 20)
 ///     .keepalive(Some(Duration::from_secs(15)), Duration::from_secs(10))
 ///     .allowed_origins(["https://app.example.com"]);

@@ -64,7 +64,7 @@ impl HandshakeRequest<'_> {
 /// A handshake hook's refusal: the HTTP response sent instead of the upgrade.
 ///
 /// ```
-/// use rpc_ws::Rejection;
+/// use duplexrpc_ws::Rejection;
 /// let r = Rejection::unauthorized("missing token").with_header("www-authenticate", "Bearer");
 /// assert_eq!(r.status().as_u16(), 401);
 /// ```

@@ -1,4 +1,4 @@
-//! WebSocket transport for [`rpc_core`], on tokio-tungstenite.
+//! WebSocket transport for [`duplexrpc_core`], on tokio-tungstenite.
 //!
 //! * [`Server`]: bind (port 0 allowed), accept, set up each connection with a
 //!   callback that registers services, stop gracefully.
@@ -11,7 +11,7 @@
 //! through the peer's single writer task, which flushes once per burst.
 //!
 //! ```
-//! use rpc_core::{rpc, RpcError};
+//! use duplexrpc_core::{rpc, RpcError};
 //!
 //! #[rpc]
 //! pub trait Greeter {
@@ -26,11 +26,11 @@
 //! }
 //!
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
-//! let server = rpc_ws::Server::bind("127.0.0.1:0").await.unwrap().serve(|conn, _info| {
+//! let server = duplexrpc_ws::Server::bind("127.0.0.1:0").await.unwrap().serve(|conn, _info| {
 //!     conn.register(Hello.into_methods())?;
 //!     Ok(())
 //! });
-//! let peer = rpc_ws::connect(&server.url()).await.unwrap().start();
+//! let peer = duplexrpc_ws::connect(&server.url()).await.unwrap().start();
 //! let greeter = GreeterClient::new(peer.clone());
 //! assert_eq!(greeter.greet("web".into()).await.unwrap(), "hello, web");
 //! peer.close().await;
@@ -60,7 +60,7 @@ pub use status::{ConnectionStatus, Disconnect};
 pub use tokio_tungstenite::tungstenite::http;
 pub use transport::WsTransport;
 
-/// The rustls version `rpc-ws` uses, for building [`rustls::ServerConfig`]
+/// The rustls version `duplexrpc-ws` uses, for building [`rustls::ServerConfig`]
 /// and [`rustls::ClientConfig`] (feature `tls`).
 #[cfg(feature = "tls")]
 pub use rustls;

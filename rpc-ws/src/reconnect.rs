@@ -13,7 +13,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rpc_core::{Peer, PeerSlot, RegisterError};
+use duplexrpc_core::{Peer, PeerSlot, RegisterError};
 use tokio::task::JoinHandle;
 
 use crate::client::{ClientBuilder, Connection};
@@ -113,8 +113,8 @@ type Events = dyn Fn(&ConnectionEvent) + Send + Sync;
 /// Builds a [`ReconnectingClient`].
 ///
 /// ```no_run
-/// use rpc_ws::{Backoff, Reconnect};
-/// # async fn f() -> Result<(), rpc_ws::ConnectError> {
+/// use duplexrpc_ws::{Backoff, Reconnect};
+/// # async fn f() -> Result<(), duplexrpc_ws::ConnectError> {
 /// let client = Reconnect::new("ws://127.0.0.1:9000/")
 ///     .backoff(Backoff::default())
 ///     .on_event(|event| eprintln!("{event:?}"))

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rpc_core::transport::CloseReason;
-use rpc_core::{Peer, PeerBuilder, RegisterError};
+use duplexrpc_core::transport::CloseReason;
+use duplexrpc_core::{Peer, PeerBuilder, RegisterError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -108,7 +108,7 @@ impl<A: Send + Sync + 'static> Server<A> {
     /// quick (look a token up in memory; do not block).
     ///
     /// ```
-    /// use rpc_ws::{Rejection, Server};
+    /// use duplexrpc_ws::{Rejection, Server};
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let server = Server::bind("127.0.0.1:0").await.unwrap().on_handshake(|req| {
     ///     match req.bearer_token() {

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use rpc_core::transport::CloseReason;
+use duplexrpc_core::transport::CloseReason;
 
 /// Why the other end stopped talking.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,4 +1,4 @@
-//! tokio-tungstenite's WebSocket stream as an `rpc_core` transport.
+//! tokio-tungstenite's WebSocket stream as an `duplexrpc_core` transport.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -7,7 +7,7 @@ use std::future::Future;
 use std::task::{Context, Poll, ready};
 
 use futures::{Sink, StreamExt};
-use rpc_core::transport::{CloseReason, Transport, TransportError};
+use duplexrpc_core::transport::{CloseReason, Transport, TransportError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
@@ -16,7 +16,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
-/// A WebSocket as an `rpc_core` transport: both directions in one value,
+/// A WebSocket as an `duplexrpc_core` transport: both directions in one value,
 /// driven by the peer's one connection task (no lock between the halves).
 /// [`crate::connect`] and [`crate::Server`] build one; to run a peer over a
 /// WebSocket you opened yourself:
@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 /// ```no_run
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
 /// let (ws, _response) = tokio_tungstenite::connect_async("ws://127.0.0.1:9000/").await?;
-/// let peer = rpc_core::PeerBuilder::new().start_transport(rpc_ws::WsTransport::new(ws));
+/// let peer = duplexrpc_core::PeerBuilder::new().start_transport(duplexrpc_ws::WsTransport::new(ws));
 /// # drop(peer);
 /// # Ok(()) }
 /// ```

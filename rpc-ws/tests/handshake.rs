@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use rpc_core::{RpcError, rpc};
-use rpc_ws::{ClientBuilder, ConnectError, Rejection, Server, WsConfig};
+use duplexrpc_core::{RpcError, rpc};
+use duplexrpc_ws::{ClientBuilder, ConnectError, Rejection, Server, WsConfig};
 
 /// What a connection knows about itself.
 #[rpc(namespace = "me")]
@@ -30,7 +30,7 @@ impl WhoAmI for Session {
 
 /// A server whose hook takes a bearer token (header) or `?token=` (query) and
 /// hands the user to the connection's service.
-async fn auth_server(config: WsConfig) -> rpc_ws::ServerHandle {
+async fn auth_server(config: WsConfig) -> duplexrpc_ws::ServerHandle {
     Server::bind("127.0.0.1:0")
         .await
         .unwrap()
@@ -85,7 +85,7 @@ async fn the_hook_authenticates_and_every_handler_sees_the_user() {
 #[tokio::test]
 async fn the_hook_refuses_with_401_and_403_before_the_upgrade() {
     let server = auth_server(WsConfig::default()).await;
-    let err = rpc_ws::connect(&server.url()).await.unwrap_err();
+    let err = duplexrpc_ws::connect(&server.url()).await.unwrap_err();
     match &err {
         ConnectError::Rejected { status, body } => {
             assert_eq!(*status, 401);
@@ -142,7 +142,7 @@ async fn the_origin_allow_list_refuses_other_sites_with_403() {
     // clients, which send no Origin.
     from("https://app.example.com").await.unwrap().start().close().await;
     from("HTTPS://APP.EXAMPLE.COM").await.unwrap().start().close().await;
-    rpc_ws::connect(&server.url()).await.unwrap().start().close().await;
+    duplexrpc_ws::connect(&server.url()).await.unwrap().start().close().await;
     server.stop().await;
 }
 

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use rpc_core::{Peer, RpcError};
-use rpc_ws::{Server, WsConfig};
+use duplexrpc_core::{Peer, RpcError};
+use duplexrpc_ws::{Server, WsConfig};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -17,7 +17,7 @@ fn short_keepalive() -> WsConfig {
 }
 
 /// A server that hands out each connection's peer handle.
-async fn server(config: WsConfig) -> (rpc_ws::ServerHandle, mpsc::UnboundedReceiver<Peer>) {
+async fn server(config: WsConfig) -> (duplexrpc_ws::ServerHandle, mpsc::UnboundedReceiver<Peer>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let handle = Server::bind("127.0.0.1:0")
         .await
@@ -51,7 +51,7 @@ async fn a_client_that_stops_answering_is_declared_dead_and_freed() {
     // Its connection slot is free again although its socket is still open.
     let next = tokio::time::timeout(BOUND, async {
         loop {
-            match rpc_ws::connect(&server.url()).await {
+            match duplexrpc_ws::connect(&server.url()).await {
                 Ok(conn) => break conn.start(),
                 Err(e) if e.status() == Some(503) => tokio::time::sleep(Duration::from_millis(20)).await,
                 Err(e) => panic!("{e}"),
@@ -76,7 +76,7 @@ async fn a_server_that_stops_answering_is_declared_dead_by_the_client() {
         tokio::time::sleep(Duration::from_secs(60)).await;
         drop(ws);
     });
-    let peer = rpc_ws::connect_with_config(&url, short_keepalive())
+    let peer = duplexrpc_ws::connect_with_config(&url, short_keepalive())
         .await
         .unwrap()
         .start();
@@ -100,8 +100,8 @@ async fn pings_keep_a_quiet_connection_alive() {
     // Without pings, 1.5 s of silence would exceed interval + timeout (1.1 s).
     let config = WsConfig::default().keepalive(Some(Duration::from_millis(100)), Duration::from_secs(1));
     let (server, mut peers) = server(config.clone()).await;
-    let mut client = rpc_ws::connect_with_config(&server.url(), config).await.unwrap();
-    let mut methods = rpc_core::Methods::new();
+    let mut client = duplexrpc_ws::connect_with_config(&server.url(), config).await.unwrap();
+    let mut methods = duplexrpc_core::Methods::new();
     methods
         .method("echo", |(s,): (String,)| async move { Ok::<_, RpcError>(s) })
         .unwrap();
@@ -120,7 +120,7 @@ async fn pings_keep_a_quiet_connection_alive() {
 async fn keepalive_can_be_disabled() {
     let config = WsConfig::default().keepalive(None, Duration::from_millis(1));
     let (server, _peers) = server(config.clone()).await;
-    let client = rpc_ws::connect_with_config(&server.url(), config)
+    let client = duplexrpc_ws::connect_with_config(&server.url(), config)
         .await
         .unwrap()
         .start();

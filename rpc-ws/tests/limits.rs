@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use rpc_core::transport::CloseReason;
-use rpc_core::{Methods, RpcError};
-use rpc_ws::{ConnectError, Server, WsConfig};
+use duplexrpc_core::transport::CloseReason;
+use duplexrpc_core::{Methods, RpcError};
+use duplexrpc_ws::{ConnectError, Server, WsConfig};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
@@ -22,7 +22,7 @@ fn echo() -> Methods {
     methods
 }
 
-async fn echo_server(config: WsConfig) -> rpc_ws::ServerHandle {
+async fn echo_server(config: WsConfig) -> duplexrpc_ws::ServerHandle {
     Server::bind("127.0.0.1:0")
         .await
         .unwrap()
@@ -36,9 +36,9 @@ async fn echo_server(config: WsConfig) -> rpc_ws::ServerHandle {
 #[tokio::test]
 async fn excess_handshakes_are_refused_with_503_until_a_slot_frees() {
     let server = echo_server(WsConfig::default().max_connections(2)).await;
-    let a = rpc_ws::connect(&server.url()).await.unwrap().start();
-    let b = rpc_ws::connect(&server.url()).await.unwrap().start();
-    let err = rpc_ws::connect(&server.url()).await.unwrap_err();
+    let a = duplexrpc_ws::connect(&server.url()).await.unwrap().start();
+    let b = duplexrpc_ws::connect(&server.url()).await.unwrap().start();
+    let err = duplexrpc_ws::connect(&server.url()).await.unwrap_err();
     match &err {
         ConnectError::Rejected { status, body } => {
             assert_eq!(*status, 503);
@@ -54,7 +54,7 @@ async fn excess_handshakes_are_refused_with_503_until_a_slot_frees() {
     // The freed slot is reused (the server notices the close asynchronously).
     let c = tokio::time::timeout(BOUND, async {
         loop {
-            match rpc_ws::connect(&server.url()).await {
+            match duplexrpc_ws::connect(&server.url()).await {
                 Ok(conn) => break conn.start(),
                 Err(e) if e.status() == Some(503) => tokio::time::sleep(Duration::from_millis(10)).await,
                 Err(e) => panic!("{e}"),
@@ -74,12 +74,12 @@ async fn excess_handshakes_are_refused_with_503_until_a_slot_frees() {
 async fn an_oversized_message_closes_with_1009_and_the_server_survives() {
     let server = echo_server(WsConfig::default().max_message_size(1024)).await;
     // Just under the limit: served.
-    let ok = rpc_ws::connect(&server.url()).await.unwrap().start();
+    let ok = duplexrpc_ws::connect(&server.url()).await.unwrap().start();
     let small = "x".repeat(900);
     let echoed: String = ok.call("echo", (small.clone(),)).await.unwrap();
     assert_eq!(echoed, small);
     // Over it: that connection is closed with 1009, the call fails.
-    let big = rpc_ws::connect(&server.url()).await.unwrap().start();
+    let big = duplexrpc_ws::connect(&server.url()).await.unwrap().start();
     let err = tokio::time::timeout(BOUND, big.call::<_, String>("echo", ("y".repeat(2000),)))
         .await
         .unwrap()
@@ -90,7 +90,7 @@ async fn an_oversized_message_closes_with_1009_and_the_server_survives() {
     // The other connection and new ones are unaffected.
     let echoed: String = ok.call("echo", (small.clone(),)).await.unwrap();
     assert_eq!(echoed, small);
-    let again = rpc_ws::connect(&server.url()).await.unwrap().start();
+    let again = duplexrpc_ws::connect(&server.url()).await.unwrap().start();
     let echoed: String = again.call("echo", ("z",)).await.unwrap();
     assert_eq!(echoed, "z");
     ok.close().await;

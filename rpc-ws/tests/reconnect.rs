@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rpc_core::{RpcError, rpc};
-use rpc_ws::{Backoff, ConnectionEvent, Reconnect, Server, ServerHandle};
+use duplexrpc_core::{RpcError, rpc};
+use duplexrpc_ws::{Backoff, ConnectionEvent, Reconnect, Server, ServerHandle};
 use tokio::sync::mpsc;
 
 /// Served by the server.
@@ -48,7 +48,7 @@ impl Named for Me {
 
 async fn serve(addr: SocketAddr) -> ServerHandle {
     // A short shutdown grace: the tests stop the server with a call hanging.
-    let config = rpc_ws::WsConfig::default().shutdown_grace(Duration::from_millis(100));
+    let config = duplexrpc_ws::WsConfig::default().shutdown_grace(Duration::from_millis(100));
     Server::bind(addr)
         .await
         .expect("bind")

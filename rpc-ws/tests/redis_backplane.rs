@@ -5,10 +5,10 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use rpc_core::backplane::{Backplane, BackplaneError, Delivery, Liveness, NodeId, Route, is_node_down};
-use rpc_core::transport::memory;
-use rpc_core::{PeerBuilder, Registry, RpcError, rpc};
-use rpc_ws::cluster::RedisBackplane;
+use duplexrpc_core::backplane::{Backplane, BackplaneError, Delivery, Liveness, NodeId, Route, is_node_down};
+use duplexrpc_core::transport::memory;
+use duplexrpc_core::{PeerBuilder, Registry, RpcError, rpc};
+use duplexrpc_ws::cluster::RedisBackplane;
 use tokio::sync::mpsc;
 
 /// A `redis-server` on 127.0.0.1, killed on drop.
@@ -204,7 +204,7 @@ impl Voter for Member {
     }
 }
 
-fn connect(registry: &Registry, answer: Option<bool>, lines: &mpsc::UnboundedSender<String>) -> rpc_core::ConnectionId {
+fn connect(registry: &Registry, answer: Option<bool>, lines: &mpsc::UnboundedSender<String>) -> duplexrpc_core::ConnectionId {
     let ((s_tx, s_rx), (c_tx, c_rx)) = memory::pair();
     let mut client = PeerBuilder::new();
     client

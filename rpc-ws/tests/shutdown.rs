@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use rpc_core::{Methods, Peer, RpcError};
-use rpc_ws::{ConnectionStatus, Disconnect, Server, ServerHandle, WsConfig};
+use duplexrpc_core::{Methods, Peer, RpcError};
+use duplexrpc_ws::{ConnectionStatus, Disconnect, Server, ServerHandle, WsConfig};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -44,7 +44,7 @@ async fn server(
 
 /// A client serving `ui.slow(ms)`; returns its peer and status handle.
 async fn client(url: &str) -> (Peer, ConnectionStatus) {
-    let mut conn = rpc_ws::connect(url).await.unwrap();
+    let mut conn = duplexrpc_ws::connect(url).await.unwrap();
     let mut ui = Methods::new();
     ui.method("ui.slow", |(ms,): (u64,)| async move {
         tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -74,8 +74,8 @@ async fn stop_lets_running_calls_finish_in_both_directions_then_closes_with_1001
     // It stops accepting at once.
     let refused = tokio::time::timeout(BOUND, async {
         loop {
-            match rpc_ws::connect(&url).await {
-                Err(rpc_ws::ConnectError::Io { .. }) => break,
+            match duplexrpc_ws::connect(&url).await {
+                Err(duplexrpc_ws::ConnectError::Io { .. }) => break,
                 Ok(conn) => conn.start().close().await,
                 Err(e) => panic!("{e}"),
             }

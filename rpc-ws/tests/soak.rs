@@ -7,7 +7,7 @@
 //!
 //! * `soak_1000` runs in the normal suite (1,000 connections).
 //! * `soak_10000` is ignored by default; run it with
-//!   `cargo test --release -p rpc-ws --test soak -- --ignored --nocapture soak_10000`.
+//!   `cargo test --release -p duplexrpc-ws --test soak -- --ignored --nocapture soak_10000`.
 //!
 //! Checked: all N connections open at once; every call on a live connection
 //! answered exactly once and correctly; every call on a dropped connection
@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use rpc_core::{Methods, RpcError};
-use rpc_ws::{Server, WsConfig};
+use duplexrpc_core::{Methods, RpcError};
+use duplexrpc_ws::{Server, WsConfig};
 use serde::{Deserialize, Serialize};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 
@@ -78,7 +78,7 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
 }
 
-fn server_methods(client: rpc_core::Peer) -> Methods {
+fn server_methods(client: duplexrpc_core::Peer) -> Methods {
     let mut m = Methods::new();
     m.method("soak.add", |(a, b): (u64, u64)| async move { Ok::<_, RpcError>(a + b) })
         .unwrap();
@@ -289,7 +289,7 @@ async fn client(
 ) {
     let drop_me = i.is_multiple_of(DROP_EVERY);
     let permit = connecting.acquire().await.unwrap();
-    let conn = rpc_ws::connect(url).await;
+    let conn = duplexrpc_ws::connect(url).await;
     drop(permit);
     let mut conn = match conn {
         Ok(conn) => conn,

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use rpc_core::{Methods, RpcError};
-use rpc_ws::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rpc_ws::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
-use rpc_ws::{ClientBuilder, ConnectError, Server, ServerHandle};
+use duplexrpc_core::{Methods, RpcError};
+use duplexrpc_ws::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use duplexrpc_ws::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
+use duplexrpc_ws::{ClientBuilder, ConnectError, Server, ServerHandle};
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -92,7 +92,7 @@ async fn an_untrusted_certificate_is_refused_and_the_server_keeps_serving() {
     let (cert, key) = self_signed();
     let server = tls_server(server_config(cert.clone(), key)).await;
     // The default trust store (Mozilla roots) does not know this certificate.
-    let err = rpc_ws::connect(&server.url()).await.unwrap_err();
+    let err = duplexrpc_ws::connect(&server.url()).await.unwrap_err();
     assert!(matches!(err, ConnectError::Handshake(_)), "{err:?}");
     assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
     // Trusting another self-signed certificate does not help either.
@@ -105,7 +105,7 @@ async fn an_untrusted_certificate_is_refused_and_the_server_keeps_serving() {
     assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
     // Plain ws:// to a TLS port fails too.
     let plain = server.url().replacen("wss://", "ws://", 1);
-    assert!(rpc_ws::connect(&plain).await.is_err());
+    assert!(duplexrpc_ws::connect(&plain).await.is_err());
     // A client with the right trust still gets in.
     let peer = ClientBuilder::new(server.url())
         .tls_config(client_trusting(cert))

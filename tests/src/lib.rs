@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use examples::{Browser, BrowserClient, Calculator, CalculatorService};
 use futures::{SinkExt, StreamExt};
-use rpc_core::{RpcError, rpc};
+use duplexrpc_core::{RpcError, rpc};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;

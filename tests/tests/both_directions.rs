@@ -3,9 +3,9 @@
 //! notifications both ways, and callbacks nested two levels deep.
 
 use examples::{Browser, BrowserClient, Calculator, CalculatorClient, DECLINED, DIVISION_BY_ZERO};
-use rpc_core::{Peer, RpcError, rpc};
+use duplexrpc_core::{Peer, RpcError, rpc};
 use rpc_tests::{BrowserEvent, RecordingBrowser, RecordingCalculator, next, within};
-use rpc_ws::{Server, ServerHandle};
+use duplexrpc_ws::{Server, ServerHandle};
 use tokio::sync::mpsc;
 
 /// A server serving the example calculator (with `calc.log` recorded); it also
@@ -30,7 +30,7 @@ async fn calculator_server() -> (
 /// A client serving a [`RecordingBrowser`] that answers `answer`.
 async fn browser_client(url: &str, answer: bool) -> (CalculatorClient, mpsc::UnboundedReceiver<BrowserEvent>) {
     let (browser, events) = RecordingBrowser::new(Some(answer));
-    let mut conn = within("connect", rpc_ws::connect(url)).await.expect("connect");
+    let mut conn = within("connect", duplexrpc_ws::connect(url)).await.expect("connect");
     conn.register(browser.into_methods()).expect("register");
     (CalculatorClient::new(conn.start()), events)
 }
@@ -159,7 +159,7 @@ async fn callbacks_nested_two_levels() {
         conn.register(Hop { name: "s", other }.into_methods())?;
         Ok(())
     });
-    let mut conn = rpc_ws::connect(&server.url()).await.expect("connect");
+    let mut conn = duplexrpc_ws::connect(&server.url()).await.expect("connect");
     let other = RelayClient::new(conn.peer().clone());
     conn.register(Hop { name: "c", other }.into_methods())
         .expect("register");

@@ -4,9 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rpc_core::{PeerConfig, RpcError, rpc};
+use duplexrpc_core::{PeerConfig, RpcError, rpc};
 use rpc_tests::{next, within};
-use rpc_ws::{Server, ServerHandle, WsConfig};
+use duplexrpc_ws::{Server, ServerHandle, WsConfig};
 use tokio::sync::{mpsc, watch};
 
 /// How many calls the out-of-order test makes; the first half wait for the second.
@@ -94,7 +94,7 @@ async fn fixture(config: WsConfig) -> Fixture {
         conn.register(for_setup.clone().into_methods())?;
         Ok(())
     });
-    let conn = within("connect", rpc_ws::connect(&server.url()))
+    let conn = within("connect", duplexrpc_ws::connect(&server.url()))
         .await
         .expect("connect");
     let client = SlowClient::new(conn.start());

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use examples::{Browser, BrowserClient};
 use futures::{SinkExt, StreamExt};
-use rpc_core::{RpcError, transport::CloseReason};
+use duplexrpc_core::{RpcError, transport::CloseReason};
 use rpc_tests::{
     AskService, Asker, AskerClient, BrowserEvent, ChildServer, Hold, HoldClient, HoldService, RawClient,
     RecordingBrowser, StartedLog, Watcher, WatcherClient, next, within,
 };
-use rpc_ws::{Server, ServerHandle, WsConfig};
+use duplexrpc_ws::{Server, ServerHandle, WsConfig};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -43,7 +43,7 @@ async fn assert_callback_disconnected(outcomes: &mut Outcomes) {
 /// The server still serves: a new client's `ask` round trip works.
 async fn assert_server_still_serves(server: &ServerHandle, outcomes: &mut Outcomes) {
     let (browser, _events) = RecordingBrowser::new(Some(true));
-    let mut conn = within("connect", rpc_ws::connect(&server.url()))
+    let mut conn = within("connect", duplexrpc_ws::connect(&server.url()))
         .await
         .expect("connect");
     conn.register(browser.into_methods()).expect("register");
@@ -89,7 +89,7 @@ async fn client_runtime_gone_mid_callback() {
             .expect("runtime");
         runtime.block_on(async move {
             let (browser, mut events) = RecordingBrowser::new(None);
-            let mut conn = rpc_ws::connect(&url).await.expect("connect");
+            let mut conn = duplexrpc_ws::connect(&url).await.expect("connect");
             conn.register(browser.into_methods()).expect("register");
             let asker = AskerClient::new(conn.start());
             let call = tokio::spawn(async move { asker.ask("are you there?".into()).await });
@@ -112,7 +112,7 @@ async fn client_runtime_gone_mid_callback() {
 async fn client_closes_mid_callback() {
     let (server, mut outcomes) = server(WsConfig::default()).await;
     let (browser, mut events) = RecordingBrowser::new(None);
-    let mut conn = rpc_ws::connect(&server.url()).await.expect("connect");
+    let mut conn = duplexrpc_ws::connect(&server.url()).await.expect("connect");
     conn.register(browser.into_methods()).expect("register");
     let asker = AskerClient::new(conn.start());
     let call = tokio::spawn({
@@ -140,7 +140,7 @@ async fn client_closes_mid_callback() {
 async fn server_process_killed_mid_call() {
     let mut child = ChildServer::spawn(env!("CARGO_BIN_EXE_test-server"));
     let (started_tx, mut started) = mpsc::unbounded_channel();
-    let mut conn = within("connect", rpc_ws::connect(&child.url())).await.expect("connect");
+    let mut conn = within("connect", duplexrpc_ws::connect(&child.url())).await.expect("connect");
     conn.register(StartedLog(started_tx).into_methods()).expect("register");
     let hold = HoldClient::new(conn.start());
     assert_eq!(within("add", hold.add(2, 3)).await, Ok(5));
@@ -236,7 +236,7 @@ async fn raw_server(reply: Message) -> (String, tokio::task::JoinHandle<Option<C
 #[tokio::test]
 async fn client_refuses_a_binary_reply() {
     let (url, server) = raw_server(Message::binary(b"[1,2]".to_vec())).await;
-    let conn = within("connect", rpc_ws::connect(&url)).await.expect("connect");
+    let conn = within("connect", duplexrpc_ws::connect(&url)).await.expect("connect");
     let hold = HoldClient::new(conn.start());
     let result = within("the call", hold.add(1, 2)).await;
     assert!(matches!(result, Err(RpcError::Disconnected(_))), "{result:?}");
@@ -253,7 +253,7 @@ async fn client_refuses_a_reply_above_max_size() {
     let big = format!(r#"{{"jsonrpc":"2.0","result":"{}","id":0}}"#, "y".repeat(4096));
     let (url, server) = raw_server(Message::text(big)).await;
     let config = WsConfig::default().max_message_size(1024);
-    let conn = within("connect", rpc_ws::connect_with_config(&url, config))
+    let conn = within("connect", duplexrpc_ws::connect_with_config(&url, config))
         .await
         .expect("connect");
     let hold = HoldClient::new(conn.start());
@@ -280,7 +280,7 @@ async fn server_stop_closes_clients_with_1001() {
     );
     // ...and a client with three.
     let (started_tx, mut started) = mpsc::unbounded_channel();
-    let mut conn = rpc_ws::connect(&server.url()).await.expect("connect");
+    let mut conn = duplexrpc_ws::connect(&server.url()).await.expect("connect");
     conn.register(StartedLog(started_tx).into_methods()).expect("register");
     let hold = HoldClient::new(conn.start());
     let calls: Vec<_> = (0..3u32)

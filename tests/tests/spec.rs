@@ -8,9 +8,9 @@
 //! very next frame is that request's reply.
 
 use examples::BrowserClient;
-use rpc_core::{RpcError, rpc};
+use duplexrpc_core::{RpcError, rpc};
 use rpc_tests::{RawClient, assert_batch, next, within};
-use rpc_ws::{Server, ServerHandle};
+use duplexrpc_ws::{Server, ServerHandle};
 use tokio::sync::mpsc;
 
 /// The spec's example methods (no namespace: the wire names are the spec's).

@@ -1,9 +1,9 @@
 /**
- * `@wsrpc/client`: bidirectional JSON-RPC 2.0 over WebSocket, the TypeScript
+ * `duplexrpc`: bidirectional JSON-RPC 2.0 over WebSocket, the TypeScript
  * end of the Rust `#[rpc]` traits.
  *
  * ```ts
- * import { connect } from "@wsrpc/client";
+ * import { connect } from "duplexrpc";
  * import { CalculatorClient, registerBrowser } from "./api.js"; // generated
  *
  * const peer = await connect("ws://127.0.0.1:9000/");

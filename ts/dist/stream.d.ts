@@ -1,6 +1,6 @@
 /**
  * Typed streams (subscriptions), the caller's end: what `peer.subscribe`
- * resolves with. The wire protocol is rpc-core's (`stream.rs`):
+ * resolves with. The wire protocol is duplexrpc-core's (`stream.rs`):
  *
  * - the caller's request (e.g. `{"id":7,"method":"tick.ticks","params":[10]}`)
  *   is answered with `null` once the stream exists, and its id names the stream;
@@ -24,7 +24,7 @@ export declare const STREAM_END = "$/stream/end";
 export declare const STREAM_CREDIT = "$/stream/credit";
 /** Notification from the consumer: stop producing. */
 export declare const STREAM_CANCEL = "$/stream/cancel";
-/** Items a producer may have in flight per stream (as rpc-core's default `stream_window`). */
+/** Items a producer may have in flight per stream (as duplexrpc-core's default `stream_window`). */
 export declare const STREAM_WINDOW = 64;
 /** What a stream asks of its peer. @internal */
 export interface StreamControl {

@@ -1,5 +1,5 @@
 /**
- * The wire format, exactly as the Rust peer reads it (rpc-core's
+ * The wire format, exactly as the Rust peer reads it (duplexrpc-core's
  * `message.rs`): every incoming message, and every element of a batch, is
  * classified on its own.
  *

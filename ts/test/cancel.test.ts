@@ -1,4 +1,4 @@
-// Cancellation and per-call timeouts, as the Rust peer does them (rpc-core's
+// Cancellation and per-call timeouts, as the Rust peer does them (duplexrpc-core's
 // peer.rs CANCEL_METHOD and dispatch.rs): a caller that gives up sends
 // `$/cancelRequest` with the request's id; the callee aborts the handler and
 // answers once with -32001 "Request cancelled". Over a fake socket, then
@@ -16,7 +16,7 @@ import {
   RpcError,
   type AbortSignalLike,
   type WebSocketLike,
-} from "@wsrpc/client";
+} from "duplexrpc";
 import { WebSocket } from "ws";
 
 import { CalculatorClient, registerBrowser } from "../../examples/web/src/api.js";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { connect, DisconnectedError, ErrorCode, RpcError, type Peer } from "@wsrpc/client";
+import { connect, DisconnectedError, ErrorCode, RpcError, type Peer } from "duplexrpc";
 import { WebSocket } from "ws";
 
 import {

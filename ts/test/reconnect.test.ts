@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { backoffDelay, connect, DisconnectedError, type ConnectionEvent } from "@wsrpc/client";
+import { backoffDelay, connect, DisconnectedError, type ConnectionEvent } from "duplexrpc";
 import { WebSocket } from "ws";
 
 import { CalculatorClient, registerBrowser, registerFeed, TickerClient } from "../../examples/web/src/api.js";

@@ -1,5 +1,5 @@
 // The runtime alone, over a fake socket whose every frame the test sees:
-// JSON-RPC 2.0 exactly as the Rust peer speaks it (rpc-core's message.rs and
+// JSON-RPC 2.0 exactly as the Rust peer speaks it (duplexrpc-core's message.rs and
 // dispatch.rs): replies to malformed input, batches mixing kinds, responses
 // matched by id and unmatched ones ignored, params by position or by name,
 // and every pending call failing at once when the connection ends.
@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { DisconnectedError, ErrorCode, Peer, RpcError, type WebSocketLike } from "@wsrpc/client";
+import { DisconnectedError, ErrorCode, Peer, RpcError, type WebSocketLike } from "duplexrpc";
 
 type Listener = (event: { data?: unknown; code?: number; reason?: string }) => void;
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { Peer, RpcError, STREAM_WINDOW, type WebSocketLike } from "@wsrpc/client";
+import { Peer, RpcError, STREAM_WINDOW, type WebSocketLike } from "duplexrpc";
 
 type Listener = (event: { data?: unknown; code?: number; reason?: string }) => void;
 

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { connect, DisconnectedError, RpcError, STREAM_WINDOW, type Peer } from "@wsrpc/client";
+import { connect, DisconnectedError, RpcError, STREAM_WINDOW, type Peer } from "duplexrpc";
 import { WebSocket } from "ws";
 
 import { registerFeed, TickerClient, type Feed } from "../../examples/web/src/api.js";

@@ -3,7 +3,7 @@
 // error; if the error vanished (say, params typed `any`), tsc would fail
 // with TS2578 "Unused '@ts-expect-error' directive".
 
-import type { Peer } from "@wsrpc/client";
+import type { Peer } from "duplexrpc";
 
 import {
   CalculatorClient,

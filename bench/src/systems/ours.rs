@@ -1,5 +1,5 @@
 //! This framework: a `#[rpc]` trait, its generated typed client stub, and
-//! `rpc_ws`'s server and client with their default configuration.
+//! `duplexrpc_ws`'s server and client with their default configuration.
 //!
 //! * `ours`: our server, our client (`AdderClient::add`), both directions.
 //! * `ours-rawclient`: our server driven by the hand-rolled raw JSON-RPC
@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use rpc_core::{RpcError, rpc};
+use duplexrpc_core::{RpcError, rpc};
 
 use super::{BoxFut, Drivers, System};
 use crate::common::{Ctl, Recorder};
@@ -48,14 +48,14 @@ impl System for Ours {
         "ours"
     }
     fn describe(&self) -> &'static str {
-        "this framework: rpc_ws server + rpc_ws client, typed stubs from #[rpc] (default config)"
+        "this framework: duplexrpc_ws server + duplexrpc_ws client, typed stubs from #[rpc] (default config)"
     }
     fn serve(&self, addr: SocketAddr) -> BoxFut<anyhow::Result<()>> {
         Box::pin(serve(addr))
     }
     fn drive(&self, url: String, inflight: usize, ctl: Arc<Ctl>) -> BoxFut<anyhow::Result<Recorder>> {
         Box::pin(async move {
-            let peer = rpc_ws::connect(&url).await?.start();
+            let peer = duplexrpc_ws::connect(&url).await?.start();
             ctl.mark_connected();
             let rec = drive_stub(AdderClient::new(peer.clone()), inflight, ctl).await;
             peer.close().await;
@@ -76,7 +76,7 @@ impl System for Ours {
     }
     fn answer(&self, url: String) -> BoxFut<anyhow::Result<()>> {
         Box::pin(async move {
-            let mut conn = rpc_ws::connect(&url).await?;
+            let mut conn = duplexrpc_ws::connect(&url).await?;
             conn.register(AddService.into_methods())?;
             conn.start().closed().await;
             Ok(())
@@ -117,12 +117,12 @@ impl System for OursRawClient {
     }
 }
 
-fn config() -> rpc_ws::WsConfig {
-    rpc_ws::WsConfig::default().max_connections(20_000)
+fn config() -> duplexrpc_ws::WsConfig {
+    duplexrpc_ws::WsConfig::default().max_connections(20_000)
 }
 
 async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
-    let server = rpc_ws::Server::from_listener(super::ws::listen(addr)?).with_config(config());
+    let server = duplexrpc_ws::Server::from_listener(super::ws::listen(addr)?).with_config(config());
     let handle = server.serve(|conn, _info| {
         conn.register(AddService.into_methods())?;
         Ok(())
@@ -134,7 +134,7 @@ async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
 /// Server -> client: every connection's setup starts a driver calling `add`
 /// on that client through the generated stub.
 async fn serve_calling(addr: SocketAddr, inflight: usize, ctl: Arc<Ctl>, drivers: Drivers) -> anyhow::Result<()> {
-    let server = rpc_ws::Server::from_listener(super::ws::listen(addr)?).with_config(config());
+    let server = duplexrpc_ws::Server::from_listener(super::ws::listen(addr)?).with_config(config());
     let handle = server.serve(move |conn, _info| {
         ctl.mark_connected();
         let client = AdderClient::new(conn.peer().clone());

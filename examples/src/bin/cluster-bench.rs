@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use examples::cluster::harness::{Node, TempDir, node_exe, start_node, start_redis};
 use examples::cluster::{ChatClient, Member};
 use futures::StreamExt;
-use rpc_core::{ConnectionId, Peer, RpcError};
+use duplexrpc_core::{ConnectionId, Peer, RpcError};
 use tokio::sync::Notify;
 
 struct Options {
@@ -100,7 +100,7 @@ struct Figures {
 }
 
 async fn connect_client(url: &str, counter: &Arc<Counter>) -> Peer {
-    let mut conn = rpc_ws::connect(url).await.unwrap_or_else(|e| {
+    let mut conn = duplexrpc_ws::connect(url).await.unwrap_or_else(|e| {
         fail(&format!(
             "cannot connect a client to {url}: {e} (file descriptor limit?)"
         ))
@@ -133,7 +133,7 @@ async fn measure(nodes: &[Node], o: &Options) -> Figures {
         .collect()
         .await;
     // The sender and the caller: connections on node 1 that serve nothing.
-    let driver_peer = rpc_ws::connect(&urls[0]).await.expect("driver connects").start();
+    let driver_peer = duplexrpc_ws::connect(&urls[0]).await.expect("driver connects").start();
     let driver = ChatClient::new(driver_peer.clone());
     // Everyone is registered on its node once each has answered a call.
     for peer in &clients {

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use examples::cluster::{NodeOptions, node_registry, serve_chat};
-use rpc_core::backplane::Liveness;
+use duplexrpc_core::backplane::Liveness;
 
 fn usage(problem: &str) -> ! {
     eprintln!("cluster-node: {problem}");
@@ -61,7 +61,7 @@ async fn main() {
             std::process::exit(1)
         }
     };
-    let server = match rpc_ws::Server::bind(listen.as_str()).await {
+    let server = match duplexrpc_ws::Server::bind(listen.as_str()).await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("cluster-node: cannot listen on {listen}: {e}");

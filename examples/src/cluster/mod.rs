@@ -1,5 +1,5 @@
 //! A chat that runs on several server processes (nodes) behind one reverse
-//! proxy, joined through Redis: the example of `rpc-ws`'s `redis` feature.
+//! proxy, joined through Redis: the example of `duplexrpc-ws`'s `redis` feature.
 //!
 //! Each node serves [`Chat`] to its clients; each client serves [`Member`].
 //! A message said on one node reaches the members on every node, and
@@ -12,10 +12,10 @@
 
 use std::time::Duration;
 
-use rpc_core::backplane::{BackplaneError, Liveness, is_node_down};
-use rpc_core::{ConnectionId, PeerBuilder, PeerConfig, Registry, RpcError, rpc};
-use rpc_ws::cluster::RedisBackplane;
-use rpc_ws::{Server, ServerHandle};
+use duplexrpc_core::backplane::{BackplaneError, Liveness, is_node_down};
+use duplexrpc_core::{ConnectionId, PeerBuilder, PeerConfig, Registry, RpcError, rpc};
+use duplexrpc_ws::cluster::RedisBackplane;
+use duplexrpc_ws::{Server, ServerHandle};
 use serde::{Deserialize, Serialize};
 
 /// Application error code of [`Chat::ask`]: no such connection (it closed,
@@ -123,7 +123,7 @@ impl Chat for ChatService {
         self.registry
             .cluster_members(&room)
             .await
-            .map_err(|e| RpcError::new(rpc_core::error::INTERNAL_ERROR, e.to_string()))
+            .map_err(|e| RpcError::new(duplexrpc_core::error::INTERNAL_ERROR, e.to_string()))
     }
 }
 
@@ -174,7 +174,7 @@ pub async fn node_registry(options: &NodeOptions) -> Result<Registry, BackplaneE
 
 /// Serves [`Chat`] on `server`: every connection is added to `registry`.
 pub fn serve_chat(server: Server, registry: Registry, name: String, call_timeout: Duration) -> ServerHandle {
-    let mut config = rpc_ws::WsConfig::default();
+    let mut config = duplexrpc_ws::WsConfig::default();
     config.peer = config.peer.call_timeout(Some(call_timeout));
     server.with_config(config).serve(move |conn: &mut PeerBuilder, _info| {
         let me = registry.add(conn.peer().clone());

@@ -1,4 +1,4 @@
-// Generated from the #[rpc] traits by rpc_core::typescript. Do not edit.
+// Generated from the #[rpc] traits by duplexrpc_core::typescript. Do not edit.
 // Regenerate with: cargo run -p examples --bin export-ts -- --out examples/web/src/api.ts
 //
 // Integers are JSON numbers: 64-bit ones are typed `number` and are exact

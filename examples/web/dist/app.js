@@ -5,7 +5,7 @@
 // `<li data-step data-ok data-value>` per step (`data-value` is JSON), and
 // `#status[data-state]` says "connected", "done" or "failed". The headless
 // browser test reads exactly these.
-import { connect, RpcError } from "@wsrpc/client";
+import { connect, RpcError } from "duplexrpc";
 import { CalculatorClient, EvaluatorClient, registerBrowser, registerScope, } from "./api.js";
 function element(id) {
     const found = document.getElementById(id);

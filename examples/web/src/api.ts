@@ -1,10 +1,10 @@
-// Generated from the #[rpc] traits by rpc_core::typescript. Do not edit.
+// Generated from the #[rpc] traits by duplexrpc_core::typescript. Do not edit.
 // Regenerate with: cargo run -p examples --bin export-ts -- --out examples/web/src/api.ts
 //
 // Integers are JSON numbers: 64-bit ones are typed `number` and are exact
 // only up to Number.MAX_SAFE_INTEGER (2^53 - 1).
 
-import type { Peer, RpcStream } from "@wsrpc/client";
+import type { Peer, RpcStream } from "duplexrpc";
 
 /**
  * An arithmetic expression: a tree the client builds and the server

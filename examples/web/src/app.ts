@@ -6,7 +6,7 @@
 // `#status[data-state]` says "connected", "done" or "failed". The headless
 // browser test reads exactly these.
 
-import { connect, RpcError, type Peer } from "@wsrpc/client";
+import { connect, RpcError, type Peer } from "duplexrpc";
 import {
   CalculatorClient,
   EvaluatorClient,

@@ -1,7 +1,7 @@
 //! Helpers shared by this crate's integration tests.
 
-use rpc_core::transport::memory::{MemoryReceiver, MemorySender};
-use rpc_core::{Methods, Peer, PeerBuilder, RpcError};
+use duplexrpc_core::transport::memory::{MemoryReceiver, MemorySender};
+use duplexrpc_core::{Methods, Peer, PeerBuilder, RpcError};
 
 /// Starts a peer on one end of a memory pair that serves `add(a, b)`.
 pub fn adding_server(tx: MemorySender, rx: MemoryReceiver) -> Peer {

@@ -1,7 +1,7 @@
 //! Doc comments, `#[cfg]` and lint attributes on methods are kept.
 #![deny(missing_docs)]
 
-use rpc_core::{RpcApi, RpcError, rpc};
+use duplexrpc_core::{RpcApi, RpcError, rpc};
 
 /// The trait's docs.
 #[rpc]

@@ -1,6 +1,6 @@
 //! Namespaces, renames and notifications: the wire names they produce.
 
-use rpc_core::{MethodKind, RpcApi, RpcError, rpc};
+use duplexrpc_core::{MethodKind, RpcApi, RpcError, rpc};
 
 #[rpc(namespace = "calc")]
 pub trait Calculator {

@@ -2,7 +2,7 @@
 //! a third, with restricted visibility.
 
 mod api {
-    use rpc_core::{RpcError, rpc};
+    use duplexrpc_core::{RpcError, rpc};
 
     /// Visible to the crate only: so is its client.
     #[rpc(namespace = "kv")]
@@ -16,7 +16,7 @@ mod server {
     use std::collections::HashMap;
     use std::sync::Mutex;
 
-    use rpc_core::RpcError;
+    use duplexrpc_core::RpcError;
 
     #[derive(Default)]
     pub struct MemoryStore(Mutex<HashMap<String, String>>);
@@ -34,7 +34,7 @@ mod server {
 }
 
 mod client {
-    use rpc_core::{PeerBuilder, transport::memory};
+    use duplexrpc_core::{PeerBuilder, transport::memory};
 
     use crate::api::{Store as _, StoreClient};
 

@@ -1,7 +1,7 @@
 //! Raw identifiers as method and argument names: the wire names and the
 //! by-name keys drop the `r#`.
 
-use rpc_core::{RpcApi, RpcError, rpc};
+use duplexrpc_core::{RpcApi, RpcError, rpc};
 
 #[rpc(namespace = "raw")]
 pub trait Keywords {

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use rpc_core::{PeerBuilder, RpcError, rpc, transport::memory};
+use duplexrpc_core::{PeerBuilder, RpcError, rpc, transport::memory};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

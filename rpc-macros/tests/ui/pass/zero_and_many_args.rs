@@ -1,6 +1,6 @@
 //! Methods without arguments and with many, requests and notifications.
 
-use rpc_core::{RpcApi, RpcError, rpc};
+use duplexrpc_core::{RpcApi, RpcError, rpc};
 
 #[rpc]
 pub trait Wide {

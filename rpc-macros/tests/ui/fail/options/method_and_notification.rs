@@ -1,4 +1,4 @@
-use rpc_core::rpc;
+use duplexrpc_core::rpc;
 
 #[rpc]
 trait Api {

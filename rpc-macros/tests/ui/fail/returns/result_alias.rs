@@ -1,4 +1,4 @@
-use rpc_core::{RpcError, rpc};
+use duplexrpc_core::{RpcError, rpc};
 
 type ApiResult<T> = Result<T, RpcError>;
 type Result1<T> = Result<T, RpcError>;

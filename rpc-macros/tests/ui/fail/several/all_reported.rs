@@ -1,4 +1,4 @@
-use rpc_core::{RpcError, rpc};
+use duplexrpc_core::{RpcError, rpc};
 
 /// Every mistake here is reported, each at its own place, in one build.
 #[rpc(namespace = "calc", color = "red")]

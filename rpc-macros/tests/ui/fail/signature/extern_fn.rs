@@ -1,4 +1,4 @@
-use rpc_core::{RpcError, rpc};
+use duplexrpc_core::{RpcError, rpc};
 
 #[rpc]
 trait Api {

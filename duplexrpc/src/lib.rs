@@ -1,0 +1,48 @@
+//! Bidirectional JSON-RPC 2.0 over WebSocket, from Rust traits.
+//!
+//! This is the crate to depend on: it re-exports the runtime
+//! (`duplexrpc-core`: [`Peer`], [`Methods`], the [`rpc`] macro, the wire
+//! types) at its root and, behind features, the rest:
+//!
+//! | feature | default | gives |
+//! |---|---|---|
+//! | `ws` | yes | [`ws`]: the WebSocket server, client and reconnect |
+//! | `tls` | | `wss://` through rustls |
+//! | `redis` | | the Redis backplane for several server processes |
+//! | `typescript` | | `typescript`: TypeScript bindings from the traits |
+//! | `openrpc` | | `openrpc`: an OpenRPC document from the traits |
+//!
+//! ```
+//! use duplexrpc::{rpc, RpcError};
+//!
+//! #[rpc(namespace = "calc")]
+//! pub trait Calculator {
+//!     async fn add(&self, a: i64, b: i64) -> Result<i64, RpcError>;
+//! }
+//!
+//! struct Calc;
+//! impl Calculator for Calc {
+//!     async fn add(&self, a: i64, b: i64) -> Result<i64, RpcError> {
+//!         Ok(a + b)
+//!     }
+//! }
+//!
+//! # #[cfg(feature = "ws")]
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let server = duplexrpc::ws::Server::bind("127.0.0.1:0").await.unwrap().serve(|conn, _info| {
+//!     conn.register(Calc.into_methods())?;
+//!     Ok(())
+//! });
+//! let peer = duplexrpc::ws::connect(&server.url()).await.unwrap().start();
+//! let calc = CalculatorClient::new(peer.clone());
+//! assert_eq!(calc.add(2, 3).await, Ok(5));
+//! peer.close().await;
+//! server.stop().await;
+//! # });
+//! ```
+
+pub use duplexrpc_core::*;
+
+/// The WebSocket transport: server, client, reconnect (`duplexrpc-ws`).
+#[cfg(feature = "ws")]
+pub use duplexrpc_ws as ws;
