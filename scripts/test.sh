@@ -13,6 +13,10 @@ if ! command -v redis-server >/dev/null || ! command -v caddy >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server caddy
 fi
 
+# Where cargo puts binaries: ask it (CARGO_TARGET_DIR or a config may move it).
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+
 # --- Rust: unit, integration, compile-fail, doc tests --------------------------
 cargo test --workspace
 
@@ -21,7 +25,7 @@ cargo test --workspace
 # command runs every system and workload and prints the report. No timing is
 # asserted (README, "Performance").
 cargo build --release -p bench
-report=$(./target/release/bench --quick --out target/bench-results/smoke.jsonl)
+report=$("$target_dir/release/bench" --quick --out "$target_dir/bench-results/smoke.jsonl")
 echo "$report"
 grep -q '^#### Targets' <<<"$report"
 
@@ -56,6 +60,7 @@ rm -rf "$ts_out"
 # the Rust example server (a child process); the type-level test through the
 # compiler API; the page in headless Chromium.
 cargo build -q -p examples --example server
+export RPC_EXAMPLE_SERVER="$target_dir/debug/examples/server"
 rm -rf ts/build
 "$tsc" -p ts/tsconfig.test.json
 (cd ts && node --test build/ts/test/*.test.js)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Packaging check (CI, never publishes): every published crate passes a
+# verified `cargo package` in dependency order (cargo resolves the
+# unpublished path dependencies through a temporary local registry), and the
+# npm runtime packs into a tarball that installs and imports in a fresh Node
+# project.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+crates=$(cargo metadata --format-version 1 --no-deps | python3 -c '
+import json, sys
+for p in json.load(sys.stdin)["packages"]:
+    if p.get("publish") != []:
+        print(p["name"])')
+args=()
+for c in $crates; do args+=(-p "$c"); done
+echo "cargo package ${args[*]}"
+cargo package --locked "${args[@]}"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+(cd ts && npm pack --pack-destination "$work" >/dev/null)
+tarball=$(ls "$work"/duplexrpc-*.tgz)
+mkdir "$work/app"
+cd "$work/app"
+npm init -y >/dev/null
+npm install --no-audit --no-fund "$tarball" >/dev/null
+node --input-type=module -e '
+import * as rpc from "duplexrpc";
+if (typeof rpc.connect !== "function") throw new Error("duplexrpc has no connect export");
+console.log("npm package duplexrpc imports:", Object.keys(rpc).sort().join(", "));'
