@@ -9,22 +9,24 @@
 //!   `skip_serializing_if` with `default` as an optional field);
 //! * for each trait the TypeScript side **calls** ([`TypeScript::calls`]): a
 //!   class `{Trait}Client` with one method per trait method (`await
-//!   calc.add(2, 3)`), params sent by position; notifications return `void`;
+//!   calc.add(2, 3)`), params sent by position, `{ signal, timeoutMs }` last
+//!   (`CallOptions`); notifications return `void`;
 //! * for each trait the TypeScript side **implements**
 //!   ([`TypeScript::implements`]): an interface `{Trait}` and a function
 //!   `register{Trait}(peer, impl)` that routes the other end's calls to it;
-//!   what the implementation returns (or the `RpcError` it throws) is the reply.
+//!   what the implementation returns (or the `RpcError` it throws) is the
+//!   reply; each method gets the call's `CallContext` last.
 //!
-//! The module imports only the `Peer` type from the TypeScript runtime
+//! The module imports only types from the TypeScript runtime
 //! (`duplexrpc` unless [`TypeScript::runtime_import`] says otherwise).
 //!
 //! Names: methods and parameters are camelCased (`sum_to` becomes `sumTo`);
 //! the wire names stay as they are. Numbers: every Rust integer is a JSON
 //! number, so 64- and 128-bit integers are typed `number` too, and are exact
 //! in JavaScript only up to `Number.MAX_SAFE_INTEGER` (2^53 - 1): `JSON.parse`
-//! rounds larger values. A field that must carry larger values exactly should
-//! travel as a string (serialize it with `Display`, and type it
-//! `#[ts(type = "string")]`).
+//! rounds larger values. A value that needs all 64 bits should be a
+//! `duplexrpc_core::int64::Int64` or `Uint64`: a decimal string on the wire,
+//! typed `string`.
 //!
 //! ```
 //! use duplexrpc_core::{rpc, RpcError};
@@ -41,7 +43,7 @@
 //!
 //! let ts = TypeScript::new().calls::<GeometryClient>().render().unwrap();
 //! assert!(ts.contains("export type Point = { xPos: number, yPos: number, };"));
-//! assert!(ts.contains(r#"mirror(p: Point): Promise<Point> {"#));
+//! assert!(ts.contains(r#"mirror(p: Point, options?: CallOptions): Promise<Point> {"#));
 //! ```
 
 use std::any::TypeId;
