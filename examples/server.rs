@@ -46,6 +46,8 @@ const FILES: &[(&str, &str, &str)] = &[
     ("/api.js", JS, include_str!("web/dist/api.js")),
     ("/client/index.js", JS, include_str!("../ts/dist/index.js")),
     ("/client/errors.js", JS, include_str!("../ts/dist/errors.js")),
+    ("/client/handshake.js", JS, include_str!("../ts/dist/handshake.js")),
+    ("/client/int64.js", JS, include_str!("../ts/dist/int64.js")),
     ("/client/peer.js", JS, include_str!("../ts/dist/peer.js")),
     ("/client/stream.js", JS, include_str!("../ts/dist/stream.js")),
     ("/client/wire.js", JS, include_str!("../ts/dist/wire.js")),

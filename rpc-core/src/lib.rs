@@ -45,6 +45,7 @@ mod connection;
 mod dispatch;
 pub mod error;
 pub mod id;
+pub mod int64;
 pub mod message;
 pub mod meta;
 pub mod methods;

@@ -9,22 +9,24 @@
 //!   `skip_serializing_if` with `default` as an optional field);
 //! * for each trait the TypeScript side **calls** ([`TypeScript::calls`]): a
 //!   class `{Trait}Client` with one method per trait method (`await
-//!   calc.add(2, 3)`), params sent by position; notifications return `void`;
+//!   calc.add(2, 3)`), params sent by position, `{ signal, timeoutMs }` last
+//!   (`CallOptions`); notifications return `void`;
 //! * for each trait the TypeScript side **implements**
 //!   ([`TypeScript::implements`]): an interface `{Trait}` and a function
 //!   `register{Trait}(peer, impl)` that routes the other end's calls to it;
-//!   what the implementation returns (or the `RpcError` it throws) is the reply.
+//!   what the implementation returns (or the `RpcError` it throws) is the
+//!   reply; each method gets the call's `CallContext` last.
 //!
-//! The module imports only the `Peer` type from the TypeScript runtime
+//! The module imports only types from the TypeScript runtime
 //! (`duplexrpc` unless [`TypeScript::runtime_import`] says otherwise).
 //!
 //! Names: methods and parameters are camelCased (`sum_to` becomes `sumTo`);
 //! the wire names stay as they are. Numbers: every Rust integer is a JSON
 //! number, so 64- and 128-bit integers are typed `number` too, and are exact
 //! in JavaScript only up to `Number.MAX_SAFE_INTEGER` (2^53 - 1): `JSON.parse`
-//! rounds larger values. A field that must carry larger values exactly should
-//! travel as a string (serialize it with `Display`, and type it
-//! `#[ts(type = "string")]`).
+//! rounds larger values. A value that needs all 64 bits should be a
+//! `duplexrpc_core::int64::Int64` or `Uint64`: a decimal string on the wire,
+//! typed `string`.
 //!
 //! ```
 //! use duplexrpc_core::{rpc, RpcError};
@@ -41,7 +43,7 @@
 //!
 //! let ts = TypeScript::new().calls::<GeometryClient>().render().unwrap();
 //! assert!(ts.contains("export type Point = { xPos: number, yPos: number, };"));
-//! assert!(ts.contains(r#"mirror(p: Point): Promise<Point> {"#));
+//! assert!(ts.contains(r#"mirror(p: Point, options?: CallOptions): Promise<Point> {"#));
 //! ```
 
 use std::any::TypeId;
@@ -309,16 +311,13 @@ impl TypeScript {
         out.push_str(
             "//\n\
              // Integers are JSON numbers: 64-bit ones are typed `number` and are exact\n\
-             // only up to Number.MAX_SAFE_INTEGER (2^53 - 1).\n\n",
+             // only up to Number.MAX_SAFE_INTEGER (2^53 - 1). duplexrpc_core::int64's\n\
+             // Int64 and Uint64 are exact: typed `string` here (decodeInt64 makes a bigint).\n\n",
         );
-        // A client with a streaming method returns the runtime's RpcStream.
-        let streams = self.apis.iter().any(|(api, role)| {
-            matches!(role, Role::Calls) && api.methods.iter().any(|m| matches!(m.kind, MethodKind::Subscription))
-        });
-        let imports = if streams { "Peer, RpcStream" } else { "Peer" };
         let _ = writeln!(
             out,
-            "import type {{ {imports} }} from {};",
+            "import type {{ {} }} from {};",
+            self.runtime_imports().join(", "),
             js_string(&self.runtime_import)
         );
         for (_, text) in types.decls.values() {
@@ -331,6 +330,29 @@ impl TypeScript {
             out.push_str(text);
         }
         Ok(out)
+    }
+
+    /// The runtime's types the module uses: `CallOptions` (a client's
+    /// calls take them), `CallContext` (an implementation's methods get it),
+    /// `RpcStream` (a client's streaming methods return it), sorted.
+    fn runtime_imports(&self) -> Vec<&'static str> {
+        let called = |kind: fn(&MethodKind) -> bool| {
+            self.apis
+                .iter()
+                .any(|(api, role)| matches!(role, Role::Calls) && api.methods.iter().any(|m| kind(&m.kind)))
+        };
+        let mut imports = vec!["Peer"];
+        if called(|k| !matches!(k, MethodKind::Notification)) {
+            imports.push("CallOptions");
+        }
+        if self.apis.iter().any(|(_, role)| matches!(role, Role::Implements)) {
+            imports.push("CallContext");
+        }
+        if called(|k| matches!(k, MethodKind::Subscription)) {
+            imports.push("RpcStream");
+        }
+        imports.sort_unstable();
+        imports
     }
 
     /// A `main` for an export binary: with no arguments, prints the module;
@@ -490,9 +512,14 @@ fn render_client(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expor
         out.push('\n');
         let note = format!("JSON-RPC method `{}`.", m.meta.wire_name);
         out.push_str(&jsdoc("  ", &join_docs(m.meta.docs, &note)));
-        let params = signature(&m.params);
+        let mut params = signature(&m.params);
         let args: Vec<&str> = m.params.iter().map(|p| p.ts_name.as_str()).collect();
         let wire = js_string(m.meta.wire_name);
+        // Requests and streams take `{ signal, timeoutMs }` last; a notification has no reply to wait for.
+        let options = extra_param(&m.params, "options");
+        if !matches!(m.meta.kind, MethodKind::Notification) {
+            params = join_params(&params, &format!("{options}?: CallOptions"));
+        }
         // A request resolves to its result; a subscription to a stream of items.
         let awaited = match m.meta.kind {
             MethodKind::Request => Some((m.result.clone(), "call")),
@@ -504,7 +531,7 @@ fn render_client(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expor
                 let _ = writeln!(out, "  {}({params}): Promise<{resolves_to}> {{", m.ts_name);
                 let _ = writeln!(
                     out,
-                    "    return this.peer.{peer_fn}<{}>({wire}, [{}]);",
+                    "    return this.peer.{peer_fn}<{}>({wire}, [{}], {options});",
                     m.result,
                     args.join(", ")
                 );
@@ -539,7 +566,14 @@ fn render_service(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expo
             MethodKind::Subscription => format!("AsyncIterable<{0}> | Promise<AsyncIterable<{0}>>", m.result),
             MethodKind::Notification => "void | Promise<void>".to_owned(),
         };
-        let _ = writeln!(out, "  {}({}): {ret};", m.ts_name, signature(&m.params));
+        // The call's context last: its signal fires when the caller cancels.
+        let context = format!("{}: CallContext", extra_param(&m.params, "context"));
+        let _ = writeln!(
+            out,
+            "  {}({}): {ret};",
+            m.ts_name,
+            join_params(&signature(&m.params), &context)
+        );
     }
     out.push_str("}\n\n");
     out.push_str(&jsdoc(
@@ -560,14 +594,18 @@ fn render_service(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expo
             .enumerate()
             .map(|(i, p)| format!("args[{i}] as {}", p.ts_type))
             .collect();
-        let handler = if m.params.is_empty() { "()" } else { "(args)" };
+        let handler = if m.params.is_empty() {
+            "(_args, context)"
+        } else {
+            "(args, context)"
+        };
         let _ = writeln!(
             out,
             "  peer.handle({}, [{}], {handler} => impl.{}({}));",
             js_string(m.meta.wire_name),
             specs.join(", "),
             m.ts_name,
-            args.join(", ")
+            join_params(&args.join(", "), "context")
         );
     }
     out.push_str("}\n");
@@ -577,6 +615,24 @@ fn render_service(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expo
 fn signature(params: &[Param]) -> String {
     let parts: Vec<String> = params.iter().map(|p| format!("{}: {}", p.ts_name, p.ts_type)).collect();
     parts.join(", ")
+}
+
+/// `base`, or `base_`, `base__`...: a parameter name no parameter of the method has.
+fn extra_param(params: &[Param], base: &str) -> String {
+    let mut name = base.to_owned();
+    while params.iter().any(|p| p.ts_name == name) {
+        name.push('_');
+    }
+    name
+}
+
+/// A parameter list with `last` appended.
+fn join_params(list: &str, last: &str) -> String {
+    if list.is_empty() {
+        last.to_owned()
+    } else {
+        format!("{list}, {last}")
+    }
 }
 
 fn join_docs(docs: &str, note: &str) -> String {
@@ -829,17 +885,20 @@ mod tests {
     fn a_called_stream_imports_rpc_stream() {
         let calls = TypeScript::new().calls::<ClockClient>().render().unwrap();
         assert!(
-            calls.contains("import type { Peer, RpcStream } from \"duplexrpc\";\n"),
+            calls.contains("import type { CallOptions, Peer, RpcStream } from \"duplexrpc\";\n"),
             "{calls}"
         );
         assert!(
-            calls.contains("  ticks(n: number): Promise<RpcStream<number>> {\n"),
+            calls.contains(
+                "  ticks(n: number, options?: CallOptions): Promise<RpcStream<number>> {\n    \
+                 return this.peer.subscribe<number>(\"clock.ticks\", [n], options);\n"
+            ),
             "{calls}"
         );
         // Implementing a stream needs only AsyncIterable (a TypeScript built-in).
         let implements = TypeScript::new().implements::<ClockClient>().render().unwrap();
         assert!(
-            implements.contains("import type { Peer } from \"duplexrpc\";\n"),
+            implements.contains("import type { CallContext, Peer } from \"duplexrpc\";\n"),
             "{implements}"
         );
         assert!(implements.contains("AsyncIterable<number> | Promise<AsyncIterable<number>>"));
@@ -881,18 +940,21 @@ mod tests {
         let ts = module();
         assert!(ts.starts_with("// Generated from the #[rpc] traits"), "{ts}");
         assert!(ts.contains("// Regenerate with: cargo run --bin export-ts\n"));
-        assert!(ts.contains("import type { Peer } from \"duplexrpc\";\n"));
+        assert!(ts.contains("import type { CallContext, CallOptions, Peer } from \"duplexrpc\";\n"));
         assert!(ts.contains("export class GeometryClient {\n"));
         assert!(ts.contains(
-            "  movePoint(p: Point, by: [number, number]): Promise<Point> {\n    \
-             return this.peer.call<Point>(\"geo.move_point\", [p, by]);\n  }\n"
+            "  movePoint(p: Point, by: [number, number], options?: CallOptions): Promise<Point> {\n    \
+             return this.peer.call<Point>(\"geo.move_point\", [p, by], options);\n  }\n"
         ));
         assert!(ts.contains(
             "  misc(a: Adjacent, u: Untagged, e: External, tree: Tree, f: WithFlatten, \
              m: { [key in string]: Array<number> }, b: { [key in string]: boolean }, page: Page<Base>, \
-             default_: number | null): Promise<Array<Shape> | null> {\n"
+             default_: number | null, options?: CallOptions): Promise<Array<Shape> | null> {\n"
         ));
-        assert!(ts.contains("  nothing(): Promise<null> {\n    return this.peer.call<null>(\"geo.nothing\", []);"));
+        assert!(ts.contains(
+            "  nothing(options?: CallOptions): Promise<null> {\n    \
+             return this.peer.call<null>(\"geo.nothing\", [], options);"
+        ));
         assert!(ts.contains("  ping(n: number): void {\n    this.peer.notify(\"geo.ping\", [n]);\n  }\n"));
         assert!(ts.contains("   * Moves a point.\n   *\n   * JSON-RPC method `geo.move_point`.\n"));
         assert!(ts.contains(" * Does geometry.\n"));
@@ -902,14 +964,57 @@ mod tests {
     fn service_interface_and_register() {
         let ts = module();
         assert!(ts.contains("export interface Screen {\n"));
-        assert!(ts.contains("  ask(question: string, timeoutMs: number | null): boolean | Promise<boolean>;\n"));
-        assert!(ts.contains("  show(shape: Shape): void | Promise<void>;\n"));
+        assert!(ts.contains(
+            "  ask(question: string, timeoutMs: number | null, context: CallContext): boolean | Promise<boolean>;\n"
+        ));
+        assert!(ts.contains("  show(shape: Shape, context: CallContext): void | Promise<void>;\n"));
         assert!(ts.contains("export function registerScreen(peer: Peer, impl: Screen): void {\n"));
         assert!(ts.contains(
-            "  peer.handle(\"ui.ask\", [\"question\", \"timeout_ms?\"], (args) => \
-             impl.ask(args[0] as string, args[1] as number | null));\n"
+            "  peer.handle(\"ui.ask\", [\"question\", \"timeout_ms?\"], (args, context) => \
+             impl.ask(args[0] as string, args[1] as number | null, context));\n"
         ));
-        assert!(ts.contains("  peer.handle(\"ui.show\", [\"shape\"], (args) => impl.show(args[0] as Shape));\n"));
+        assert!(ts.contains(
+            "  peer.handle(\"ui.show\", [\"shape\"], (args, context) => impl.show(args[0] as Shape, context));\n"
+        ));
+    }
+
+    #[rpc(namespace = "named", crate = "crate")]
+    trait Named {
+        async fn take(&self, options: u8, context: u8, big_id: crate::int64::Int64) -> Result<(), RpcError>;
+        async fn none(&self) -> Result<crate::int64::Uint64, RpcError>;
+    }
+
+    #[test]
+    fn options_and_context_never_clash_with_params() {
+        let calls = TypeScript::new().calls::<NamedClient>().render().unwrap();
+        assert!(
+            calls.contains(
+                "  take(options: number, context: number, bigId: string, options_?: CallOptions): Promise<null> {\n    \
+                 return this.peer.call<null>(\"named.take\", [options, context, bigId], options_);\n"
+            ),
+            "{calls}"
+        );
+        let implements = TypeScript::new().implements::<NamedClient>().render().unwrap();
+        assert!(
+            implements.contains(
+                "  take(options: number, context: number, bigId: string, context_: CallContext): null | Promise<null>;\n"
+            ),
+            "{implements}"
+        );
+        assert!(
+            implements.contains("  peer.handle(\"named.none\", [], (_args, context) => impl.none(context));\n"),
+            "{implements}"
+        );
+    }
+
+    #[test]
+    fn exact_64_bit_integers_are_strings() {
+        let ts = TypeScript::new().calls::<NamedClient>().render().unwrap();
+        assert!(
+            ts.contains("  none(options?: CallOptions): Promise<string> {\n"),
+            "{ts}"
+        );
+        assert!(ts.contains("bigId: string"), "{ts}");
     }
 
     #[test]

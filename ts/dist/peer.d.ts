@@ -16,8 +16,13 @@ export interface WebSocketLike {
     close(code?: number, reason?: string): void;
     addEventListener(type: "open" | "message" | "close" | "error", listener: (event: any) => void): void;
 }
-/** A `WebSocket` class: the browser's global one, or `ws`'s in Node. */
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/**
+ * A `WebSocket` class: the browser's global one, or `ws`'s in Node. Both
+ * take the subprotocols second; `ws` also takes `{ headers }` third.
+ */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[], options?: {
+    headers?: Record<string, string>;
+}) => WebSocketLike;
 /**
  * A handler of incoming calls: gets the params by position (and the call's
  * context), returns the result (or a promise of it).
@@ -41,13 +46,22 @@ export interface CallContext {
      */
     readonly signal: AbortSignalLike;
 }
-/** Settings of one {@link Peer.call}. */
+/**
+ * Settings of one {@link Peer.call} or {@link Peer.subscribe} (every method
+ * of a generated client takes them as its optional last argument).
+ */
 export interface CallOptions {
-    /** Aborting it rejects the call with a {@link CallAbortedError} and cancels the request on the other end. */
+    /**
+     * Aborting it rejects the call with a {@link CallAbortedError} and cancels
+     * the request on the other end (`$/cancelRequest`). Aborting a stream that
+     * was already accepted cancels it (`$/stream/cancel`): its loop throws the
+     * {@link CallAbortedError}.
+     */
     signal?: AbortSignalLike;
     /**
      * Rejects the call with a {@link CallTimeoutError} and cancels the request
-     * if no reply came within this many ms. Default: the peer's `timeoutMs`.
+     * if no reply came within this many ms (for a stream: until it is
+     * accepted). Default: the peer's `timeoutMs`.
      */
     timeoutMs?: number;
 }
@@ -71,7 +85,7 @@ export interface PeerOptions {
      * its third argument). `false` or absent: a dropped connection ends the peer.
      */
     reconnect?: ReconnectOptions | false;
-    /** Default timeout (ms) of every {@link Peer.call} (see {@link CallOptions.timeoutMs}). Default: none. */
+    /** Default timeout (ms) of every {@link Peer.call} and {@link Peer.subscribe} (see {@link CallOptions.timeoutMs}). Default: none. */
     timeoutMs?: number;
 }
 /**
@@ -140,6 +154,15 @@ export interface ConnectOptions extends PeerOptions {
      * (browsers, Node 22+). In Node 20 pass the `ws` package's: `{ WebSocket }`.
      */
     WebSocket?: WebSocketConstructor;
+    /** The subprotocols to offer (`Sec-WebSocket-Protocol`), in every environment. */
+    protocols?: string | string[];
+    /**
+     * HTTP headers of the opening handshake (e.g. `Authorization`), sent on
+     * every (re)connect. Only the `ws` package can send them (pass its class as
+     * `WebSocket`): browsers let no script set handshake headers, so `connect`
+     * rejects with a `TypeError` when `headers` come without a `WebSocket` class.
+     */
+    headers?: Record<string, string>;
 }
 /**
  * One end of a JSON-RPC 2.0 connection over a WebSocket. Both ends are the
@@ -184,8 +207,11 @@ export declare class Peer {
      * Calls a streaming method: resolves with the stream once the other end
      * has accepted the call (its reply is `null`), rejects as
      * {@link Peer.call} does. Iterate it with `for await`; see {@link RpcStream}.
+     *
+     * `options` are {@link Peer.call}'s: the timeout bounds the wait for the
+     * acceptance; the signal also cancels the accepted stream.
      */
-    subscribe<T>(method: string, params?: unknown[] | Record<string, unknown>): Promise<RpcStream<T>>;
+    subscribe<T>(method: string, params?: unknown[] | Record<string, unknown>, options?: CallOptions): Promise<RpcStream<T>>;
     /**
      * Sends a notification: no reply, and no way to know whether it arrived.
      * Throws a {@link DisconnectedError} if the peer has closed; while a

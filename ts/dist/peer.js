@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { CallAbortedError, CallTimeoutError, DisconnectedError, ErrorCode, RpcError, } from "./errors.js";
+import { CallAbortedError, CallTimeoutError, DisconnectedError, ErrorCode, HandshakeRefusedError, RpcError, } from "./errors.js";
+import { onRefusal } from "./handshake.js";
 import { isAsyncIterable, RpcStream, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM, STREAM_WINDOW, } from "./stream.js";
 import { encodeCall, encodeError, encodeResult, parseFrame, positionalArgs, specError, } from "./wire.js";
 /** The notification that cancels a request: `{"id": <the request's id>}` (as the Rust peer's `CANCEL_METHOD`). */
@@ -102,7 +103,11 @@ export class Peer {
         if (signal?.aborted)
             return Promise.reject(new CallAbortedError(method, signal.reason));
         const id = this.#nextId++;
-        const promise = this.#request(id, method, params);
+        return this.#guard(id, method, this.#request(id, method, params), options);
+    }
+    /** Gives up on pending call `id` (`promise`) when `options.signal` aborts or its timeout expires. */
+    #guard(id, method, promise, options) {
+        const signal = options.signal;
         const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs;
         if (!signal && timeoutMs === undefined)
             return promise;
@@ -145,6 +150,9 @@ export class Peer {
         }
         else {
             this.#control(CANCEL_REQUEST, { id });
+            // A stream the other end accepted just before the cancel arrived stops too.
+            if (this.#consumers.has(id))
+                this.#control(STREAM_CANCEL, { subscription: id });
         }
         call.reject(error);
     }
@@ -152,10 +160,16 @@ export class Peer {
      * Calls a streaming method: resolves with the stream once the other end
      * has accepted the call (its reply is `null`), rejects as
      * {@link Peer.call} does. Iterate it with `for await`; see {@link RpcStream}.
+     *
+     * `options` are {@link Peer.call}'s: the timeout bounds the wait for the
+     * acceptance; the signal also cancels the accepted stream.
      */
-    subscribe(method, params = []) {
+    subscribe(method, params = [], options = {}) {
         if (this.#failure)
             return Promise.reject(this.#failure);
+        const signal = options.signal;
+        if (signal?.aborted)
+            return Promise.reject(new CallAbortedError(method, signal.reason));
         const id = this.#nextId++;
         const stream = new RpcStream(id, {
             credit: (n) => {
@@ -171,7 +185,11 @@ export class Peer {
         });
         // Registered before the request goes out: items may arrive before the reply.
         this.#consumers.set(id, stream);
-        return this.#request(id, method, params).then(() => stream, (error) => {
+        return this.#guard(id, method, this.#request(id, method, params), options).then(() => {
+            if (signal)
+                abortWith(stream, signal, () => new CallAbortedError(method, signal.reason));
+            return stream;
+        }, (error) => {
             if (this.#consumers.get(id) === stream)
                 this.#consumers.delete(id);
             throw error;
@@ -238,6 +256,11 @@ export class Peer {
     /** Listens to `socket`, ignoring its events once it is no longer the current one. */
     #attach(socket) {
         const current = () => socket === this.#socket;
+        onRefusal(socket, () => socket.close(), (error) => {
+            refusals.set(socket, error);
+            if (current())
+                this.#dropped(error, undefined);
+        });
         socket.addEventListener("open", () => {
             if (current())
                 this.#opened();
@@ -668,6 +691,18 @@ export class Peer {
             call.reject(RpcError.fromObject(outcome.error));
     }
 }
+/** Cancels `stream` with `error()` when `signal` aborts (unless it has finished by then). */
+function abortWith(stream, signal, error) {
+    if (signal.aborted) {
+        stream.abort(error());
+        return;
+    }
+    const onAbort = () => stream.abort(error());
+    signal.addEventListener("abort", onAbort);
+    stream.whenFinished(() => signal.removeEventListener("abort", onAbort));
+}
+/** The refusals of sockets whose handshake the server refused (read by {@link connect}). */
+const refusals = new WeakMap();
 function isErrorObject(value) {
     return (typeof value === "object" &&
         value !== null &&
@@ -700,15 +735,25 @@ function encodeResultSafely(id, result) {
  * opened again (see {@link ReconnectOptions}); the first connection must succeed.
  */
 export function connect(url, options = {}) {
+    if (options.headers && !options.WebSocket) {
+        return Promise.reject(new TypeError("headers need the ws package (browsers cannot send them): connect(url, { WebSocket, headers })"));
+    }
     const Socket = options.WebSocket ?? globalThis.WebSocket;
     if (!Socket) {
         return Promise.reject(new TypeError("no global WebSocket: pass one, e.g. connect(url, { WebSocket }) from 'ws'"));
     }
-    const socket = new Socket(url);
-    const peer = new Peer(socket, options, () => new Socket(url));
+    const { protocols, headers } = options;
+    const open = () => headers
+        ? new Socket(url, protocols, { headers })
+        : protocols === undefined
+            ? new Socket(url)
+            : new Socket(url, protocols);
+    const socket = open();
+    const peer = new Peer(socket, options, open);
     return new Promise((resolve, reject) => {
         socket.addEventListener("open", () => resolve(peer));
-        void peer.closed.then((info) => reject(new DisconnectedError(`could not connect to ${url} (${info.code})`, info.code, info.reason)));
-        socket.addEventListener("error", () => reject(new DisconnectedError(`could not connect to ${url}`)));
+        void peer.closed.then((info) => reject(refusals.get(socket) ??
+            new DisconnectedError(`could not connect to ${url} (${info.code})`, info.code, info.reason)));
+        socket.addEventListener("error", () => reject(refusals.get(socket) ?? new DisconnectedError(`could not connect to ${url}`)));
     });
 }

@@ -61,6 +61,13 @@ export declare class RpcStream<T> implements AsyncIterableIterator<T> {
     push(item: unknown): boolean;
     /** @internal The stream ended: normally (no error), with the producer's error, or with the disconnect. */
     finish(error?: Error): void;
+    /**
+     * @internal The caller gave up (its signal aborted): the producer is told
+     * to stop, buffered items are dropped, and the loop throws `error`.
+     */
+    abort(error: Error): void;
+    /** @internal Runs `callback` once the stream has finished (at once if it has). */
+    whenFinished(callback: () => void): void;
     /** The next item; `done` at the end; throws the producer's error or the disconnect. */
     next(): Promise<IteratorResult<T, undefined>>;
     /** Stops early: cancels the stream on the other end (what `break` in `for await` calls). */

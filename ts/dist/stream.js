@@ -56,6 +56,7 @@ export class RpcStream {
     /** The consumer has seen the end. */
     #done = false;
     #waiters = [];
+    #onFinished;
     /** @internal Streams are made by `Peer.subscribe`. */
     constructor(subscription, control, window = STREAM_WINDOW) {
         this.subscription = subscription;
@@ -83,9 +84,29 @@ export class RpcStream {
     finish(error) {
         if (this.#finished)
             return;
-        this.#finished = true;
+        this.#markFinished();
         this.#events.push({ end: error });
         this.#wake();
+    }
+    /**
+     * @internal The caller gave up (its signal aborted): the producer is told
+     * to stop, buffered items are dropped, and the loop throws `error`.
+     */
+    abort(error) {
+        if (this.#finished)
+            return;
+        this.#markFinished();
+        this.#control.cancel();
+        this.#events = [{ end: error }];
+        this.#buffered = 0;
+        this.#wake();
+    }
+    /** @internal Runs `callback` once the stream has finished (at once if it has). */
+    whenFinished(callback) {
+        if (this.#finished)
+            callback();
+        else
+            this.#onFinished = callback;
     }
     /** The next item; `done` at the end; throws the producer's error or the disconnect. */
     async next() {
@@ -124,7 +145,7 @@ export class RpcStream {
      */
     cancel() {
         if (!this.#finished) {
-            this.#finished = true;
+            this.#markFinished();
             this.#control.cancel();
         }
         this.#done = true;
@@ -134,6 +155,12 @@ export class RpcStream {
     }
     [Symbol.asyncIterator]() {
         return this;
+    }
+    #markFinished() {
+        this.#finished = true;
+        const callback = this.#onFinished;
+        this.#onFinished = undefined;
+        callback?.();
     }
     #wake() {
         for (const wake of this.#waiters.splice(0))

@@ -101,3 +101,34 @@ export class CallTimeoutError extends Error {
     this.timeoutMs = timeoutMs;
   }
 }
+
+/**
+ * The server refused the WebSocket handshake with an HTTP response (e.g.
+ * 401 or 403 from an auth hook or an Origin check) instead of upgrading.
+ * `connect` rejects with it (and a reconnecting peer's `retrying` event
+ * carries it) where the platform exposes the response: in Node with the `ws`
+ * package. Browsers hide a refused handshake's status and body from scripts
+ * (an `error` event, then close code 1006): there `connect` rejects with a
+ * plain {@link DisconnectedError}.
+ */
+export class HandshakeRefusedError extends DisconnectedError {
+  /** The HTTP status code, e.g. 403. */
+  readonly status: number;
+  /** The response body as text (at most {@link HandshakeRefusedError.MAX_BODY} bytes of it). */
+  readonly body: string;
+  /** The response headers, names in lower case. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+
+  /** The most bytes of the response body kept (the rest is not read). */
+  static readonly MAX_BODY = 64 * 1024;
+
+  constructor(status: number, body: string, headers: Readonly<Record<string, string | string[] | undefined>> = {}) {
+    const shown = body.trim();
+    const detail = shown.length > 200 ? `${shown.slice(0, 200)}...` : shown;
+    super(`the server refused the WebSocket handshake: HTTP ${status}${detail ? ` ${JSON.stringify(detail)}` : ""}`);
+    this.name = "HandshakeRefusedError";
+    this.status = status;
+    this.body = body;
+    this.headers = headers;
+  }
+}

@@ -20,9 +20,11 @@ export {
   CallTimeoutError,
   DisconnectedError,
   ErrorCode,
+  HandshakeRefusedError,
   RpcError,
   type ErrorObject,
 } from "./errors.js";
+export { decodeInt64, decodeUint64, encodeInt64, encodeUint64 } from "./int64.js";
 export {
   backoffDelay,
   CANCEL_REQUEST,

@@ -10,9 +10,11 @@ import {
   CallTimeoutError,
   DisconnectedError,
   ErrorCode,
+  HandshakeRefusedError,
   RpcError,
   type ErrorObject,
 } from "./errors.js";
+import { onRefusal } from "./handshake.js";
 import {
   isAsyncIterable,
   RpcStream,
@@ -46,8 +48,15 @@ export interface WebSocketLike {
   addEventListener(type: "open" | "message" | "close" | "error", listener: (event: any) => void): void;
 }
 
-/** A `WebSocket` class: the browser's global one, or `ws`'s in Node. */
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/**
+ * A `WebSocket` class: the browser's global one, or `ws`'s in Node. Both
+ * take the subprotocols second; `ws` also takes `{ headers }` third.
+ */
+export type WebSocketConstructor = new (
+  url: string,
+  protocols?: string | string[],
+  options?: { headers?: Record<string, string> },
+) => WebSocketLike;
 
 /**
  * A handler of incoming calls: gets the params by position (and the call's
@@ -76,13 +85,22 @@ export interface CallContext {
   readonly signal: AbortSignalLike;
 }
 
-/** Settings of one {@link Peer.call}. */
+/**
+ * Settings of one {@link Peer.call} or {@link Peer.subscribe} (every method
+ * of a generated client takes them as its optional last argument).
+ */
 export interface CallOptions {
-  /** Aborting it rejects the call with a {@link CallAbortedError} and cancels the request on the other end. */
+  /**
+   * Aborting it rejects the call with a {@link CallAbortedError} and cancels
+   * the request on the other end (`$/cancelRequest`). Aborting a stream that
+   * was already accepted cancels it (`$/stream/cancel`): its loop throws the
+   * {@link CallAbortedError}.
+   */
   signal?: AbortSignalLike;
   /**
    * Rejects the call with a {@link CallTimeoutError} and cancels the request
-   * if no reply came within this many ms. Default: the peer's `timeoutMs`.
+   * if no reply came within this many ms (for a stream: until it is
+   * accepted). Default: the peer's `timeoutMs`.
    */
   timeoutMs?: number;
 }
@@ -108,7 +126,7 @@ export interface PeerOptions {
    * its third argument). `false` or absent: a dropped connection ends the peer.
    */
   reconnect?: ReconnectOptions | false;
-  /** Default timeout (ms) of every {@link Peer.call} (see {@link CallOptions.timeoutMs}). Default: none. */
+  /** Default timeout (ms) of every {@link Peer.call} and {@link Peer.subscribe} (see {@link CallOptions.timeoutMs}). Default: none. */
   timeoutMs?: number;
 }
 
@@ -174,6 +192,15 @@ export interface ConnectOptions extends PeerOptions {
    * (browsers, Node 22+). In Node 20 pass the `ws` package's: `{ WebSocket }`.
    */
   WebSocket?: WebSocketConstructor;
+  /** The subprotocols to offer (`Sec-WebSocket-Protocol`), in every environment. */
+  protocols?: string | string[];
+  /**
+   * HTTP headers of the opening handshake (e.g. `Authorization`), sent on
+   * every (re)connect. Only the `ws` package can send them (pass its class as
+   * `WebSocket`): browsers let no script set handshake headers, so `connect`
+   * rejects with a `TypeError` when `headers` come without a `WebSocket` class.
+   */
+  headers?: Record<string, string>;
 }
 
 // The runtime's lib is ES2022 only (no DOM, no Node types): the timer
@@ -297,7 +324,12 @@ export class Peer {
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(new CallAbortedError(method, signal.reason));
     const id = this.#nextId++;
-    const promise = this.#request<T>(id, method, params);
+    return this.#guard(id, method, this.#request<T>(id, method, params), options);
+  }
+
+  /** Gives up on pending call `id` (`promise`) when `options.signal` aborts or its timeout expires. */
+  #guard<T>(id: number, method: string, promise: Promise<T>, options: CallOptions): Promise<T> {
+    const signal = options.signal;
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs;
     if (!signal && timeoutMs === undefined) return promise;
     const pending = this.#pending.get(id);
@@ -335,6 +367,8 @@ export class Peer {
       this.#queue = this.#queue.filter((q) => q !== queued);
     } else {
       this.#control(CANCEL_REQUEST, { id });
+      // A stream the other end accepted just before the cancel arrived stops too.
+      if (this.#consumers.has(id)) this.#control(STREAM_CANCEL, { subscription: id });
     }
     call.reject(error);
   }
@@ -343,9 +377,18 @@ export class Peer {
    * Calls a streaming method: resolves with the stream once the other end
    * has accepted the call (its reply is `null`), rejects as
    * {@link Peer.call} does. Iterate it with `for await`; see {@link RpcStream}.
+   *
+   * `options` are {@link Peer.call}'s: the timeout bounds the wait for the
+   * acceptance; the signal also cancels the accepted stream.
    */
-  subscribe<T>(method: string, params: unknown[] | Record<string, unknown> = []): Promise<RpcStream<T>> {
+  subscribe<T>(
+    method: string,
+    params: unknown[] | Record<string, unknown> = [],
+    options: CallOptions = {},
+  ): Promise<RpcStream<T>> {
     if (this.#failure) return Promise.reject(this.#failure);
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(new CallAbortedError(method, signal.reason));
     const id = this.#nextId++;
     const stream = new RpcStream<T>(id, {
       credit: (n) => {
@@ -360,8 +403,11 @@ export class Peer {
     });
     // Registered before the request goes out: items may arrive before the reply.
     this.#consumers.set(id, stream as RpcStream<unknown>);
-    return this.#request<unknown>(id, method, params).then(
-      () => stream,
+    return this.#guard(id, method, this.#request<unknown>(id, method, params), options).then(
+      () => {
+        if (signal) abortWith(stream, signal, () => new CallAbortedError(method, signal.reason));
+        return stream;
+      },
       (error: unknown) => {
         if (this.#consumers.get(id) === stream) this.#consumers.delete(id);
         throw error;
@@ -430,6 +476,14 @@ export class Peer {
   /** Listens to `socket`, ignoring its events once it is no longer the current one. */
   #attach(socket: WebSocketLike): void {
     const current = (): boolean => socket === this.#socket;
+    onRefusal(
+      socket,
+      () => socket.close(),
+      (error) => {
+        refusals.set(socket, error);
+        if (current()) this.#dropped(error, undefined);
+      },
+    );
     socket.addEventListener("open", () => {
       if (current()) this.#opened();
     });
@@ -834,6 +888,20 @@ export class Peer {
   }
 }
 
+/** Cancels `stream` with `error()` when `signal` aborts (unless it has finished by then). */
+function abortWith(stream: RpcStream<unknown>, signal: AbortSignalLike, error: () => Error): void {
+  if (signal.aborted) {
+    stream.abort(error());
+    return;
+  }
+  const onAbort = (): void => stream.abort(error());
+  signal.addEventListener("abort", onAbort);
+  stream.whenFinished(() => signal.removeEventListener("abort", onAbort));
+}
+
+/** The refusals of sockets whose handshake the server refused (read by {@link connect}). */
+const refusals = new WeakMap<object, HandshakeRefusedError>();
+
 function isErrorObject(value: unknown): value is ErrorObject {
   return (
     typeof value === "object" &&
@@ -869,17 +937,34 @@ function encodeResultSafely(id: Id, result: unknown): string {
  * opened again (see {@link ReconnectOptions}); the first connection must succeed.
  */
 export function connect(url: string, options: ConnectOptions = {}): Promise<Peer> {
+  if (options.headers && !options.WebSocket) {
+    return Promise.reject(
+      new TypeError("headers need the ws package (browsers cannot send them): connect(url, { WebSocket, headers })"),
+    );
+  }
   const Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (!Socket) {
     return Promise.reject(new TypeError("no global WebSocket: pass one, e.g. connect(url, { WebSocket }) from 'ws'"));
   }
-  const socket = new Socket(url);
-  const peer = new Peer(socket, options, () => new Socket(url));
+  const { protocols, headers } = options;
+  const open = (): WebSocketLike =>
+    headers
+      ? new Socket(url, protocols, { headers })
+      : protocols === undefined
+        ? new Socket(url)
+        : new Socket(url, protocols);
+  const socket = open();
+  const peer = new Peer(socket, options, open);
   return new Promise((resolve, reject) => {
     socket.addEventListener("open", () => resolve(peer));
     void peer.closed.then((info) =>
-      reject(new DisconnectedError(`could not connect to ${url} (${info.code})`, info.code, info.reason)),
+      reject(
+        refusals.get(socket) ??
+          new DisconnectedError(`could not connect to ${url} (${info.code})`, info.code, info.reason),
+      ),
     );
-    socket.addEventListener("error", () => reject(new DisconnectedError(`could not connect to ${url}`)));
+    socket.addEventListener("error", () =>
+      reject(refusals.get(socket) ?? new DisconnectedError(`could not connect to ${url}`)),
+    );
   });
 }

@@ -69,6 +69,7 @@ export class RpcStream<T> implements AsyncIterableIterator<T> {
   /** The consumer has seen the end. */
   #done = false;
   #waiters: (() => void)[] = [];
+  #onFinished: (() => void) | undefined;
 
   /** @internal Streams are made by `Peer.subscribe`. */
   constructor(subscription: number, control: StreamControl, window = STREAM_WINDOW) {
@@ -98,9 +99,28 @@ export class RpcStream<T> implements AsyncIterableIterator<T> {
   /** @internal The stream ended: normally (no error), with the producer's error, or with the disconnect. */
   finish(error?: Error): void {
     if (this.#finished) return;
-    this.#finished = true;
+    this.#markFinished();
     this.#events.push({ end: error });
     this.#wake();
+  }
+
+  /**
+   * @internal The caller gave up (its signal aborted): the producer is told
+   * to stop, buffered items are dropped, and the loop throws `error`.
+   */
+  abort(error: Error): void {
+    if (this.#finished) return;
+    this.#markFinished();
+    this.#control.cancel();
+    this.#events = [{ end: error }];
+    this.#buffered = 0;
+    this.#wake();
+  }
+
+  /** @internal Runs `callback` once the stream has finished (at once if it has). */
+  whenFinished(callback: () => void): void {
+    if (this.#finished) callback();
+    else this.#onFinished = callback;
   }
 
   /** The next item; `done` at the end; throws the producer's error or the disconnect. */
@@ -140,7 +160,7 @@ export class RpcStream<T> implements AsyncIterableIterator<T> {
    */
   cancel(): void {
     if (!this.#finished) {
-      this.#finished = true;
+      this.#markFinished();
       this.#control.cancel();
     }
     this.#done = true;
@@ -151,6 +171,13 @@ export class RpcStream<T> implements AsyncIterableIterator<T> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  #markFinished(): void {
+    this.#finished = true;
+    const callback = this.#onFinished;
+    this.#onFinished = undefined;
+    callback?.();
   }
 
   #wake(): void {

@@ -3,19 +3,20 @@
 // error; if the error vanished (say, params typed `any`), tsc would fail
 // with TS2578 "Unused '@ts-expect-error' directive".
 
-import type { Peer } from "duplexrpc";
+import { decodeInt64, type AbortSignalLike, type CallContext, type Peer } from "duplexrpc";
 
 import {
   CalculatorClient,
   EvaluatorClient,
   registerBrowser,
+  TickerClient,
   type Browser,
   type Expr,
   type Scope,
   type Summary,
 } from "../../examples/web/src/api.js";
 
-export function typeChecks(peer: Peer): void {
+export function typeChecks(peer: Peer, signal: AbortSignalLike): void {
   const calc = new CalculatorClient(peer);
   const evaluator = new EvaluatorClient(peer);
 
@@ -55,4 +56,24 @@ export function typeChecks(peer: Peer): void {
   void scope;
   // @ts-expect-error: `confirm` must answer a boolean
   registerBrowser(peer, { confirm: () => "yes", progress: () => {} });
+
+  // Call options: `{ signal, timeoutMs }` last, on calls and streams.
+  void calc.add(2, 3, { signal, timeoutMs: 500 });
+  void new TickerClient(peer).ticks(3, null, { timeoutMs: 500 });
+  // @ts-expect-error: the option is `timeoutMs`, not `timeout`
+  void calc.add(2, 3, { timeout: 500 });
+  // @ts-expect-error: a notification has no reply to time out or abort
+  calc.log("line", { signal });
+  // The call's context: an implementation may take it (its signal fires when the caller cancels).
+  registerBrowser(peer, {
+    confirm: (_question, context: CallContext) => !context.signal.aborted,
+    progress: () => {},
+  });
+  // @ts-expect-error: the second argument is the CallContext, not a string
+  registerBrowser(peer, { confirm: (_question, context: string) => context === "", progress: () => {} });
+
+  const exact: bigint = decodeInt64("9223372036854775807");
+  // @ts-expect-error: an Int64 arrives as a string, not a number
+  void decodeInt64(9007199254740993);
+  void exact;
 }

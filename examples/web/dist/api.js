@@ -2,7 +2,8 @@
 // Regenerate with: cargo run -p examples --bin export-ts -- --out examples/web/src/api.ts
 //
 // Integers are JSON numbers: 64-bit ones are typed `number` and are exact
-// only up to Number.MAX_SAFE_INTEGER (2^53 - 1).
+// only up to Number.MAX_SAFE_INTEGER (2^53 - 1). duplexrpc_core::int64's
+// Int64 and Uint64 are exact: typed `string` here (decodeInt64 makes a bigint).
 /**
  * Served by the server; clients call it.
  *
@@ -19,16 +20,16 @@ export class CalculatorClient {
      *
      * JSON-RPC method `calc.add`.
      */
-    add(a, b) {
-        return this.peer.call("calc.add", [a, b]);
+    add(a, b, options) {
+        return this.peer.call("calc.add", [a, b], options);
     }
     /**
      * Integer division; fails with [`DIVISION_BY_ZERO`] (data: the dividend).
      *
      * JSON-RPC method `calc.divide`.
      */
-    divide(a, b) {
-        return this.peer.call("calc.divide", [a, b]);
+    divide(a, b, options) {
+        return this.peer.call("calc.divide", [a, b], options);
     }
     /**
      * Asks the calling client to confirm (a call back into the caller) and
@@ -36,16 +37,16 @@ export class CalculatorClient {
      *
      * JSON-RPC method `calc.clear`.
      */
-    clear(reason) {
-        return this.peer.call("calc.clear", [reason]);
+    clear(reason, options) {
+        return this.peer.call("calc.clear", [reason], options);
     }
     /**
      * Sums 1..=n slowly, sending the caller `progress` notifications.
      *
      * JSON-RPC method `calc.sum_to`.
      */
-    sumTo(n) {
-        return this.peer.call("calc.sum_to", [n]);
+    sumTo(n, options) {
+        return this.peer.call("calc.sum_to", [n], options);
     }
     /**
      * Fire-and-forget: the server logs the line.
@@ -74,16 +75,16 @@ export class EvaluatorClient {
      *
      * JSON-RPC method `expr.eval`.
      */
-    eval(expr) {
-        return this.peer.call("expr.eval", [expr]);
+    eval(expr, options) {
+        return this.peer.call("expr.eval", [expr], options);
     }
     /**
      * Statistics of a list of numbers.
      *
      * JSON-RPC method `expr.summarize`.
      */
-    summarize(values) {
-        return this.peer.call("expr.summarize", [values]);
+    summarize(values, options) {
+        return this.peer.call("expr.summarize", [values], options);
     }
 }
 /**
@@ -105,8 +106,8 @@ export class TickerClient {
      *
      * JSON-RPC method `tick.ticks`.
      */
-    ticks(n, failAt) {
-        return this.peer.subscribe("tick.ticks", [n, failAt]);
+    ticks(n, failAt, options) {
+        return this.peer.subscribe("tick.ticks", [n, failAt], options);
     }
     /**
      * Subscribes to the caller's [`Feed::numbers`] (a stream the client
@@ -115,8 +116,8 @@ export class TickerClient {
      *
      * JSON-RPC method `tick.sum_feed`.
      */
-    sumFeed(n) {
-        return this.peer.call("tick.sum_feed", [n]);
+    sumFeed(n, options) {
+        return this.peer.call("tick.sum_feed", [n], options);
     }
 }
 /**
@@ -124,20 +125,20 @@ export class TickerClient {
  * returns (or the `RpcError` it throws) is the reply. Params may come by position or by name.
  */
 export function registerBrowser(peer, impl) {
-    peer.handle("ui.confirm", ["question"], (args) => impl.confirm(args[0]));
-    peer.handle("ui.progress", ["pct"], (args) => impl.progress(args[0]));
+    peer.handle("ui.confirm", ["question"], (args, context) => impl.confirm(args[0], context));
+    peer.handle("ui.progress", ["pct"], (args, context) => impl.progress(args[0], context));
 }
 /**
  * Serves `impl` on `peer`: each call of the other end runs the matching method, and what it
  * returns (or the `RpcError` it throws) is the reply. Params may come by position or by name.
  */
 export function registerScope(peer, impl) {
-    peer.handle("scope.lookup", ["name"], (args) => impl.lookup(args[0]));
+    peer.handle("scope.lookup", ["name"], (args, context) => impl.lookup(args[0], context));
 }
 /**
  * Serves `impl` on `peer`: each call of the other end runs the matching method, and what it
  * returns (or the `RpcError` it throws) is the reply. Params may come by position or by name.
  */
 export function registerFeed(peer, impl) {
-    peer.handle("feed.numbers", ["n"], (args) => impl.numbers(args[0]));
+    peer.handle("feed.numbers", ["n"], (args, context) => impl.numbers(args[0], context));
 }

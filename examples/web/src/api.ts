@@ -2,9 +2,10 @@
 // Regenerate with: cargo run -p examples --bin export-ts -- --out examples/web/src/api.ts
 //
 // Integers are JSON numbers: 64-bit ones are typed `number` and are exact
-// only up to Number.MAX_SAFE_INTEGER (2^53 - 1).
+// only up to Number.MAX_SAFE_INTEGER (2^53 - 1). duplexrpc_core::int64's
+// Int64 and Uint64 are exact: typed `string` here (decodeInt64 makes a bigint).
 
-import type { Peer, RpcStream } from "duplexrpc";
+import type { CallContext, CallOptions, Peer, RpcStream } from "duplexrpc";
 
 /**
  * An arithmetic expression: a tree the client builds and the server
@@ -106,8 +107,8 @@ export class CalculatorClient {
    *
    * JSON-RPC method `calc.add`.
    */
-  add(a: number, b: number): Promise<number> {
-    return this.peer.call<number>("calc.add", [a, b]);
+  add(a: number, b: number, options?: CallOptions): Promise<number> {
+    return this.peer.call<number>("calc.add", [a, b], options);
   }
 
   /**
@@ -115,8 +116,8 @@ export class CalculatorClient {
    *
    * JSON-RPC method `calc.divide`.
    */
-  divide(a: number, b: number): Promise<number> {
-    return this.peer.call<number>("calc.divide", [a, b]);
+  divide(a: number, b: number, options?: CallOptions): Promise<number> {
+    return this.peer.call<number>("calc.divide", [a, b], options);
   }
 
   /**
@@ -125,8 +126,8 @@ export class CalculatorClient {
    *
    * JSON-RPC method `calc.clear`.
    */
-  clear(reason: string): Promise<string> {
-    return this.peer.call<string>("calc.clear", [reason]);
+  clear(reason: string, options?: CallOptions): Promise<string> {
+    return this.peer.call<string>("calc.clear", [reason], options);
   }
 
   /**
@@ -134,8 +135,8 @@ export class CalculatorClient {
    *
    * JSON-RPC method `calc.sum_to`.
    */
-  sumTo(n: number): Promise<number> {
-    return this.peer.call<number>("calc.sum_to", [n]);
+  sumTo(n: number, options?: CallOptions): Promise<number> {
+    return this.peer.call<number>("calc.sum_to", [n], options);
   }
 
   /**
@@ -168,8 +169,8 @@ export class EvaluatorClient {
    *
    * JSON-RPC method `expr.eval`.
    */
-  eval(expr: Expr): Promise<number> {
-    return this.peer.call<number>("expr.eval", [expr]);
+  eval(expr: Expr, options?: CallOptions): Promise<number> {
+    return this.peer.call<number>("expr.eval", [expr], options);
   }
 
   /**
@@ -177,8 +178,8 @@ export class EvaluatorClient {
    *
    * JSON-RPC method `expr.summarize`.
    */
-  summarize(values: Array<number>): Promise<Summary> {
-    return this.peer.call<Summary>("expr.summarize", [values]);
+  summarize(values: Array<number>, options?: CallOptions): Promise<Summary> {
+    return this.peer.call<Summary>("expr.summarize", [values], options);
   }
 }
 
@@ -203,8 +204,8 @@ export class TickerClient {
    *
    * JSON-RPC method `tick.ticks`.
    */
-  ticks(n: number, failAt: number | null): Promise<RpcStream<number>> {
-    return this.peer.subscribe<number>("tick.ticks", [n, failAt]);
+  ticks(n: number, failAt: number | null, options?: CallOptions): Promise<RpcStream<number>> {
+    return this.peer.subscribe<number>("tick.ticks", [n, failAt], options);
   }
 
   /**
@@ -214,8 +215,8 @@ export class TickerClient {
    *
    * JSON-RPC method `tick.sum_feed`.
    */
-  sumFeed(n: number): Promise<number> {
-    return this.peer.call<number>("tick.sum_feed", [n]);
+  sumFeed(n: number, options?: CallOptions): Promise<number> {
+    return this.peer.call<number>("tick.sum_feed", [n], options);
   }
 }
 
@@ -231,14 +232,14 @@ export interface Browser {
    *
    * JSON-RPC method `ui.confirm`.
    */
-  confirm(question: string): boolean | Promise<boolean>;
+  confirm(question: string, context: CallContext): boolean | Promise<boolean>;
 
   /**
    * Progress of a long call, in percent.
    *
    * JSON-RPC method `ui.progress`.
    */
-  progress(pct: number): void | Promise<void>;
+  progress(pct: number, context: CallContext): void | Promise<void>;
 }
 
 /**
@@ -246,8 +247,8 @@ export interface Browser {
  * returns (or the `RpcError` it throws) is the reply. Params may come by position or by name.
  */
 export function registerBrowser(peer: Peer, impl: Browser): void {
-  peer.handle("ui.confirm", ["question"], (args) => impl.confirm(args[0] as string));
-  peer.handle("ui.progress", ["pct"], (args) => impl.progress(args[0] as number));
+  peer.handle("ui.confirm", ["question"], (args, context) => impl.confirm(args[0] as string, context));
+  peer.handle("ui.progress", ["pct"], (args, context) => impl.progress(args[0] as number, context));
 }
 
 /**
@@ -262,7 +263,7 @@ export interface Scope {
    *
    * JSON-RPC method `scope.lookup`.
    */
-  lookup(name: string): number | null | Promise<number | null>;
+  lookup(name: string, context: CallContext): number | null | Promise<number | null>;
 }
 
 /**
@@ -270,7 +271,7 @@ export interface Scope {
  * returns (or the `RpcError` it throws) is the reply. Params may come by position or by name.
  */
 export function registerScope(peer: Peer, impl: Scope): void {
-  peer.handle("scope.lookup", ["name"], (args) => impl.lookup(args[0] as string));
+  peer.handle("scope.lookup", ["name"], (args, context) => impl.lookup(args[0] as string, context));
 }
 
 /**
@@ -284,7 +285,7 @@ export interface Feed {
    *
    * JSON-RPC method `feed.numbers`.
    */
-  numbers(n: number): AsyncIterable<number> | Promise<AsyncIterable<number>>;
+  numbers(n: number, context: CallContext): AsyncIterable<number> | Promise<AsyncIterable<number>>;
 }
 
 /**
@@ -292,5 +293,5 @@ export interface Feed {
  * returns (or the `RpcError` it throws) is the reply. Params may come by position or by name.
  */
 export function registerFeed(peer: Peer, impl: Feed): void {
-  peer.handle("feed.numbers", ["n"], (args) => impl.numbers(args[0] as number));
+  peer.handle("feed.numbers", ["n"], (args, context) => impl.numbers(args[0] as number, context));
 }
