@@ -6,13 +6,14 @@ use std::time::Duration;
 use std::future::Future;
 use std::task::{Context, Poll, ready};
 
-use futures::{Sink, StreamExt};
 use duplexrpc_core::transport::{CloseReason, Transport, TransportError};
+use futures::{Sink, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
 use crate::status::{ConnectionStatus, Disconnect};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
@@ -120,7 +121,12 @@ where
             code: reason.code.into(),
             reason: Utf8Bytes::from(reason.reason.into_owned()),
         };
-        self.sink().start_send(Message::Close(Some(frame))).map_err(io_error)
+        match self.sink().start_send(Message::Close(Some(frame))) {
+            // The other end closed first: tungstenite has queued the echo of
+            // its Close frame (RFC 6455 §5.5.1), which `poll_close` sends.
+            Err(WsError::Protocol(ProtocolError::SendAfterClosing)) => Ok(()),
+            result => result.map_err(io_error),
+        }
     }
 
     fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
