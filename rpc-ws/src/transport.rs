@@ -175,7 +175,10 @@ where
                     reason: format!("message too big: {e}").into(),
                 })),
                 Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Err(TransportError::Closed(None)),
-                Err(e) => Err(TransportError::Io(e.to_string())),
+                Err(e) => Err(match protocol_violation(&e) {
+                    Some(reason) => TransportError::Protocol(reason),
+                    None => TransportError::Io(e.to_string()),
+                }),
             };
             return Poll::Ready(text);
         }
@@ -208,6 +211,34 @@ where
             keepalive.timer.as_mut().reset(deadline);
         }
         Poll::Pending
+    }
+}
+
+/// The close a read error calls for (RFC 6455 §7.4.1): 1007 for a text
+/// message (or close reason) that is not UTF-8, 1002 for a framing error;
+/// `None` for errors of the connection itself (I/O, a reset), which leave
+/// nothing to send a close on.
+fn protocol_violation(e: &WsError) -> Option<CloseReason> {
+    use ProtocolError as P;
+    match e {
+        WsError::Utf8(_) => Some(CloseReason::new(1007, "invalid UTF-8 in a text message")),
+        WsError::Protocol(
+            p @ (P::NonZeroReservedBits
+            | P::UnmaskedFrameFromClient
+            | P::MaskedFrameFromServer
+            | P::FragmentedControlFrame
+            | P::ControlFrameTooBig
+            | P::UnknownControlFrameType(_)
+            | P::UnknownDataFrameType(_)
+            | P::UnexpectedContinueFrame
+            | P::ExpectedFragment(_)
+            | P::InvalidOpcode(_)
+            | P::InvalidCloseSequence),
+        ) => Some(CloseReason {
+            code: 1002,
+            reason: format!("protocol error: {p}").into(),
+        }),
+        _ => None,
     }
 }
 
