@@ -326,16 +326,16 @@ where
             return Ok(());
         };
         let message = frames.messages_started;
-        let deadline = Instant::now() + limit;
+        // The clock is read once per message, when its deadline is set.
         let timer = match &mut watch.assembly {
             Some((current, timer)) => {
                 if *current != message {
                     *current = message;
-                    timer.as_mut().reset(deadline);
+                    timer.as_mut().reset(Instant::now() + limit);
                 }
                 timer
             }
-            none => &mut none.insert((message, Box::pin(tokio::time::sleep_until(deadline)))).1,
+            none => &mut none.insert((message, Box::pin(tokio::time::sleep(limit)))).1,
         };
         match timer.as_mut().poll(cx) {
             Poll::Ready(()) => Err(TransportError::Protocol(CloseReason {
