@@ -14,41 +14,42 @@ struct ConsoleBrowser;
 
 impl Browser for ConsoleBrowser {
     async fn confirm(&self, question: String) -> Result<bool, RpcError> {
-        println!("[client] server asks: {question:?} -> yes");
+        tracing::info!("[client] server asks: {question:?} -> yes");
         Ok(true)
     }
 
     async fn progress(&self, pct: u8) {
-        println!("[client] progress {pct}%");
+        tracing::info!("[client] progress {pct}%");
     }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let _output = examples::init_output();
     let server = serve("127.0.0.1:0").await?;
-    println!("[server] listening on {}", server.url());
+    tracing::info!("[server] listening on {}", server.url());
 
     let mut conn = duplexrpc_ws::connect(&server.url()).await?;
     conn.register(ConsoleBrowser.into_methods())?;
     let calc = CalculatorClient::new(conn.start());
 
-    println!("[client] add(2, 3) = {}", calc.add(2, 3).await?);
+    tracing::info!("[client] add(2, 3) = {}", calc.add(2, 3).await?);
     match calc.divide(1, 0).await {
-        Err(e) => println!("[client] divide(1, 0) failed as expected: {e}"),
-        Ok(v) => println!("[client] divide(1, 0) = {v}?!"),
+        Err(e) => tracing::info!("[client] divide(1, 0) failed as expected: {e}"),
+        Ok(v) => tracing::info!("[client] divide(1, 0) = {v}?!"),
     }
-    println!("[client] clear(..) = {:?}", calc.clear("demo".into()).await?);
-    println!("[client] sum_to(5) = {}", calc.sum_to(5).await?);
+    tracing::info!("[client] clear(..) = {:?}", calc.clear("demo".into()).await?);
+    tracing::info!("[client] sum_to(5) = {}", calc.sum_to(5).await?);
     calc.log("hello from the client".into()).await?;
 
     // Both directions at once: 100 concurrent calls on one socket.
     let calls = (0..100).map(|i| calc.add(i, i));
     let sums = futures_join(calls).await?;
-    println!("[client] 100 concurrent adds, last = {}", sums[99]);
+    tracing::info!("[client] 100 concurrent adds, last = {}", sums[99]);
 
     calc.peer().close().await;
     server.stop().await;
-    println!("[demo] done");
+    tracing::info!("[demo] done");
     Ok(())
 }
 

@@ -58,6 +58,7 @@ const WS_URL_PLACEHOLDER: &str = "{{WS_URL}}";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let _output = examples::init_output();
     let mut port = 0u16;
     let mut ws_port = 0u16;
     let mut exit_on_eof = false;
@@ -83,9 +84,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ];
     let config = duplexrpc_ws::WsConfig::default().allowed_origins(origins);
     let rpc = examples::serve_with_config(&format!("127.0.0.1:{ws_port}"), config).await?;
-    println!("page: http://127.0.0.1:{page_port}/");
-    println!("websocket: {}", rpc.url());
-    println!("(open the page in a browser; Ctrl-C stops)");
+    tracing::info!("page: http://127.0.0.1:{page_port}/");
+    tracing::info!("websocket: {}", rpc.url());
+    tracing::info!("(open the page in a browser; Ctrl-C stops)");
 
     let pages = Arc::new(Pages::new(&rpc.url()));
     tokio::select! {
@@ -178,6 +179,6 @@ async fn stdin_closed() {
 
 fn log_http_error(remote: SocketAddr, e: &hyper::Error) {
     if !e.is_incomplete_message() {
-        eprintln!("[server] http connection from {remote}: {e}");
+        tracing::warn!("[server] http connection from {remote}: {e}");
     }
 }

@@ -12,6 +12,23 @@
 
 pub mod cluster;
 
+/// Sets up the examples' output: `tracing` events, message only, written to
+/// stdout by a background thread, so that code on the runtime never blocks
+/// on stdout (with `println!`, a pipe that nobody reads freezes every task
+/// of the thread). Lines are dropped rather than waited for if that thread
+/// falls 128,000 lines behind. Keep the guard until `main` returns: dropping
+/// it writes out what is still queued.
+pub fn init_output() -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
+    let _ = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .without_time()
+        .with_level(false)
+        .with_target(false)
+        .try_init();
+    guard
+}
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
@@ -102,7 +119,7 @@ impl Calculator for CalculatorService {
     }
 
     async fn log(&self, line: String) {
-        println!("[server] log: {line}");
+        tracing::info!("[server] log: {line}");
     }
 }
 
@@ -152,7 +169,7 @@ struct TickReport {
 
 impl Drop for TickReport {
     fn drop(&mut self) {
-        println!("[server] ticks({}) stopped after {}", self.n, self.sent);
+        tracing::info!("[server] ticks({}) stopped after {}", self.n, self.sent);
     }
 }
 

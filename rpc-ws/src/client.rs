@@ -8,14 +8,16 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::config::WsConfig;
 use crate::error::ConnectError;
 use crate::status::ConnectionStatus;
-use crate::transport::WsTransport;
+use crate::transport::{Watched, WsTransport};
 
-/// The stream under a client connection: plain TCP, or TLS for `wss://`.
-type Stream = MaybeTlsStream<TcpStream>;
+/// The stream under a client connection: plain TCP, or TLS for `wss://`,
+/// with its WebSocket frames followed (message deadline, buffer shrinking).
+type Stream = Watched<MaybeTlsStream<TcpStream>>;
 
 /// An open connection whose services are being registered. Call
 /// [`Connection::start`] to begin serving and calling.
@@ -134,6 +136,29 @@ impl ClientBuilder {
             .map_err(|_| ConnectError::Timeout { url, after: limit })?
     }
 
+    /// The TLS handshake of a `wss://` connection, with the configured
+    /// rustls client configuration or one trusting the Mozilla roots.
+    #[cfg(feature = "tls")]
+    async fn secure(&self, tcp: TcpStream, host: &str) -> Result<MaybeTlsStream<TcpStream>, ConnectError> {
+        use tokio_tungstenite::tungstenite::{Error as WsError, error::TlsError};
+        let config = self.tls.clone().unwrap_or_else(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            Arc::new(
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(roots)
+                    .with_no_client_auth(),
+            )
+        });
+        let name = rustls::pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|_| ConnectError::Handshake(WsError::Tls(TlsError::InvalidDnsName)))?;
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| ConnectError::Handshake(WsError::Io(e)))?;
+        Ok(MaybeTlsStream::Rustls(tls))
+    }
+
     async fn open(self) -> Result<Connection, ConnectError> {
         let url = self.url.as_str();
         let invalid = |reason: &str| ConnectError::InvalidUrl {
@@ -164,20 +189,19 @@ impl ClientBuilder {
                 source,
             })?;
         let _ = stream.set_nodelay(true);
-        let config = Some(self.config.websocket());
         #[cfg(feature = "tls")]
-        let (ws, _response) = {
-            let connector = self.tls.clone().map(tokio_tungstenite::Connector::Rustls);
-            tokio_tungstenite::client_async_tls_with_config(request, stream, config, connector)
-                .await
-                .map_err(ConnectError::from_ws)?
+        let stream = match tls {
+            true => self.secure(stream, &host).await?,
+            false => MaybeTlsStream::Plain(stream),
         };
         #[cfg(not(feature = "tls"))]
+        let stream = MaybeTlsStream::Plain(stream);
+        let config = Some(self.config.websocket());
         let (ws, _response) =
-            tokio_tungstenite::client_async_with_config(request, MaybeTlsStream::Plain(stream), config)
+            tokio_tungstenite::client_async_with_config(request, Watched::before_handshake(stream), config)
                 .await
                 .map_err(ConnectError::from_ws)?;
-        let transport = WsTransport::with_keepalive(ws, self.config.keepalive_interval, self.config.keepalive_timeout);
+        let transport = WsTransport::watched(ws, Role::Client, &self.config);
         Ok(Connection {
             builder: PeerBuilder::with_config(self.config.peer),
             transport,

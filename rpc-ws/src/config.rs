@@ -61,6 +61,17 @@ pub struct WsConfig {
     /// How long a client may take to open the connection: TCP, TLS and the
     /// WebSocket handshake (default 10 s).
     pub handshake_timeout: Duration,
+
+    // --- Message assembly (issue 12 item 3) ---
+    /// How long a data message may take to arrive, from its first frame
+    /// header to the end of its last fragment (default 30 s: a 16 MiB
+    /// message needs at least ~4.5 Mbit/s). A message still incomplete then
+    /// closes the connection with 1008 "message not completed within ..."
+    /// (a message over [`WsConfig::max_message_size`] gets 1009 as soon as
+    /// it is over). `None`: no deadline. Applies to the connections of
+    /// [`crate::Server`] and [`crate::connect`] (a [`crate::WsTransport`]
+    /// built from your own stream has none).
+    pub message_timeout: Option<Duration>,
 }
 
 impl Default for WsConfig {
@@ -76,6 +87,7 @@ impl Default for WsConfig {
             keepalive_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
+            message_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -139,6 +151,12 @@ impl WsConfig {
     /// Sets [`WsConfig::handshake_timeout`].
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`WsConfig::message_timeout`].
+    pub fn message_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.message_timeout = timeout;
         self
     }
 

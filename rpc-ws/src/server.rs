@@ -17,7 +17,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::WsConfig;
 use crate::handshake::{HandshakeRequest, Rejection};
-use crate::transport::WsTransport;
+use crate::transport::{Watched, WsTransport};
+use tokio_tungstenite::tungstenite::protocol::Role;
 
 /// What the server knows about a connection when it sets it up.
 ///
@@ -314,7 +315,7 @@ where
     // Boxed: the handshake's state is large and only needed at the start; kept
     // inline it would size this task's future for the connection's lifetime.
     let handshake = Box::pin(tokio_tungstenite::accept_hdr_async_with_config(
-        stream,
+        Watched::before_handshake(stream),
         callback,
         Some(ctx.config.websocket()),
     ));
@@ -329,7 +330,7 @@ where
     let mut builder = PeerBuilder::with_config(ctx.config.peer.clone());
     let setup_result = (ctx.setup)(&mut builder, &info);
     drop(info);
-    let transport = WsTransport::with_keepalive(ws, ctx.config.keepalive_interval, ctx.config.keepalive_timeout);
+    let transport = WsTransport::watched(ws, Role::Server, &ctx.config);
     let peer = builder.start_transport(transport);
     if let Err(e) = setup_result {
         tracing::error!(error = %e, "connection setup failed");

@@ -6,15 +6,22 @@ use std::time::Duration;
 use std::future::Future;
 use std::task::{Context, Poll, ready};
 
-use futures::{Sink, StreamExt};
 use duplexrpc_core::transport::{CloseReason, Transport, TransportError};
+use futures::{Sink, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 
+use crate::config::WsConfig;
 use crate::status::{ConnectionStatus, Disconnect};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+
+mod watch;
+use watch::FrameWatch;
+pub(crate) use watch::Watched;
 
 /// A WebSocket as an `duplexrpc_core` transport: both directions in one value,
 /// driven by the peer's one connection task (no lock between the halves).
@@ -34,6 +41,32 @@ pub struct WsTransport<S> {
     ping_interval: Option<Duration>,
     keepalive: Option<Keepalive>,
     status: ConnectionStatus,
+    /// Set for the connections of [`crate::Server`] and [`crate::connect`],
+    /// whose stream is [`Watched`].
+    watch: Option<Watch<S>>,
+    /// Messages (control frames included) tungstenite has delivered.
+    delivered: u64,
+    /// A message over [`SHRINK_ABOVE`] was sent since the buffers were rebuilt.
+    sent_large: bool,
+    /// A close was sent or received: tungstenite's state must stay.
+    closing: bool,
+}
+
+/// After a frame (read) or a message (sent) larger than this, the
+/// connection's buffers, which tungstenite keeps at their largest size, are
+/// rebuilt at their initial size once the connection is idle.
+pub(crate) const SHRINK_ABOVE: usize = 64 << 10;
+
+/// What a transport over a [`Watched`] stream knows and does beyond the
+/// plain one: the assembly deadline and shrinking buffers back.
+#[derive(Debug)]
+struct Watch<S> {
+    frames: fn(&S) -> &FrameWatch,
+    detach: fn(&mut S) -> S,
+    role: Role,
+    message_timeout: Option<Duration>,
+    /// The deadline of the message being assembled (by its number).
+    assembly: Option<(u64, Pin<Box<Sleep>>)>,
 }
 
 /// Dead-peer detection: the other end must send something (a pong to our
@@ -53,7 +86,10 @@ impl<S> WsTransport<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    /// A transport without keepalive.
+    /// A transport without keepalive. A transport built from your own
+    /// stream has no message deadline ([`crate::WsConfig::message_timeout`])
+    /// and keeps tungstenite's buffers at their largest size; the
+    /// connections of [`crate::Server`] and [`crate::connect`] have both.
     pub fn new(ws: WebSocketStream<S>) -> Self {
         Self::with_keepalive(ws, None, Duration::ZERO)
     }
@@ -77,11 +113,34 @@ where
             ping_interval: interval,
             keepalive,
             status: ConnectionStatus::default(),
+            watch: None,
+            delivered: 0,
+            sent_large: false,
+            closing: false,
         }
     }
 
     fn sink(&mut self) -> Pin<&mut WebSocketStream<S>> {
         Pin::new(&mut self.ws)
+    }
+}
+
+impl<T> WsTransport<Watched<T>>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    /// A transport with `config`'s keepalive and message deadline, over a
+    /// stream watched since before the handshake.
+    pub(crate) fn watched(ws: WebSocketStream<Watched<T>>, role: Role, config: &WsConfig) -> Self {
+        let mut transport = Self::with_keepalive(ws, config.keepalive_interval, config.keepalive_timeout);
+        transport.watch = Some(Watch {
+            frames: Watched::frames,
+            detach: Watched::detach,
+            role,
+            message_timeout: config.message_timeout,
+            assembly: None,
+        });
+        transport
     }
 }
 
@@ -108,19 +167,28 @@ where
     }
 
     fn start_send(&mut self, text: String) -> Result<(), TransportError> {
+        self.sent_large |= text.len() > SHRINK_ABOVE;
         self.sink().start_send(Message::text(text)).map_err(io_error)
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
-        self.sink().poll_flush(cx).map_err(io_error)
+        ready!(self.sink().poll_flush(cx)).map_err(io_error)?;
+        self.shrink_if_idle(cx);
+        Poll::Ready(Ok(()))
     }
 
     fn start_close(&mut self, reason: CloseReason) -> Result<(), TransportError> {
+        self.closing = true;
         let frame = CloseFrame {
             code: reason.code.into(),
             reason: Utf8Bytes::from(reason.reason.into_owned()),
         };
-        self.sink().start_send(Message::Close(Some(frame))).map_err(io_error)
+        match self.sink().start_send(Message::Close(Some(frame))) {
+            // The other end closed first: tungstenite has queued the echo of
+            // its Close frame (RFC 6455 §5.5.1), which `poll_close` sends.
+            Err(WsError::Protocol(ProtocolError::SendAfterClosing)) => Ok(()),
+            result => result.map_err(io_error),
+        }
     }
 
     fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
@@ -169,20 +237,32 @@ where
                     reason: format!("message too big: {e}").into(),
                 })),
                 Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Err(TransportError::Closed(None)),
-                Err(e) => Err(TransportError::Io(e.to_string())),
+                Err(e) => Err(match protocol_violation(&e) {
+                    Some(reason) => TransportError::Protocol(reason),
+                    None => TransportError::Io(e.to_string()),
+                }),
             };
             return Poll::Ready(text);
         }
     }
 
-    /// The next frame of any kind; fails if the keepalive deadline passes first.
+    /// The next frame of any kind; fails if the keepalive deadline or the
+    /// message assembly deadline passes first.
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Result<Message, WsError>>, TransportError>> {
+        self.shrink_if_idle(cx);
         if let Poll::Ready(msg) = self.ws.poll_next_unpin(cx) {
+            match &msg {
+                Some(Ok(Message::Close(_))) => self.closing = true,
+                Some(Ok(_)) => {}
+                _ => return Poll::Ready(Ok(msg)),
+            }
+            self.delivered += 1;
             if let Some(keepalive) = &mut self.keepalive {
                 keepalive.fresh = true;
             }
             return Poll::Ready(Ok(msg));
         }
+        self.poll_assembly_deadline(cx)?;
         let Some(keepalive) = &mut self.keepalive else {
             return Poll::Pending;
         };
@@ -202,6 +282,90 @@ where
             keepalive.timer.as_mut().reset(deadline);
         }
         Poll::Pending
+    }
+}
+
+/// The close a read error calls for (RFC 6455 §7.4.1): 1007 for a text
+/// message (or close reason) that is not UTF-8, 1002 for a framing error;
+/// `None` for errors of the connection itself (I/O, a reset), which leave
+/// nothing to send a close on.
+fn protocol_violation(e: &WsError) -> Option<CloseReason> {
+    use ProtocolError as P;
+    match e {
+        WsError::Utf8(_) => Some(CloseReason::new(1007, "invalid UTF-8 in a text message")),
+        WsError::Protocol(
+            p @ (P::NonZeroReservedBits
+            | P::UnmaskedFrameFromClient
+            | P::MaskedFrameFromServer
+            | P::FragmentedControlFrame
+            | P::ControlFrameTooBig
+            | P::UnknownControlFrameType(_)
+            | P::UnknownDataFrameType(_)
+            | P::UnexpectedContinueFrame
+            | P::ExpectedFragment(_)
+            | P::InvalidOpcode(_)
+            | P::InvalidCloseSequence),
+        ) => Some(CloseReason {
+            code: 1002,
+            reason: format!("protocol error: {p}").into(),
+        }),
+        _ => None,
+    }
+}
+
+impl<S> WsTransport<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Fails once a data message has been incomplete for longer than
+    /// [`WsConfig::message_timeout`].
+    fn poll_assembly_deadline(&mut self, cx: &mut Context<'_>) -> Result<(), TransportError> {
+        let Some(watch) = &mut self.watch else { return Ok(()) };
+        let frames = (watch.frames)(self.ws.get_ref());
+        let Some(limit) = watch.message_timeout.filter(|_| frames.in_message()) else {
+            return Ok(());
+        };
+        let message = frames.messages_started;
+        // The clock is read once per message, when its deadline is set.
+        let timer = match &mut watch.assembly {
+            Some((current, timer)) => {
+                if *current != message {
+                    *current = message;
+                    timer.as_mut().reset(Instant::now() + limit);
+                }
+                timer
+            }
+            none => &mut none.insert((message, Box::pin(tokio::time::sleep(limit)))).1,
+        };
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Err(TransportError::Protocol(CloseReason {
+                code: 1008,
+                reason: format!("message not completed within {limit:?}").into(),
+            })),
+            Poll::Pending => Ok(()),
+        }
+    }
+
+    /// Once the connection is idle after a large frame or message (nothing
+    /// half read, everything read delivered, everything queued written),
+    /// replaces tungstenite's WebSocket, whose buffers stay at their largest
+    /// size for as long as it lives, with a fresh one over the same socket.
+    fn shrink_if_idle(&mut self, cx: &mut Context<'_>) {
+        let Some(watch) = &self.watch else { return };
+        let frames = (watch.frames)(self.ws.get_ref());
+        let large = self.sent_large || frames.largest > SHRINK_ABOVE as u64;
+        if !large || self.closing || !frames.at_rest() || frames.completed != self.delivered {
+            return;
+        }
+        if !matches!(Pin::new(&mut self.ws).poll_flush(cx), Poll::Ready(Ok(()))) {
+            return;
+        }
+        let stream = (watch.detach)(self.ws.get_mut());
+        let config = *self.ws.get_config();
+        // Completes at its first poll: there is no handshake to make.
+        let fresh = WebSocketStream::from_raw_socket(stream, watch.role, Some(config));
+        self.ws = futures::executor::block_on(fresh);
+        self.sent_large = false;
     }
 }
 

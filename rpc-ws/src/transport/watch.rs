@@ -1,0 +1,224 @@
+//! A stream wrapper that follows the WebSocket frames tungstenite reads
+//! through it, without copying or buffering anything: it tells the transport
+//! when a data message is being assembled (for the assembly deadline) and
+//! when every byte read so far belongs to a message already delivered (the
+//! moment tungstenite's buffers can be dropped and rebuilt small).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// `S` with its incoming WebSocket frames followed. Wrap the stream before
+/// the opening handshake: the HTTP head is skipped up to its blank line.
+#[derive(Debug)]
+pub struct Watched<S> {
+    /// `None` only in a wrapper whose stream moved to a fresh one.
+    inner: Option<S>,
+    frames: FrameWatch,
+}
+
+impl<S> Watched<S> {
+    /// Follows the frames after the HTTP head of the upgrade.
+    pub(crate) fn before_handshake(inner: S) -> Self {
+        Watched {
+            inner: Some(inner),
+            frames: FrameWatch::default(),
+        }
+    }
+
+    pub(crate) fn frames(&self) -> &FrameWatch {
+        &self.frames
+    }
+
+    /// Moves the stream and what is known about it into a new wrapper (for
+    /// a fresh WebSocket: the largest frame so far is forgotten).
+    pub(crate) fn detach(&mut self) -> Self {
+        let mut frames = std::mem::take(&mut self.frames);
+        frames.largest = 0;
+        Watched {
+            inner: self.inner.take(),
+            frames,
+        }
+    }
+
+    fn inner(&mut self) -> io::Result<Pin<&mut S>>
+    where
+        S: Unpin,
+    {
+        match &mut self.inner {
+            Some(inner) => Ok(Pin::new(inner)),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = self.inner()?.poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = result {
+            let this = &mut *self;
+            this.frames.observe(&buf.filled()[before..]);
+        }
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.inner()?.poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner()?.poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner()?.poll_shutdown(cx)
+    }
+}
+
+const HEAD_END: &[u8; 4] = b"\r\n\r\n";
+
+/// The state of the incoming byte stream, frame by frame.
+#[derive(Debug, Default)]
+pub(crate) struct FrameWatch {
+    /// How much of the HTTP head's closing blank line has been seen (4: all).
+    head_end: usize,
+    /// The header of the frame being read, and how many of its bytes are in.
+    header: [u8; 14],
+    header_len: usize,
+    /// Payload bytes of the current frame still to come.
+    payload_left: u64,
+    /// The current frame is a data frame / ends a message (FIN or control).
+    data: bool,
+    completes: bool,
+    /// A data message has started and its final frame is not all in.
+    in_message: bool,
+    /// Data messages started so far.
+    pub(crate) messages_started: u64,
+    /// Frames that end something tungstenite delivers (a control frame, or
+    /// the final frame of a data message), all of whose bytes are in.
+    pub(crate) completed: u64,
+    /// The largest frame payload since the stream was last detached.
+    pub(crate) largest: u64,
+}
+
+impl FrameWatch {
+    /// True while a data message is incomplete.
+    pub(crate) fn in_message(&self) -> bool {
+        self.in_message
+    }
+
+    /// True if no frame is partly read and no message is being assembled.
+    pub(crate) fn at_rest(&self) -> bool {
+        self.head_end == HEAD_END.len() && self.header_len == 0 && self.payload_left == 0 && !self.in_message
+    }
+
+    fn observe(&mut self, mut bytes: &[u8]) {
+        while let Some((&byte, rest)) = bytes.split_first() {
+            if self.head_end < HEAD_END.len() {
+                self.head_end = match byte {
+                    _ if byte == HEAD_END[self.head_end] => self.head_end + 1,
+                    b'\r' => 1,
+                    _ => 0,
+                };
+                bytes = rest;
+            } else if self.payload_left > 0 {
+                let n = self.payload_left.min(bytes.len() as u64);
+                self.payload_left -= n;
+                bytes = &bytes[n as usize..];
+                if self.payload_left == 0 {
+                    self.frame_done();
+                }
+            } else {
+                self.header[self.header_len] = byte;
+                self.header_len += 1;
+                bytes = rest;
+                if self.header_len == header_size(&self.header) {
+                    self.frame_started();
+                }
+            }
+        }
+    }
+
+    fn frame_started(&mut self) {
+        let header = &self.header[..self.header_len];
+        let fin = header[0] & 0x80 != 0;
+        let opcode = header[0] & 0x0F;
+        let len = match header[1] & 0x7F {
+            126 => u64::from(u16::from_be_bytes([header[2], header[3]])),
+            127 => u64::from_be_bytes(header[2..10].try_into().unwrap_or_default()),
+            n => u64::from(n),
+        };
+        self.data = opcode < 8;
+        self.completes = fin || !self.data;
+        if self.data && opcode != 0 {
+            self.in_message = true;
+            self.messages_started += 1;
+        }
+        self.largest = self.largest.max(len);
+        self.header_len = 0;
+        self.payload_left = len;
+        if len == 0 {
+            self.frame_done();
+        }
+    }
+
+    fn frame_done(&mut self) {
+        if self.completes {
+            self.completed += 1;
+            if self.data {
+                self.in_message = false;
+            }
+        }
+    }
+}
+
+/// The size of a frame header whose first bytes are `header` (at least 2
+/// once known; 2 before the second byte is in).
+fn header_size(header: &[u8; 14]) -> usize {
+    let extended = match header[1] & 0x7F {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mask = if header[1] & 0x80 != 0 { 4 } else { 0 };
+    2 + extended + mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch_frames() -> FrameWatch {
+        let mut watch = FrameWatch::default();
+        watch.observe(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        watch
+    }
+
+    #[test]
+    fn a_message_split_anywhere_is_followed_to_its_end() {
+        // "hello" in two fragments, masked, with a ping in between; then a 300-byte frame.
+        let mut bytes = vec![0x01, 0x83, 1, 2, 3, 4, b'h', b'e', b'l'];
+        bytes.extend([0x89, 0x80, 0, 0, 0, 0]);
+        bytes.extend([0x80, 0x82, 1, 2, 3, 4, b'l', b'o']);
+        bytes.extend([0x81, 0xFE, 0x01, 0x2C, 1, 2, 3, 4]);
+        bytes.extend([b'x'; 300]);
+        for split in 0..bytes.len() {
+            let mut watch = watch_frames();
+            watch.observe(&bytes[..split]);
+            watch.observe(&bytes[split..]);
+            assert!(watch.at_rest(), "split at {split}");
+            assert_eq!((watch.messages_started, watch.completed, watch.largest), (2, 3, 300));
+        }
+        let mut watch = watch_frames();
+        watch.observe(&bytes[..9]);
+        assert!(watch.in_message() && !watch.at_rest());
+        watch.observe(&bytes[9..15]);
+        assert!(watch.in_message(), "a ping does not end the message");
+        assert_eq!(watch.completed, 1);
+    }
+}
