@@ -61,6 +61,17 @@ pub struct WsConfig {
     /// How long a client may take to open the connection: TCP, TLS and the
     /// WebSocket handshake (default 10 s).
     pub handshake_timeout: Duration,
+
+    // Handshakes in progress (server only).
+    /// Server only: most handshakes in progress at once (default 20,000):
+    /// accepted TCP connections whose upgrade has not completed yet (TLS and
+    /// the HTTP request), counted apart from [`WsConfig::max_connections`],
+    /// which an upgrade takes only once it is accepted. When this many are
+    /// pending, a new one sheds the oldest (its socket is closed), so silent
+    /// sockets can neither take connection slots nor stop the server from
+    /// reading new upgrade requests. Each pending handshake holds about
+    /// 10 KiB (the HTTP read buffer) for at most `handshake_timeout`.
+    pub max_pending_handshakes: usize,
 }
 
 impl Default for WsConfig {
@@ -76,6 +87,7 @@ impl Default for WsConfig {
             keepalive_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
+            max_pending_handshakes: 20_000,
         }
     }
 }
@@ -139,6 +151,12 @@ impl WsConfig {
     /// Sets [`WsConfig::handshake_timeout`].
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`WsConfig::max_pending_handshakes`].
+    pub fn max_pending_handshakes(mut self, n: usize) -> Self {
+        self.max_pending_handshakes = n;
         self
     }
 
