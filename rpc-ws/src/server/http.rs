@@ -17,8 +17,20 @@ pub(crate) enum Kind {
     Invalid(Response<Full<Bytes>>),
 }
 
-/// Classifies a request by its head (RFC 6455 §4.2.1).
+/// Classifies a request by its head (RFC 6455 §4.2.1). An invalid upgrade's
+/// answer closes the connection.
 pub(crate) fn classify(head: &request::Parts) -> Kind {
+    match check_upgrade(head) {
+        Kind::Invalid(mut response) => {
+            let close = HeaderValue::from_static("close");
+            response.headers_mut().insert(header::CONNECTION, close);
+            Kind::Invalid(response)
+        }
+        kind => kind,
+    }
+}
+
+fn check_upgrade(head: &request::Parts) -> Kind {
     let headers = &head.headers;
     if !has_token(headers, header::UPGRADE, "websocket") {
         return Kind::Plain;
