@@ -50,7 +50,7 @@ async fn server(config: WsConfig) -> ServerHandle {
 }
 
 fn client(url: &str, token: &str) -> ClientBuilder {
-    ClientBuilder::new(url).header("authorization", &format!("Bearer {token}"))
+    ClientBuilder::new(url).header("authorization", format!("Bearer {token}"))
 }
 
 #[tokio::test]
