@@ -6,8 +6,8 @@ use std::time::Duration;
 use std::future::Future;
 use std::task::{Context, Poll, ready};
 
-use duplexrpc_core::transport::{CloseReason, Transport, TransportError};
 use futures::{Sink, StreamExt};
+use duplexrpc_core::transport::{CloseReason, Transport, TransportError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
 

@@ -204,11 +204,7 @@ impl Voter for Member {
     }
 }
 
-fn connect(
-    registry: &Registry,
-    answer: Option<bool>,
-    lines: &mpsc::UnboundedSender<String>,
-) -> duplexrpc_core::ConnectionId {
+fn connect(registry: &Registry, answer: Option<bool>, lines: &mpsc::UnboundedSender<String>) -> duplexrpc_core::ConnectionId {
     let ((s_tx, s_rx), (c_tx, c_rx)) = memory::pair();
     let mut client = PeerBuilder::new();
     client

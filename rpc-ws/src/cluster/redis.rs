@@ -21,9 +21,9 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use duplexrpc_core::backplane::{Backplane, BackplaneError, BoxFuture, Delivery, Liveness, NodeId, Route};
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, PubSubStream};
+use duplexrpc_core::backplane::{Backplane, BackplaneError, BoxFuture, Delivery, Liveness, NodeId, Route};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
