@@ -99,3 +99,60 @@ async fn when_the_pending_limit_is_full_the_oldest_silent_sockets_are_shed() {
     .expect("within the bound");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn upgrade_requests_waiting_on_a_slow_hook_hold_no_slot() {
+    let (entered_tx, mut entered) = tokio::sync::mpsc::unbounded_channel();
+    let config = WsConfig::default()
+        .max_connections(1)
+        .handshake_timeout(Duration::from_secs(60));
+    let server = Server::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .with_config(config)
+        .on_handshake_async(move |req| {
+            let slow = req.query_param("slow").is_some();
+            let entered = entered_tx.clone();
+            async move {
+                if slow {
+                    let _ = entered.send(());
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+                Ok(())
+            }
+        })
+        .serve(|conn, _info| {
+            conn.register(echo())?;
+            Ok(())
+        });
+    let waiting: Vec<_> = (0..5)
+        .map(|_| {
+            let url = format!("{}?slow", server.url());
+            tokio::spawn(async move { duplexrpc_ws::connect(&url).await.map(drop) })
+        })
+        .collect();
+    for _ in 0..5 {
+        tokio::time::timeout(BOUND, entered.recv()).await.unwrap().unwrap();
+    }
+    // Five upgrade requests sit in the hook; the one slot is still free.
+    tokio::time::timeout(BOUND, legitimate_clients_call(&server.url(), 1))
+        .await
+        .expect("within the bound");
+    for task in waiting {
+        task.abort();
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn stop_does_not_wait_for_silent_sockets() {
+    let config = WsConfig::default().handshake_timeout(Duration::from_secs(60));
+    let server = server(config).await;
+    let silent = open_silent(server.local_addr(), 10).await;
+    // Let the server accept them (a connected client proves the accept loop got past them).
+    legitimate_clients_call(&server.url(), 1).await;
+    tokio::time::timeout(Duration::from_secs(5), server.stop())
+        .await
+        .expect("stop ends the pending handshakes at once");
+    drop(silent);
+}

@@ -118,7 +118,7 @@ pub(crate) async fn accept_loop<A: Send + Sync + 'static>(listener: TcpListener,
 
 /// One pending handshake: TLS (if configured) and the HTTP request, until
 /// the upgrade (the connection then runs on a task of its own), a refusal,
-/// the deadline, or being shed.
+/// the deadline, being shed, or the server's stop.
 async fn handshake<A: Send + Sync + 'static>(
     stream: TcpStream,
     remote_addr: SocketAddr,
@@ -131,6 +131,7 @@ async fn handshake<A: Send + Sync + 'static>(
     let served = serve_http(stream, remote_addr, deadline, &endpoint, tls);
     tokio::select! {
         _ = served => {}
+        _ = endpoint.shared.stop.cancelled() => {}
         _ = guard.shed.cancelled() => tracing::debug!(remote = %remote_addr, "handshake shed: too many pending"),
         _ = tokio::time::sleep_until(deadline + WRITE_GRACE) => tracing::debug!(remote = %remote_addr, "handshake timed out"),
     }

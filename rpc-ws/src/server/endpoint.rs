@@ -197,7 +197,8 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
 
     /// The checks of an upgrade request, in order: stopping (503), a free
     /// slot (503), the Origin allow-list (403), the hook (its refusal; 503 if
-    /// it does not finish by `deadline`).
+    /// it does not finish by `deadline`). The slot is taken only once the
+    /// hook accepts, so requests waiting on a slow hook hold none.
     async fn admit(
         &self,
         head: &hyper::http::request::Parts,
@@ -208,11 +209,10 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
         if shared.stop.is_cancelled() {
             return Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "server shutting down"));
         }
-        let slot = shared
-            .slots
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "too many connections"))?;
+        let full = || Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
+        if shared.slots.available_permits() == 0 {
+            return Err(full());
+        }
         // A present but unreadable Origin matches nothing.
         let origin = head.headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or(""));
         if !shared.config.origin_allowed(origin) {
@@ -225,6 +225,7 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
         let auth = tokio::time::timeout_at(deadline, (shared.hook)(request.clone()))
             .await
             .map_err(|_| Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "handshake timed out"))??;
+        let slot = shared.slots.clone().try_acquire_owned().map_err(|_| full())?;
         let head = &request.request;
         let info = ConnectionInfo {
             remote_addr,
