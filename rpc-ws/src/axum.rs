@@ -7,7 +7,11 @@
 //! [`crate::Server`] gives it: the Origin allow-list, the handshake hook and
 //! its auth value, `max_connections`, `handshake_timeout`, [`crate::WsConfig`],
 //! keepalive, and the graceful [`Endpoint::stop`] with 1001. A plain GET of
-//! the route gets 426 Upgrade Required.
+//! the route gets 426 Upgrade Required. The hook and an async setup have
+//! `handshake_timeout` from the request's arrival; accepting TCP connections
+//! and reading requests (and so the pending-handshake limit) is the app's
+//! server's business. axum's server hands the socket over wrapped, so the
+//! connection reads it through hyper's `Upgraded` (one boxed call per read).
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};

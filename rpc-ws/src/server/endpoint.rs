@@ -75,12 +75,12 @@ impl<A> Setup<A> {
 /// A WebSocket JSON-RPC endpoint: the settings, the handshake hook and the
 /// per-connection setup, the connection slots, and the connections
 /// themselves. The standalone [`crate::Server`] serves one on its own port;
-/// with feature `axum`, [`crate::axum::handler`] serves one from a route of an
+/// with feature `axum`, `duplexrpc_ws::axum::handler` serves one from a route of an
 /// axum app, with the same checks (Origin, hook, `max_connections`,
 /// `handshake_timeout`), the same connection settings (keepalive,
 /// [`WsConfig`]) and the same graceful [`Endpoint::stop`].
 ///
-/// Made with [`crate::Server::endpoint`]; cheap to clone (clones share everything).
+/// Made with [`Endpoint::builder`]; cheap to clone (clones share everything).
 pub struct Endpoint<A = ()> {
     pub(crate) shared: Arc<Shared<A>>,
 }

@@ -43,7 +43,7 @@ pub struct ConnectionInfo<A = ()> {
 
 /// Builds an [`Endpoint`]: settings, handshake hook, setup. [`Server`] has the
 /// same methods and serves the endpoint on its own port; this builder makes
-/// one to mount in an axum app (feature `axum`, see [`crate::axum`]).
+/// one to mount in an axum app (feature `axum`, see `duplexrpc_ws::axum`).
 ///
 /// ```
 /// use duplexrpc_ws::{Endpoint, WsConfig};
