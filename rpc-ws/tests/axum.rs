@@ -30,8 +30,13 @@ struct App {
 }
 
 async fn app() -> App {
+    app_with(WsConfig::default()).await
+}
+
+/// [`app`] with `config` (and the Origin allow-list).
+async fn app_with(config: WsConfig) -> App {
     let endpoint = Endpoint::builder()
-        .with_config(WsConfig::default().allowed_origins([ORIGIN]))
+        .with_config(config.allowed_origins([ORIGIN]))
         .on_handshake_async(|req| async move {
             tokio::time::sleep(Duration::from_millis(10)).await; // a session store
             match req.bearer_token() {
@@ -207,5 +212,18 @@ async fn the_app_s_own_routes_share_the_port_and_a_plain_get_of_the_endpoint_get
     let plain = http_get(app.addr, "/rpc").await;
     assert!(plain.starts_with("HTTP/1.1 426 Upgrade Required"), "{plain}");
     assert!(plain.to_ascii_lowercase().contains("upgrade: websocket"), "{plain}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn max_connections_holds_on_the_axum_route() {
+    let app = app_with(WsConfig::default().max_connections(1)).await;
+    let (first, _status) = alice(&app.url()).await;
+    let err = alice_connect_err(&app.url()).await;
+    assert_eq!(err.status(), Some(503), "{err}");
+    assert!(err.to_string().contains("too many connections"), "{err}");
+    let user: String = first.call("whoami", ()).await.unwrap();
+    assert_eq!(user, "alice");
+    first.close().await;
     app.stop().await;
 }
