@@ -69,8 +69,10 @@ pub struct WsConfig {
     /// which an upgrade takes only once it is accepted. When this many are
     /// pending, a new one sheds the oldest (its socket is closed), so silent
     /// sockets can neither take connection slots nor stop the server from
-    /// reading new upgrade requests. Each pending handshake holds about
-    /// 10 KiB (the HTTP read buffer) for at most `handshake_timeout`.
+    /// reading new upgrade requests. A pending handshake holds under 2 KiB
+    /// while its client sends nothing and about 30 KiB (TLS and HTTP state
+    /// and buffers) once it has sent part of its request, for at most
+    /// `handshake_timeout`: at most about 600 MiB with the default limit.
     pub max_pending_handshakes: usize,
 }
 

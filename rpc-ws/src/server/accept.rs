@@ -128,7 +128,14 @@ async fn handshake<A: Send + Sync + 'static>(
 ) {
     let _ = stream.set_nodelay(true);
     let deadline = Instant::now() + endpoint.shared.config.handshake_timeout;
-    let served = serve_http(stream, remote_addr, deadline, &endpoint, tls);
+    let served = async {
+        // A silent socket costs a small task only (under 1 KiB): TLS and
+        // hyper (their state, boxed, and their buffers: some 20 KiB) come
+        // once the client has sent a byte.
+        if let Ok(1..) = stream.peek(&mut [0u8; 1]).await {
+            Box::pin(serve_http(stream, remote_addr, deadline, &endpoint, tls)).await
+        }
+    };
     tokio::select! {
         _ = served => {}
         _ = endpoint.shared.stop.cancelled() => {}
