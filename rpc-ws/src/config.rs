@@ -71,8 +71,9 @@ pub struct WsConfig {
     /// sockets can neither take connection slots nor stop the server from
     /// reading new upgrade requests. A pending handshake holds under 2 KiB
     /// while its client sends nothing and about 30 KiB (TLS and HTTP state
-    /// and buffers) once it has sent part of its request, for at most
-    /// `handshake_timeout`: at most about 600 MiB with the default limit.
+    /// and buffers; a request head over 16 KiB gets HTTP 431) once it has
+    /// sent part of its request, for at most `handshake_timeout`: some
+    /// 600 to 800 MiB at most with the default limit.
     pub max_pending_handshakes: usize,
 }
 

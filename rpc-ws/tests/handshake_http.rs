@@ -84,3 +84,20 @@ async fn an_upgrade_of_another_websocket_version_gets_426_naming_13() {
     assert!(has_header(&response, "sec-websocket-version", "13"), "{response}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_request_head_over_16_kib_gets_431_instead_of_being_buffered() {
+    let server = Server::bind("127.0.0.1:0").await.unwrap().serve(|_conn, _info| Ok(()));
+    // An unfinished head: without a bound the server would wait for more.
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: localhost\r\nX-Padding: {}\r\n",
+        "a".repeat(20 << 10)
+    );
+    let response = http(server.local_addr(), &request).await;
+    assert_eq!(
+        status_line(&response),
+        "HTTP/1.1 431 Request Header Fields Too Large",
+        "{response}"
+    );
+    server.stop().await;
+}

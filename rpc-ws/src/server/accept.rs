@@ -21,6 +21,11 @@ use super::endpoint::Endpoint;
 /// How long past the handshake deadline a refusal may take to be written.
 const WRITE_GRACE: Duration = Duration::from_secs(1);
 
+/// The largest request head read (request line and headers): a larger one
+/// gets 431, so a pending handshake buffers at most this much (hyper's own
+/// bound is about 400 KiB).
+const MAX_REQUEST_HEAD: usize = 16 << 10;
+
 /// The handshakes in progress, oldest first. When `max` are pending, a new
 /// one sheds the oldest: a flood of silent sockets cannot stop the server
 /// from reading the upgrade requests of clients that do speak.
@@ -177,6 +182,7 @@ where
         async move { Ok::<_, Infallible>(endpoint.respond::<_, S>(request, remote_addr, deadline).await) }
     });
     let connection = http1::Builder::new()
+        .max_buf_size(MAX_REQUEST_HEAD)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     if let Err(e) = connection.await {
