@@ -72,6 +72,20 @@ pub struct WsConfig {
     /// [`crate::Server`] and [`crate::connect`] (a [`crate::WsTransport`]
     /// built from your own stream has none).
     pub message_timeout: Option<Duration>,
+
+    // Handshakes in progress (server only).
+    /// Server only: most handshakes in progress at once (default 20,000):
+    /// accepted TCP connections whose upgrade has not completed yet (TLS and
+    /// the HTTP request), counted apart from [`WsConfig::max_connections`],
+    /// which an upgrade takes only once it is accepted. When this many are
+    /// pending, a new one sheds the oldest (its socket is closed), so silent
+    /// sockets can neither take connection slots nor stop the server from
+    /// reading new upgrade requests. A pending handshake holds under 2 KiB
+    /// while its client sends nothing and about 30 KiB (TLS and HTTP state
+    /// and buffers; a request head over 16 KiB gets HTTP 431) once it has
+    /// sent part of its request, for at most `handshake_timeout`: some
+    /// 600 to 800 MiB at most with the default limit.
+    pub max_pending_handshakes: usize,
 }
 
 impl Default for WsConfig {
@@ -88,6 +102,7 @@ impl Default for WsConfig {
             shutdown_grace: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             message_timeout: Some(Duration::from_secs(30)),
+            max_pending_handshakes: 20_000,
         }
     }
 }
@@ -157,6 +172,12 @@ impl WsConfig {
     /// Sets [`WsConfig::message_timeout`].
     pub fn message_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.message_timeout = timeout;
+        self
+    }
+
+    /// Sets [`WsConfig::max_pending_handshakes`].
+    pub fn max_pending_handshakes(mut self, n: usize) -> Self {
+        self.max_pending_handshakes = n;
         self
     }
 

@@ -1,19 +1,47 @@
 //! The server's view of a WebSocket upgrade request, and how a hook refuses one.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request};
+use http_body_util::Full;
+use hyper::body::Bytes;
 use tokio_tungstenite::tungstenite::http::{self, HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 /// The HTTP upgrade request of a connection being opened, as a handshake hook
-/// sees it (see [`crate::Server::on_handshake`]).
-#[derive(Debug)]
-pub struct HandshakeRequest<'a> {
-    pub(crate) request: &'a Request,
+/// sees it (see [`crate::Server::on_handshake`] and
+/// [`crate::Server::on_handshake_async`]). Cheap to clone: an async hook may
+/// keep it across its awaits.
+#[derive(Clone, Debug)]
+pub struct HandshakeRequest {
+    pub(crate) request: Arc<RequestHead>,
     pub(crate) remote_addr: SocketAddr,
 }
 
-impl HandshakeRequest<'_> {
+/// The head of an upgrade request: what a hook and the connection's setup see.
+#[derive(Debug)]
+pub(crate) struct RequestHead {
+    uri: http::Uri,
+    headers: HeaderMap,
+}
+
+impl RequestHead {
+    pub(crate) fn new(parts: &http::request::Parts) -> Self {
+        RequestHead {
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        }
+    }
+
+    pub(crate) fn uri(&self) -> &http::Uri {
+        &self.uri
+    }
+
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+impl HandshakeRequest {
     /// The client's address.
     pub fn remote_addr(&self) -> SocketAddr {
         self.remote_addr
@@ -120,19 +148,14 @@ impl Rejection {
         &self.body
     }
 
-    pub(crate) fn into_response(self) -> ErrorResponse {
-        let len = self.body.len();
-        let mut response = ErrorResponse::new(Some(self.body));
-        *response.status_mut() = self.status;
+    /// The HTTP response: the status, the headers, a plain-text body, and
+    /// `Connection: close`.
+    pub(crate) fn into_response(self) -> http::Response<Full<Bytes>> {
+        let mut response = crate::server::http::plain(self.status, self.body);
         let headers = response.headers_mut();
         for (name, value) in self.headers {
             headers.append(name, value);
         }
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
         headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         response
     }

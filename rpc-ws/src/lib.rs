@@ -38,6 +38,8 @@
 //! # });
 //! ```
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod client;
 #[cfg(feature = "redis")]
 pub mod cluster;
@@ -54,7 +56,7 @@ pub use config::WsConfig;
 pub use error::ConnectError;
 pub use handshake::{HandshakeRequest, Rejection};
 pub use reconnect::{Backoff, ConnectionEvent, Reconnect, ReconnectingClient};
-pub use server::{ConnectionInfo, Server, ServerHandle};
+pub use server::{ConnectionInfo, Endpoint, EndpointBuilder, Server, ServerHandle};
 pub use status::{ConnectionStatus, Disconnect};
 /// The HTTP types of the handshake (headers, status codes), as tungstenite uses them.
 pub use tokio_tungstenite::tungstenite::http;

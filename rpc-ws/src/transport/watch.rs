@@ -28,6 +28,22 @@ impl<S> Watched<S> {
         }
     }
 
+    /// Follows the frames of a stream whose HTTP head is already consumed
+    /// (an upgrade through hyper); `already_read` are the bytes after the
+    /// head that were read before the hand-over and go to tungstenite
+    /// directly, not through this wrapper.
+    pub(crate) fn after_handshake(inner: S, already_read: &[u8]) -> Self {
+        let mut frames = FrameWatch {
+            head_end: HEAD_END.len(),
+            ..FrameWatch::default()
+        };
+        frames.observe(already_read);
+        Watched {
+            inner: Some(inner),
+            frames,
+        }
+    }
+
     pub(crate) fn frames(&self) -> &FrameWatch {
         &self.frames
     }

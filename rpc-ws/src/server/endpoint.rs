@@ -1,0 +1,317 @@
+//! The endpoint: what the standalone server and an axum app share (config,
+//! handshake hook, setup, connection slots, stop token, connection tasks),
+//! and the one path every connection takes, from its upgrade request to its end.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use duplexrpc_core::transport::CloseReason;
+use duplexrpc_core::{Methods, Peer, PeerBuilder, RegisterError};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::http::{Request, Response, StatusCode, header};
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::ConnectionInfo;
+use super::http::{self, Kind};
+use crate::config::WsConfig;
+use crate::handshake::{HandshakeRequest, Rejection, RequestHead};
+use crate::transport::{Watched, WsTransport};
+
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The handshake hook, sync or async, as one async function.
+pub(crate) type Hook<A> = Arc<dyn Fn(HandshakeRequest) -> BoxFuture<Result<A, Rejection>> + Send + Sync>;
+
+/// The per-connection setup: synchronous on the connection's builder, or
+/// asynchronous, returning the methods to register.
+pub(crate) enum Setup<A> {
+    Sync(Box<SyncSetup<A>>),
+    Async(Box<AsyncSetup<A>>),
+}
+
+type SyncSetup<A> = dyn Fn(&mut PeerBuilder, &ConnectionInfo<A>) -> Result<(), RegisterError> + Send + Sync;
+type AsyncSetup<A> = dyn Fn(Peer, ConnectionInfo<A>) -> BoxFuture<Result<Methods, RegisterError>> + Send + Sync;
+
+/// Why a connection's setup did not complete.
+#[derive(Debug)]
+enum SetupError {
+    Register(RegisterError),
+    TimedOut,
+}
+
+impl<A> Setup<A> {
+    /// Registers the connection's services on `builder`, within `deadline`.
+    async fn run(
+        &self,
+        builder: &mut PeerBuilder,
+        info: ConnectionInfo<A>,
+        deadline: Instant,
+    ) -> Result<(), SetupError> {
+        match self {
+            Setup::Sync(setup) => setup(builder, &info).map_err(SetupError::Register),
+            Setup::Async(setup) => {
+                let methods = tokio::time::timeout_at(deadline, setup(builder.peer().clone(), info))
+                    .await
+                    .map_err(|_| SetupError::TimedOut)?
+                    .map_err(SetupError::Register)?;
+                builder.register(methods).map(drop).map_err(SetupError::Register)
+            }
+        }
+    }
+}
+
+/// A WebSocket JSON-RPC endpoint: the settings, the handshake hook and the
+/// per-connection setup, the connection slots, and the connections
+/// themselves. The standalone [`crate::Server`] serves one on its own port;
+/// with feature `axum`, `duplexrpc_ws::axum::handler` serves one from a route of an
+/// axum app, with the same checks (Origin, hook, `max_connections`,
+/// `handshake_timeout`), the same connection settings (keepalive,
+/// [`WsConfig`]) and the same graceful [`Endpoint::stop`].
+///
+/// Made with [`Endpoint::builder`]; cheap to clone (clones share everything).
+pub struct Endpoint<A = ()> {
+    pub(crate) shared: Arc<Shared<A>>,
+}
+
+impl<A> Clone for Endpoint<A> {
+    fn clone(&self) -> Self {
+        Endpoint {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<A> std::fmt::Debug for Endpoint<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("config", &self.shared.config)
+            .field("health_path", &self.shared.health_path)
+            .field("free_slots", &self.shared.slots.available_permits())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What every connection of one endpoint shares.
+pub(crate) struct Shared<A> {
+    pub(crate) config: WsConfig,
+    pub(crate) health_path: Option<String>,
+    pub(crate) hook: Hook<A>,
+    pub(crate) setup: Setup<A>,
+    pub(crate) slots: Arc<Semaphore>,
+    pub(crate) stop: CancellationToken,
+    pub(crate) tasks: TaskTracker,
+}
+
+impl<A> Endpoint<A> {
+    /// Stops gracefully: refuses new connections (HTTP 503), lets each
+    /// connection's running calls finish, both the calls its client made and
+    /// the server's calls into that client, for at most
+    /// [`WsConfig::shutdown_grace`], then closes it with 1001 "server
+    /// shutting down" (a client tells this from a crash with
+    /// [`crate::Disconnect::is_going_away`]) and waits until every connection
+    /// has finished. Calls still running at the deadline fail with the
+    /// disconnect error on both ends.
+    pub async fn stop(&self) {
+        self.shared.stop.cancel();
+        self.stopped().await;
+    }
+
+    /// Completes when the endpoint has been stopped and every connection has finished.
+    pub async fn stopped(&self) {
+        self.shared.stop.cancelled().await;
+        self.shared.tasks.close();
+        self.shared.tasks.wait().await;
+    }
+
+    /// Connections open now (upgraded and not yet finished).
+    pub fn connections(&self) -> usize {
+        self.shared.config.max_connections - self.shared.slots.available_permits()
+    }
+}
+
+/// An upgrade request that passed every check: the connection's slot and
+/// what its setup will see.
+struct Admitted<A> {
+    slot: OwnedSemaphorePermit,
+    info: ConnectionInfo<A>,
+    deadline: Instant,
+}
+
+impl<A: Send + Sync + 'static> Endpoint<A> {
+    /// Answers one HTTP request: a WebSocket upgrade that passes the checks
+    /// gets 101 and its connection runs on this endpoint (once hyper hands
+    /// the socket over, as `S` when it can, see `run_upgraded`); anything
+    /// else gets its HTTP answer (426, the health path's 200, 400, 403, 503,
+    /// or the hook's refusal). The hook and the setup must finish by
+    /// `deadline`.
+    pub(crate) async fn respond<B, S>(
+        &self,
+        mut request: Request<B>,
+        remote_addr: SocketAddr,
+        deadline: Instant,
+    ) -> Response<Full<Bytes>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let on_upgrade = request.extensions_mut().remove::<OnUpgrade>();
+        let (head, _body) = request.into_parts();
+        let accept = match http::classify(&head) {
+            Kind::Upgrade(accept) => accept,
+            Kind::Plain if self.is_health_path(head.uri.path()) => return http::healthy(),
+            Kind::Plain => return http::upgrade_required(),
+            Kind::Invalid(response) => return response,
+        };
+        let Some(on_upgrade) = on_upgrade else {
+            tracing::error!("an upgrade request without hyper's upgrade handle (HTTP/2?)");
+            return Rejection::new(StatusCode::HTTP_VERSION_NOT_SUPPORTED, "WebSocket needs HTTP/1.1").into_response();
+        };
+        let admitted = match self.admit(&head, remote_addr, deadline).await {
+            Ok(admitted) => admitted,
+            Err(rejection) => return rejection.into_response(),
+        };
+        let endpoint = self.clone();
+        self.shared.tasks.spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => endpoint.run_upgraded::<S>(upgraded, admitted).await,
+                Err(e) => tracing::debug!(remote = %remote_addr, error = %e, "upgrade failed"),
+            }
+        });
+        http::switching_protocols(&accept)
+    }
+
+    fn is_health_path(&self, path: &str) -> bool {
+        self.shared.health_path.as_deref() == Some(path)
+    }
+
+    /// The checks of an upgrade request, in order: stopping (503), a free
+    /// slot (503), the Origin allow-list (403), the hook (its refusal; 503 if
+    /// it does not finish by `deadline`). The slot is taken only once the
+    /// hook accepts, so requests waiting on a slow hook hold none.
+    async fn admit(
+        &self,
+        head: &hyper::http::request::Parts,
+        remote_addr: SocketAddr,
+        deadline: Instant,
+    ) -> Result<Admitted<A>, Rejection> {
+        let shared = &self.shared;
+        if shared.stop.is_cancelled() {
+            return Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "server shutting down"));
+        }
+        let full = || Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
+        if shared.slots.available_permits() == 0 {
+            return Err(full());
+        }
+        // A present but unreadable Origin matches nothing.
+        let origin = head.headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or(""));
+        if !shared.config.origin_allowed(origin) {
+            return Err(Rejection::forbidden("origin not allowed"));
+        }
+        let request = HandshakeRequest {
+            request: Arc::new(RequestHead::new(head)),
+            remote_addr,
+        };
+        let auth = tokio::time::timeout_at(deadline, (shared.hook)(request.clone()))
+            .await
+            .map_err(|_| Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "handshake timed out"))??;
+        let slot = shared.slots.clone().try_acquire_owned().map_err(|_| full())?;
+        let head = &request.request;
+        let info = ConnectionInfo {
+            remote_addr,
+            path: head.uri().path().to_owned(),
+            query: head.uri().query().map(str::to_owned),
+            headers: head.headers().clone(),
+            auth,
+        };
+        Ok(Admitted { slot, info, deadline })
+    }
+
+    /// Sets the connection up and runs it until it ends or the endpoint stops.
+    async fn run<S>(&self, ws: WebSocketStream<Watched<S>>, admitted: Admitted<A>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Admitted { slot, info, deadline } = admitted;
+        let config = &self.shared.config;
+        let mut builder = PeerBuilder::with_config(config.peer.clone());
+        let setup_result = self.shared.setup.run(&mut builder, info, deadline).await;
+        let transport = WsTransport::watched(ws, Role::Server, config);
+        let peer = builder.start_transport(transport);
+        match setup_result {
+            Ok(()) => {}
+            Err(SetupError::Register(e)) => {
+                tracing::error!(error = %e, "connection setup failed");
+                peer.close_with(CloseReason::new(1011, "server setup failed")).await;
+            }
+            Err(SetupError::TimedOut) => {
+                tracing::error!("connection setup did not finish within the handshake timeout");
+                peer.close_with(CloseReason::new(1011, "server setup timed out")).await;
+            }
+        }
+        tokio::select! {
+            _ = peer.closed() => {}
+            _ = self.shared.stop.cancelled() => {
+                let _ = tokio::time::timeout(config.shutdown_grace, quiesce(&peer)).await;
+                peer.close_with(SHUTTING_DOWN).await;
+            }
+        }
+        peer.finished().await;
+        drop(slot);
+    }
+
+    /// Runs the connection over the socket hyper hands over: the socket
+    /// itself when it is an `S` (what the standalone server serves, and
+    /// axum's plain TCP), so that the connection reads and writes it
+    /// directly; otherwise hyper's type-erased [`Upgraded`].
+    async fn run_upgraded<S>(&self, upgraded: Upgraded, admitted: Admitted<A>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let config = Some(self.shared.config.websocket());
+        match upgraded.downcast::<TokioIo<S>>() {
+            Ok(parts) => {
+                let (io, read) = (parts.io.into_inner(), parts.read_buf.to_vec());
+                let io = Watched::after_handshake(io, &read);
+                let ws = WebSocketStream::from_partially_read(io, read, Role::Server, config).await;
+                self.run(ws, admitted).await
+            }
+            Err(upgraded) => {
+                let io = Watched::after_handshake(TokioIo::new(upgraded), &[]);
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, config).await;
+                self.run(ws, admitted).await
+            }
+        }
+    }
+}
+
+/// The close a graceful stop sends to every connection.
+const SHUTTING_DOWN: CloseReason = CloseReason::new(1001, "server shutting down");
+
+/// Completes once the connection has no call running in either direction
+/// (seen twice, 10 ms apart: a handler that just finished is then done
+/// queueing its reply, which the close frame follows), or has ended.
+async fn quiesce(peer: &Peer) {
+    let mut quiet_once = false;
+    loop {
+        if peer.is_closed() {
+            return;
+        }
+        let quiet = peer.running_calls() == 0 && peer.pending_calls() == 0;
+        if quiet && quiet_once {
+            return;
+        }
+        quiet_once = quiet;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
