@@ -75,7 +75,7 @@ pub use stream::RpcStream;
 pub mod __private {
     pub use crate::message::EncodedResult;
     pub use crate::methods::{HandlerFuture, encode_outcome};
-    pub use crate::params_decode::ParamsDecoder;
+    pub use crate::params_decode::{ParamSlots, decode as decode_params, param};
     pub use crate::stream::encode_stream;
     pub use serde;
     pub use std::boxed::Box;

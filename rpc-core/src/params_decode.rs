@@ -1,8 +1,9 @@
 //! How the code `#[rpc]` generates reads a method's params: by position (an
-//! array) or by name (an object), one param at a time, so that a -32602 names
-//! the param and the problem in the caller's words (`param "a": invalid type:
-//! string "x", expected i64`, `missing param "b"`, `too many params: ...`)
-//! instead of a private struct and positions in the params text.
+//! array) or by name (an object), in one pass into one slot per param, so
+//! that a -32602 names the param and the problem in the caller's words
+//! (`param "a": invalid type: string "x", expected i64`, `missing param "b"`,
+//! `too many params: ...`) instead of a private struct and positions in the
+//! params text.
 //!
 //! A param that is absent (past the end of the array, or a key the object
 //! lacks) is read as serde reads a missing struct field: an `Option<T>` is
@@ -15,82 +16,88 @@ use std::fmt;
 
 use serde::Deserializer;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 
 use crate::{ErrorObject, Params};
 
-/// The params of one call, split into one raw value per param (`N` params,
-/// named `names` in declaration order). Nothing is allocated.
-#[derive(Debug)]
-pub struct ParamsDecoder<'a, const N: usize> {
-    names: &'static [&'static str; N],
-    values: [Option<&'a RawValue>; N],
+/// The params of one method, one slot each, as the macro generates them: a
+/// tuple struct of `Option<T>`s in declaration order.
+pub trait ParamSlots {
+    /// The params' names, in declaration order (the keys by name).
+    const NAMES: &'static [&'static str];
+
+    /// Whether param `index` has been read already.
+    fn is_filled(&self, index: usize) -> bool;
+
+    /// Reads param `index` from `value` into its slot.
+    fn fill<'de, D: Deserializer<'de>>(&mut self, index: usize, value: D) -> Result<(), D::Error>;
 }
 
-impl<'a, const N: usize> ParamsDecoder<'a, N> {
-    /// Splits `params`, or fails with -32602 when they are neither an array
-    /// nor an object, hold more values than there are params, or name a
-    /// param twice.
-    pub fn new(params: Params<'a>, names: &'static [&'static str; N]) -> Result<Self, ErrorObject> {
-        let mut decoder = ParamsDecoder {
-            names,
-            values: [None; N],
-        };
-        let Some(raw) = params.raw() else {
-            return Ok(decoder);
-        };
-        let problem = match raw.get().trim_start().as_bytes().first() {
-            Some(b'[') => decoder.split(raw, Form::Position),
-            Some(b'{') => decoder.split(raw, Form::Name),
-            other => Some(Problem::NotStructured(json_kind(other.copied()))),
-        };
-        match problem {
-            Some(problem) => Err(ErrorObject::invalid_params(problem.describe(names))),
-            None => Ok(decoder),
-        }
+/// A method without params: only `[]`, `{}` (any keys) or none fit.
+impl ParamSlots for () {
+    const NAMES: &'static [&'static str] = &[];
+
+    fn is_filled(&self, _index: usize) -> bool {
+        true
     }
 
-    /// Param `index` as a `T`.
-    pub fn take<T: DeserializeOwned>(&self, index: usize) -> Result<T, ErrorObject> {
-        let name = self.names[index];
-        match self.values[index] {
-            Some(raw) => serde_json::from_str(raw.get())
-                .map_err(|e| ErrorObject::invalid_params(format_args!("param {name:?}: {}", without_position(&e)))),
-            None => {
-                T::deserialize(Absent).map_err(|_| ErrorObject::invalid_params(format_args!("missing param {name:?}")))
-            }
-        }
+    fn fill<'de, D: Deserializer<'de>>(&mut self, _index: usize, _value: D) -> Result<(), D::Error> {
+        Ok(())
     }
+}
 
-    fn split(&mut self, raw: &'a RawValue, form: Form) -> Option<Problem> {
-        let mut de = serde_json::Deserializer::from_str(raw.get());
-        let visitor = Splitter { decoder: self };
-        let result = match form {
-            Form::Position => de.deserialize_seq(visitor),
-            Form::Name => de.deserialize_map(visitor),
-        };
+/// Reads `params` into `slots` in one pass, or fails with -32602 when they
+/// are neither an array nor an object, hold more values than there are
+/// params, name a param twice, or hold a value its param's type refuses.
+/// Slots of params not given stay empty: see [`param`].
+pub fn decode<S: ParamSlots>(params: Params<'_>, slots: S) -> Result<S, ErrorObject> {
+    let Some(raw) = params.raw() else {
+        return Ok(slots);
+    };
+    let text = raw.get();
+    let first = text.trim_start().as_bytes().first().copied();
+    if !matches!(first, Some(b'[' | b'{')) {
+        let problem = Problem::NotStructured(json_kind(first));
+        return Err(ErrorObject::invalid_params(problem.describe(S::NAMES, None)));
+    }
+    let mut reader = Reader { slots, problem: None };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let result = match first {
+        Some(b'[') => de.deserialize_seq(&mut reader),
+        _ => de.deserialize_map(&mut reader),
+    };
+    match (result, reader.problem) {
+        (Ok(()), None) => Ok(reader.slots),
+        (result, Some(problem)) => {
+            let error = result.err();
+            Err(ErrorObject::invalid_params(problem.describe(S::NAMES, error.as_ref())))
+        }
         // The text was checked as JSON when the message was read, so only a
         // caller of `Methods::call` can get here with a syntax error.
-        result.unwrap_or_else(|e| Some(Problem::Syntax(without_position(&e))))
+        (Err(e), None) => Err(ErrorObject::invalid_params(without_position(&e))),
     }
 }
 
-#[derive(Clone, Copy)]
-enum Form {
-    Position,
-    Name,
+/// The value of param `name` from its slot. A param not given is read as
+/// serde's derive reads a missing field: `Option<T>` as `None`; any other
+/// type fails with -32602 "missing param".
+pub fn param<T: DeserializeOwned>(slot: Option<T>, name: &str) -> Result<T, ErrorObject> {
+    match slot {
+        Some(value) => Ok(value),
+        None => T::deserialize(Absent).map_err(|_| ErrorObject::invalid_params(format_args!("missing param {name:?}"))),
+    }
 }
 
-/// Why the params as a whole are refused.
+/// Why the params are refused.
 enum Problem {
     NotStructured(&'static str),
     TooMany(usize),
     Twice(usize),
-    Syntax(String),
+    /// The value of param `index` is refused by its type (serde's message).
+    Value(usize),
 }
 
 impl Problem {
-    fn describe(&self, names: &[&str]) -> String {
+    fn describe(&self, names: &[&str], error: Option<&serde_json::Error>) -> String {
         match self {
             Problem::NotStructured(kind) => {
                 format!("params must be an array (by position) or an object (by name), not {kind}")
@@ -102,7 +109,10 @@ impl Problem {
                 names.join(", ")
             ),
             Problem::Twice(index) => format!("param {:?} is given twice", names[*index]),
-            Problem::Syntax(reason) => reason.clone(),
+            Problem::Value(index) => {
+                let reason = error.map(without_position).unwrap_or_default();
+                format!("param {:?}: {reason}", names[*index])
+            }
         }
     }
 }
@@ -131,49 +141,81 @@ fn without_position(e: &serde_json::Error) -> String {
     }
 }
 
-/// Fills a decoder's values from an array or an object; yields the first
-/// problem found, after reading the whole value (as serde_json requires).
-struct Splitter<'d, 'a, const N: usize> {
-    decoder: &'d mut ParamsDecoder<'a, N>,
+/// Fills the slots from an array or an object. On a problem it records
+/// which, and stops the pass with an error that `decode` replaces.
+struct Reader<S> {
+    slots: S,
+    problem: Option<Problem>,
 }
 
-impl<'de, const N: usize> Visitor<'de> for Splitter<'_, 'de, N> {
-    type Value = Option<Problem>;
+impl<S> Reader<S> {
+    fn stop<E: de::Error>(&mut self, problem: Problem) -> E {
+        self.problem = Some(problem);
+        E::custom("params refused")
+    }
+}
+
+impl<'de, S: ParamSlots> Visitor<'de> for &mut Reader<S> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an array or an object of params")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        for slot in &mut self.decoder.values {
-            match seq.next_element::<&'de RawValue>()? {
-                Some(raw) => *slot = Some(raw),
-                None => return Ok(None),
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        for index in 0..S::NAMES.len() {
+            if seq
+                .next_element_seed(Slot {
+                    reader: &mut *self,
+                    index,
+                })?
+                .is_none()
+            {
+                return Ok(());
             }
         }
-        let mut given = N;
+        let mut given = S::NAMES.len();
         while seq.next_element::<IgnoredAny>()?.is_some() {
             given += 1;
         }
-        Ok((given > N).then_some(Problem::TooMany(given)))
+        if given > S::NAMES.len() {
+            return Err(self.stop(Problem::TooMany(given)));
+        }
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut problem = None;
-        while let Some(key) = map.next_key_seed(Key(self.decoder.names))? {
-            let Some(index) = key else {
-                map.next_value::<IgnoredAny>()?;
-                continue;
-            };
-            let raw = map.next_value::<&'de RawValue>()?;
-            match &mut self.decoder.values[index] {
-                Some(_) => {
-                    problem.get_or_insert(Problem::Twice(index));
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key_seed(Key(S::NAMES))? {
+            match key {
+                None => {
+                    map.next_value::<IgnoredAny>()?;
                 }
-                empty => *empty = Some(raw),
+                Some(index) if self.slots.is_filled(index) => return Err(self.stop(Problem::Twice(index))),
+                Some(index) => map.next_value_seed(Slot {
+                    reader: &mut *self,
+                    index,
+                })?,
             }
         }
-        Ok(problem)
+        Ok(())
+    }
+}
+
+/// One param's value, read into its slot; a refusal is recorded as the
+/// param's.
+struct Slot<'r, S> {
+    reader: &'r mut Reader<S>,
+    index: usize,
+}
+
+impl<'de, S: ParamSlots> DeserializeSeed<'de> for Slot<'_, S> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        let Slot { reader, index } = self;
+        reader.slots.fill(index, deserializer).inspect_err(|_| {
+            reader.problem = Some(Problem::Value(index));
+        })
     }
 }
 
@@ -224,73 +266,115 @@ impl<'de> Deserializer<'de> for Absent {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::value::RawValue;
+
     use super::*;
 
-    const NAMES: &[&str; 3] = &["title", "tags", "due"];
+    /// What the macro generates for `(title: String, tags: Vec<String>, due: Option<i64>)`.
+    struct Slots(Option<String>, Option<Vec<String>>, Option<Option<i64>>);
 
-    fn decoder(text: &str) -> Result<ParamsDecoder<'_, 3>, ErrorObject> {
-        let raw: &RawValue = serde_json::from_str(text).unwrap();
-        ParamsDecoder::new(Params::new(Some(raw)), NAMES)
+    impl ParamSlots for Slots {
+        const NAMES: &'static [&'static str] = &["title", "tags", "due"];
+
+        fn is_filled(&self, index: usize) -> bool {
+            match index {
+                0 => self.0.is_some(),
+                1 => self.1.is_some(),
+                _ => self.2.is_some(),
+            }
+        }
+
+        fn fill<'de, D: Deserializer<'de>>(&mut self, index: usize, value: D) -> Result<(), D::Error> {
+            match index {
+                0 => self.0 = Some(serde::Deserialize::deserialize(value)?),
+                1 => self.1 = Some(serde::Deserialize::deserialize(value)?),
+                _ => self.2 = Some(serde::Deserialize::deserialize(value)?),
+            }
+            Ok(())
+        }
     }
 
-    fn reason(e: ErrorObject) -> String {
-        assert_eq!(e.code, -32602);
-        e.data.unwrap().as_str().unwrap().to_owned()
+    type Decoded = (String, Vec<String>, Option<i64>);
+
+    fn read(text: &str) -> Result<Decoded, String> {
+        let raw: &RawValue = serde_json::from_str(text).unwrap();
+        read_params(Params::new(Some(raw)))
+    }
+
+    fn read_params(params: Params<'_>) -> Result<Decoded, String> {
+        let reason = |e: ErrorObject| {
+            assert_eq!(e.code, -32602);
+            e.data.unwrap().as_str().unwrap().to_owned()
+        };
+        let Slots(title, tags, due) = decode(params, Slots(None, None, None)).map_err(reason)?;
+        Ok((
+            param(title, "title").map_err(reason)?,
+            param(tags, "tags").map_err(reason)?,
+            param(due, "due").map_err(reason)?,
+        ))
     }
 
     #[test]
     fn reads_by_position_and_by_name() {
-        for text in [
-            r#"["t", ["a"], 3]"#,
-            r#"{"due": 3, "tags": ["a"], "title": "t", "x": [1]}"#,
-        ] {
-            let d = decoder(text).unwrap();
-            assert_eq!(d.take::<String>(0).unwrap(), "t");
-            assert_eq!(d.take::<Vec<String>>(1).unwrap(), ["a"]);
-            assert_eq!(d.take::<Option<i64>>(2).unwrap(), Some(3));
-        }
+        let want = ("t".to_owned(), vec!["a".to_owned()], Some(3));
+        assert_eq!(read(r#"["t", ["a"], 3]"#).unwrap(), want);
+        assert_eq!(
+            read(r#"{"due": 3, "tags": ["a"], "title": "t", "x": [1]}"#).unwrap(),
+            want
+        );
     }
 
     #[test]
     fn an_absent_option_is_none_and_anything_else_is_missing() {
-        let d = decoder(r#"["t"]"#).unwrap();
-        assert_eq!(d.take::<Option<i64>>(2).unwrap(), None);
-        assert_eq!(reason(d.take::<Vec<String>>(1).unwrap_err()), r#"missing param "tags""#);
-        let none = ParamsDecoder::new(Params::new(None), NAMES).unwrap();
-        assert_eq!(none.take::<Option<String>>(0).unwrap(), None);
+        assert_eq!(read(r#"["t", []]"#).unwrap(), ("t".to_owned(), vec![], None));
+        assert_eq!(
+            read(r#"{"tags": [], "title": "t"}"#).unwrap(),
+            ("t".to_owned(), vec![], None)
+        );
+        assert_eq!(read(r#"["t"]"#).unwrap_err(), r#"missing param "tags""#);
+        assert_eq!(read_params(Params::new(None)).unwrap_err(), r#"missing param "title""#);
     }
 
     #[test]
     fn refuses_params_as_a_whole_in_plain_words() {
-        let too_many = decoder("[1, 2, 3, 4]").err().unwrap();
+        let too_many = read(r#"["t", [], 1, 4]"#).unwrap_err();
         assert_eq!(
-            reason(too_many),
+            too_many,
             "too many params: expected at most 3 (title, tags, due), got 4"
         );
-        let twice = decoder(r#"{"tags": [], "tags": []}"#).err().unwrap();
-        assert_eq!(reason(twice), r#"param "tags" is given twice"#);
+        assert_eq!(
+            read(r#"{"tags": [], "tags": []}"#).unwrap_err(),
+            r#"param "tags" is given twice"#
+        );
         for (text, kind) in [
             ("1", "a number"),
             ("true", "a boolean"),
             ("null", "null"),
             (r#""x""#, "a string"),
         ] {
-            let wrong = decoder(text).err().unwrap();
             let want = format!("params must be an array (by position) or an object (by name), not {kind}");
-            assert_eq!(reason(wrong), want);
+            assert_eq!(read(text).unwrap_err(), want);
         }
     }
 
     #[test]
     fn a_wrong_value_names_its_param_without_positions() {
-        let d = decoder(r#"[1, {"x": 1}, "soon"]"#).unwrap();
-        assert_eq!(
-            reason(d.take::<String>(0).unwrap_err()),
-            r#"param "title": invalid type: integer `1`, expected a string"#
-        );
-        let tags = reason(d.take::<Vec<String>>(1).unwrap_err());
-        assert_eq!(tags, r#"param "tags": invalid type: map, expected a sequence"#);
-        let due = reason(d.take::<Option<i64>>(2).unwrap_err());
-        assert_eq!(due, r#"param "due": invalid type: string "soon", expected i64"#);
+        let cases = [
+            (
+                r#"[1, [], null]"#,
+                r#"param "title": invalid type: integer `1`, expected a string"#,
+            ),
+            (
+                r#"["t", {"x": 1}]"#,
+                r#"param "tags": invalid type: map, expected a sequence"#,
+            ),
+            (
+                r#"{"title": "t", "tags": [], "due": "soon"}"#,
+                r#"param "due": invalid type: string "soon", expected i64"#,
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(read(text).unwrap_err(), want);
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! `into_methods`: the dispatch table for any implementation of the trait.
 //!
-//! Each method reads its params with the runtime's `ParamsDecoder`: both
-//! forms JSON-RPC allows (an array by position, an object by name), one param
-//! at a time, so that a wrong call gets a -32602 naming the param, and an
-//! absent `Option<T>` param reads as `None`.
+//! Each method reads its params into a generated struct of one slot per
+//! argument (`ParamSlots`), with the runtime's `decode_params`: both forms
+//! JSON-RPC allows (an array by position, an object by name), in one pass,
+//! so that a wrong call gets a -32602 naming the param; an absent
+//! `Option<T>` param reads as `None`.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -48,7 +49,7 @@ fn render_registration(api: &RpcTrait, m: &RpcMethod) -> TokenStream {
     let method = &m.ident;
     let wire = &m.wire_name;
     let names: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
-    let decode = render_decode(krate, m);
+    let (slots, decode) = render_decode(krate, m);
     // Spanned at the return type: a wrong error type is reported there.
     let call = quote_spanned!(m.output.span()=> <Self as #trait_ident>::#method(&*#this, #(#names),*).await);
     let cfgs = m.cfg_attrs();
@@ -63,6 +64,7 @@ fn render_registration(api: &RpcTrait, m: &RpcMethod) -> TokenStream {
     quote! {
         #(#cfgs)*
         {
+            #slots
             let #this = ::core::clone::Clone::clone(&#this);
             // Names are checked unique at compile time, so this cannot fail.
             let _ = methods.insert(#wire, move |params: #krate::Params<'_>| {
@@ -75,24 +77,58 @@ fn render_registration(api: &RpcTrait, m: &RpcMethod) -> TokenStream {
     }
 }
 
-/// Binds each argument to its param, in declaration order (the first wrong
-/// one is reported). The keys of params by name are the argument names.
-fn render_decode(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
-    let decoder = mixed_site("decoder");
-    let keys = m.args.iter().map(|a| unraw(&a.ident));
-    let bindings = m.args.iter().enumerate().map(|(index, a)| {
-        let (ident, ty) = (&a.ident, &a.ty);
-        // Spanned at the type: a type without `Deserialize` is reported there.
-        let take = quote_spanned!(ty.span()=> #decoder.take::<#ty>(#index)?);
-        quote!(let #ident: #ty = #take;)
-    });
-    let new = quote!(#krate::__private::ParamsDecoder::new(params, &[#(#keys),*])?);
+/// `(slots, bindings)`: the struct holding one slot per argument and its
+/// `ParamSlots` impl, and the statements that read the params into it and
+/// bind each argument, in declaration order. The keys of params by name are
+/// the argument names.
+fn render_decode(krate: &TokenStream, m: &RpcMethod) -> (TokenStream, TokenStream) {
     if m.args.is_empty() {
-        // Still refuses params that are not a (empty) list or an object.
-        return quote!(#new;);
+        // Still refuses params that are not an (empty) array or an object.
+        return (quote!(), quote!(#krate::__private::decode_params(params, ())?;));
     }
-    quote! {
-        let #decoder = #new;
-        #(#bindings)*
-    }
+    let serde = quote!(#krate::__private::serde);
+    let keys: Vec<_> = m.args.iter().map(|a| unraw(&a.ident)).collect();
+    let idents: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
+    let types: Vec<_> = m.args.iter().map(|a| &a.ty).collect();
+    let indices: Vec<_> = (0..m.args.len()).collect();
+    let fields: Vec<_> = indices.iter().map(|i| syn::Index::from(*i)).collect();
+    let nones = m.args.iter().map(|_| quote!(::core::option::Option::None));
+    // Spanned at the type: a type without `Deserialize` is reported there.
+    let fills = m.args.iter().zip(&fields).map(|(a, field)| {
+        quote_spanned!(a.ty.span()=> self.#field = ::core::option::Option::Some(#serde::Deserialize::deserialize(value)?))
+    });
+    let takes = m.args.iter().zip(&keys).map(|(a, key)| {
+        let ident = &a.ident;
+        quote_spanned!(a.ty.span()=> #krate::__private::param(#ident, #key)?)
+    });
+    let slots = quote! {
+        struct __Params(#(::core::option::Option<#types>),*);
+        impl #krate::__private::ParamSlots for __Params {
+            const NAMES: &'static [&'static str] = &[#(#keys),*];
+
+            fn is_filled(&self, index: usize) -> bool {
+                match index {
+                    #(#indices => ::core::option::Option::is_some(&self.#fields),)*
+                    _ => true,
+                }
+            }
+
+            fn fill<'de, D: #serde::Deserializer<'de>>(
+                &mut self,
+                index: usize,
+                value: D,
+            ) -> ::core::result::Result<(), D::Error> {
+                match index {
+                    #(#indices => #fills,)*
+                    _ => {}
+                }
+                ::core::result::Result::Ok(())
+            }
+        }
+    };
+    let bindings = quote! {
+        let __Params(#(#idents),*) = #krate::__private::decode_params(params, __Params(#(#nones),*))?;
+        #(let #idents: #types = #takes;)*
+    };
+    (slots, bindings)
 }
