@@ -53,6 +53,7 @@ pub mod observe;
 #[cfg(feature = "openrpc")]
 pub mod openrpc;
 mod outgoing;
+mod params_decode;
 pub mod peer;
 pub mod pending;
 pub mod registry;
@@ -75,6 +76,7 @@ pub use stream::RpcStream;
 pub mod __private {
     pub use crate::message::EncodedResult;
     pub use crate::methods::{HandlerFuture, encode_outcome};
+    pub use crate::params_decode::{ParamSlots, decode as decode_params, param};
     pub use crate::stream::encode_stream;
     pub use serde;
     pub use std::boxed::Box;

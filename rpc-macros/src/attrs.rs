@@ -1,7 +1,7 @@
 //! The attribute keys the macro accepts, and their parsing.
 
 use proc_macro2::Span;
-use syn::{Attribute, LitStr, Path};
+use syn::{Attribute, Ident, LitStr, Path};
 
 /// `#[rpc(namespace = "...")]`: prefix for every wire name.
 pub const NAMESPACE: &str = "namespace";
@@ -19,6 +19,26 @@ pub const NAMESPACE_SEPARATOR: &str = ".";
 /// protocol's own extensions.
 pub const RESERVED_PREFIX: &str = "rpc.";
 
+/// `#[rpc(params = "...")]` / `#[method(params = "...")]`: how the client
+/// stub sends params.
+pub const PARAMS: &str = "params";
+/// `#[rpc(client = "...")]`: the generated client's name.
+pub const CLIENT: &str = "client";
+/// `params = "named"`: an object keyed by the argument names.
+pub const BY_NAME: &str = "named";
+/// `params = "positional"`: an array in declaration order (the default).
+pub const BY_POSITION: &str = "positional";
+
+/// How a client stub sends a method's params.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum ParamsForm {
+    /// A JSON array in declaration order.
+    #[default]
+    Position,
+    /// A JSON object keyed by the argument names.
+    Name,
+}
+
 /// Options given on the trait.
 #[derive(Default)]
 pub struct TraitOptions {
@@ -26,6 +46,10 @@ pub struct TraitOptions {
     pub namespace: Option<LitStr>,
     /// `crate = "..."`.
     pub krate: Option<Path>,
+    /// `params = "..."`.
+    pub params: Option<ParamsForm>,
+    /// `client = "..."`.
+    pub client: Option<Ident>,
 }
 
 impl TraitOptions {
@@ -35,17 +59,10 @@ impl TraitOptions {
         let mut options = TraitOptions::default();
         let parser = syn::meta::parser(|meta| {
             if meta.path.is_ident(NAMESPACE) {
-                if options.namespace.is_some() {
-                    return Err(meta.error(format!("`{NAMESPACE}` is given twice")));
-                }
                 let lit = string_value(&meta, &format!("{NAMESPACE} = \"calc\""))?;
                 check_namespace(&lit)?;
-                options.namespace = Some(lit);
-                Ok(())
+                set_once(&meta, &mut options.namespace, lit)
             } else if meta.path.is_ident(CRATE) {
-                if options.krate.is_some() {
-                    return Err(meta.error(format!("`{CRATE}` is given twice")));
-                }
                 let example = format!("{CRATE} = \"::duplexrpc_core\"");
                 let lit = string_value(&meta, &example)?;
                 let path = lit.parse().map_err(|_| {
@@ -54,14 +71,54 @@ impl TraitOptions {
                         format!("`{CRATE}` takes the path of the runtime crate, e.g. `{example}`"),
                     )
                 })?;
-                options.krate = Some(path);
-                Ok(())
+                set_once(&meta, &mut options.krate, path)
+            } else if meta.path.is_ident(PARAMS) {
+                let form = params_form(&meta)?;
+                set_once(&meta, &mut options.params, form)
+            } else if meta.path.is_ident(CLIENT) {
+                let example = format!("{CLIENT} = \"BoardStub\"");
+                let lit = string_value(&meta, &example)?;
+                let ident = lit.parse::<Ident>().map_err(|_| {
+                    syn::Error::new(
+                        lit.span(),
+                        format!("`{CLIENT}` takes the name of the generated client, e.g. `{example}`"),
+                    )
+                })?;
+                set_once(&meta, &mut options.client, Ident::new(&ident.to_string(), lit.span()))
             } else {
-                Err(meta.error(format!("unknown #[rpc] option; expected `{NAMESPACE}` or `{CRATE}`")))
+                Err(meta.error(format!(
+                    "unknown #[rpc] option; expected `{NAMESPACE}`, `{CRATE}`, `{PARAMS}` or `{CLIENT}`"
+                )))
             }
         });
         let error = syn::parse::Parser::parse2(parser, attr).err();
         (options, error)
+    }
+}
+
+/// Stores an option's value, or fails if the option was already given.
+fn set_once<T>(meta: &syn::meta::ParseNestedMeta<'_>, slot: &mut Option<T>, value: T) -> syn::Result<()> {
+    if slot.is_some() {
+        let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+        return Err(syn::Error::new_spanned(&meta.path, format!("`{key}` is given twice")));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// The value of `params = "named"` or `params = "positional"`.
+fn params_form(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<ParamsForm> {
+    let lit = string_value(meta, &format!("{PARAMS} = \"{BY_NAME}\""))?;
+    match lit.value().as_str() {
+        BY_NAME => Ok(ParamsForm::Name),
+        BY_POSITION => Ok(ParamsForm::Position),
+        _ => Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`{PARAMS}` is \"{BY_NAME}\" (an object keyed by argument name) or \"{BY_POSITION}\" \
+                 (an array in declaration order, the default)"
+            ),
+        )),
     }
 }
 
@@ -98,6 +155,8 @@ pub struct MethodOptions {
     pub notification: Option<Span>,
     /// The wire name override.
     pub name: Option<LitStr>,
+    /// `params = "..."`: overrides the trait's choice.
+    pub params: Option<ParamsForm>,
     /// Both `#[method]` and `#[notification]` (or one twice) were given, so
     /// whether the method is a request is unknown.
     pub conflicting: bool,
@@ -151,17 +210,16 @@ impl MethodOptions {
         }
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident(NAME) {
-                if self.name.is_some() {
-                    return Err(meta.error(format!("`{NAME}` is given twice")));
-                }
                 let lit = string_value(&meta, &format!("{NAME} = \"wire_name\""))?;
                 if lit.value().is_empty() {
                     return Err(syn::Error::new(lit.span(), "the wire name cannot be empty"));
                 }
-                self.name = Some(lit);
-                Ok(())
+                set_once(&meta, &mut self.name, lit)
+            } else if meta.path.is_ident(PARAMS) {
+                let form = params_form(&meta)?;
+                set_once(&meta, &mut self.params, form)
             } else {
-                Err(meta.error(format!("unknown #[{kind}] option; expected `{NAME}`")))
+                Err(meta.error(format!("unknown #[{kind}] option; expected `{NAME}` or `{PARAMS}`")))
             }
         })
     }

@@ -2,14 +2,17 @@
 //! documents what it generates and the rules it checks.
 //!
 //! The macro works in three passes: `model` parses the trait into one model
-//! struct per trait, method and argument (collecting every user mistake with
-//! its span), then `render_trait`, `render_client`, `render_server` and
+//! struct per trait, method and argument (a method is a request, a
+//! subscription or a notification, told apart there once), collecting every
+//! user mistake with its span; `check` applies the naming rules across the
+//! methods; then `render_trait`, `render_client`, `render_server` and
 //! `render_meta` each generate one item from the model.
 
 use proc_macro::TokenStream;
 use quote::ToTokens;
 
 mod attrs;
+mod check;
 mod model;
 mod render_client;
 mod render_meta;
@@ -33,7 +36,8 @@ mod type_name;
 ///   supertraits `Send + Sync + 'static` and a provided method
 ///   `fn into_methods(self) -> duplexrpc_core::Methods`: the dispatch table of any
 ///   implementation, to register on a connection (`PeerBuilder::register`).
-/// * **`CalculatorClient`**, with the trait's visibility: the typed stub that
+/// * **`CalculatorClient`** (or the name given with `client = ".."`), with
+///   the trait's visibility: the typed stub that
 ///   calls the trait on the other end of a connection. `new(peer)` (or
 ///   `From<Peer>`), `peer()`, `with_timeout(duration)`, and one
 ///   `async fn` per trait method, with the same name and arguments, returning
@@ -57,11 +61,20 @@ mod type_name;
 ///   when it is not `::duplexrpc_core` (renamed in Cargo.toml, or re-exported). The
 ///   generated code names the runtime only through this path and `::core`, so
 ///   it compiles in any module, even under `#![no_implicit_prelude]`.
+/// * `#[rpc(params = "named")]` on the trait: its client stub sends params by
+///   name, as an object keyed by the argument names (`{"seq": 1}`), for
+///   servers that expect objects. The default, `params = "positional"`, sends
+///   an array in declaration order.
+/// * `#[rpc(client = "BoardStub")]` on the trait: the client stub's name
+///   instead of `{Trait}Client`.
 /// * `#[method(name = "sub")]` on a method: its wire name instead of the Rust
 ///   name (the namespace is still prepended). `#[method]` alone changes
 ///   nothing.
 /// * `#[notification]` or `#[notification(name = "..")]` on a method: a
 ///   notification, sent without an id and never answered.
+/// * `params = "named"` or `params = "positional"` in `#[method(..)]` or
+///   `#[notification(..)]`: how the stub sends this method's params,
+///   whatever the trait says.
 ///
 /// # Rules
 ///
@@ -82,20 +95,37 @@ mod type_name;
 ///   `Result<RpcStream<T>, RpcError>` makes a streaming method.
 /// * A notification returns nothing (or `()`).
 /// * Wire names are unique within the trait, not empty, and do not start with
-///   `rpc.` (JSON-RPC 2.0 reserves those). A method cannot be called `new`,
-///   `peer`, `with_timeout` or `into_methods`, which the generated items use:
-///   name the Rust method differently and keep the wire name with
-///   `#[method(name = "new")]`.
+///   `rpc.` (JSON-RPC 2.0 reserves those).
+/// * No name can clash with a generated one. A method cannot be called
+///   `new`, `peer`, `with_timeout` (the client's), `into_methods` (the
+///   trait's), `n_notification` for a notification `n`, nor `from`, `clone`
+///   or `META`, which an inherent method would shadow on the client
+///   (`Client::from(peer)`, `client.clone()`, `Client::META`): name the Rust
+///   method differently and keep the wire name with `#[method(name = "new")]`.
+///   The client cannot take the trait's own name. A trait cannot be named
+///   `{Other}Client` without `client = ".."`: `{Other}Client` is the client of
+///   a trait `{Other}`, and the two cannot be in one module (rustc's E0428, which
+///   the macro cannot prevent from the other trait's side); name the trait for
+///   what it serves (`BoardCallbacks`), or give both clients names with
+///   `client = ".."`.
 ///
 /// # On the wire
 ///
 /// A method's wire name is its Rust name (without `r#`) or its
 /// `name = ".."`, after `namespace.` when the trait has a namespace. The
 /// client sends params by position: a JSON array in declaration order
-/// (`[2, 3]`; `[]` without arguments). The dispatch table accepts that or an
-/// object by name, keyed by the argument names (`{"a": 2, "b": 3}`); wrong
-/// params get a -32602 error. `Ok(value)` is sent as the reply's `result`;
-/// `Err(RpcError)` as its error object (code, message, data).
+/// (`[2, 3]`; `[]` without arguments), or by name with `params = "named"`
+/// (`{"a": 2, "b": 3}`; `{}` without arguments). The dispatch table accepts
+/// both forms, whatever the stub sends; keys that name no argument are
+/// ignored. An `Option<T>` argument may be left out, read as `None`: by
+/// position only the trailing ones (`["milk", []]` for
+/// `add_item(title, tags, due: Option<i64>)`), by name any of them. So adding
+/// a trailing `Option<T>` argument keeps old callers working. Wrong params get
+/// a -32602 error whose `data` names the argument and the problem
+/// (`param "a": invalid type: string "x", expected i64`, `missing param "b"`,
+/// `too many params: expected at most 2 (a, b), got 3`). `Ok(value)` is sent
+/// as the reply's `result`; `Err(RpcError)` as its error object (code,
+/// message, data).
 ///
 /// # Example
 ///
@@ -147,6 +177,9 @@ mod type_name;
 /// // The dispatch table also takes params by name.
 /// let reply = Calc.into_methods().call("calc.div", r#"{"a": 7, "b": 2}"#).await;
 /// assert_eq!(reply.unwrap(), "3");
+/// // A wrong call is answered with the argument and the problem.
+/// let wrong = Calc.into_methods().call("calc.add", r#"[1, "2"]"#).await.unwrap_err();
+/// assert_eq!(wrong.data.unwrap(), r#"param "b": invalid type: string "2", expected i64"#);
 ///
 /// let wire_names: Vec<_> = CalculatorClient::META.methods.iter().map(|m| m.wire_name).collect();
 /// assert_eq!(wire_names, ["calc.add", "calc.div", "calc.log"]);

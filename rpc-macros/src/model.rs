@@ -1,15 +1,14 @@
 //! The model of an `#[rpc]` trait: parsed and checked once, rendered by the
 //! `render_*` modules.
 
-use std::collections::HashMap;
-
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{
     FnArg, GenericArgument, Ident, ItemTrait, Pat, PathArguments, ReturnType, TraitItem, TraitItemFn, Type, Visibility,
 };
 
-use crate::attrs::{self, MethodOptions, TraitOptions, combine};
+use crate::attrs::{self, MethodOptions, ParamsForm, TraitOptions, combine};
+use crate::check::{self, WireName};
 use crate::type_name::type_name;
 
 /// One `#[rpc]` trait.
@@ -18,6 +17,8 @@ pub struct RpcTrait {
     pub ident: Ident,
     /// The trait's visibility (given to the generated client too).
     pub vis: Visibility,
+    /// The generated client's name: `{Trait}Client` or `client = "..."`.
+    pub client: Ident,
     /// The path of the runtime crate (`::duplexrpc_core` unless renamed).
     pub krate: TokenStream,
     /// `namespace = "..."`, if given.
@@ -28,12 +29,18 @@ pub struct RpcTrait {
     pub docs: String,
 }
 
-/// Whether a method wants a reply.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// What a method is on the wire: the one place where a stream is told from
+/// a plain request.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Kind {
-    /// A call with a reply.
+    /// A call with one reply: `Result<T, E>`.
     Request,
-    /// A notification.
+    /// A call whose reply opens a stream: `Result<RpcStream<T>, E>`.
+    Subscription {
+        /// `T`, the type of each item.
+        item: Box<Type>,
+    },
+    /// A `#[notification]`: no id, no reply.
     Notification,
 }
 
@@ -43,10 +50,12 @@ pub struct RpcMethod {
     pub ident: Ident,
     /// The name on the wire (namespace and rename applied).
     pub wire_name: String,
-    /// Request or notification.
+    /// Request, subscription or notification.
     pub kind: Kind,
     /// The arguments after `&self`.
     pub args: Vec<Arg>,
+    /// How the client stub sends the arguments.
+    pub params: ParamsForm,
     /// `T` of the `Result<T, E>` a request returns; `()` for a notification.
     pub ok_type: Type,
     /// The return type as the user wrote it (`()` when omitted).
@@ -64,6 +73,9 @@ pub struct Arg {
     pub ident: Ident,
     /// Its type.
     pub ty: Type,
+    /// A trailing `Option<T>`: callers may leave it out, by position or by
+    /// name (the server reads it as `None`).
+    pub optional: bool,
 }
 
 impl RpcTrait {
@@ -77,21 +89,22 @@ impl RpcTrait {
         }
         check_trait_shape(item, &mut errors);
         let namespace = options.namespace.as_ref().map(|l| l.value());
-        let client = client_ident(&item.ident);
+        let client = check::client_ident(&item.ident, options.client.as_ref(), &mut errors);
+        let params = options.params.unwrap_or_default();
         let mut methods = Vec::new();
         // Every method's wire name, also of methods with other mistakes, so
         // that a clash is reported in the same build.
         let mut names = Vec::new();
         for trait_item in &mut item.items {
             match trait_item {
-                TraitItem::Fn(f) => match RpcMethod::parse(f, namespace.as_deref(), &client, &mut names) {
+                TraitItem::Fn(f) => match RpcMethod::parse(f, namespace.as_deref(), params, &mut names) {
                     Ok(m) => methods.push(m),
                     Err(e) => combine(&mut errors, e),
                 },
                 other => combine(&mut errors, non_method_error(other)),
             }
         }
-        check_unique_names(&names, &client, &mut errors);
+        check::method_names(&names, &client, &mut errors);
         if let Some(e) = errors {
             return Err(e);
         }
@@ -102,6 +115,7 @@ impl RpcTrait {
         Ok(RpcTrait {
             ident: item.ident.clone(),
             vis: item.vis.clone(),
+            client,
             krate,
             namespace,
             methods,
@@ -109,14 +123,15 @@ impl RpcTrait {
         })
     }
 
-    /// The generated client stub's name: `{Trait}Client`.
+    /// The generated client stub's name.
     pub fn client_ident(&self) -> Ident {
-        client_ident(&self.ident)
+        self.client.clone()
     }
-}
 
-fn client_ident(trait_ident: &Ident) -> Ident {
-    Ident::new(&format!("{}Client", unraw(trait_ident)), trait_ident.span())
+    /// The runtime's serde re-export, as `#[serde(crate = "...")]` takes it.
+    pub fn serde_path(&self) -> String {
+        format!("{}::__private::serde", self.krate).replace(' ', "")
+    }
 }
 
 fn check_trait_shape(item: &ItemTrait, errors: &mut Option<syn::Error>) {
@@ -155,54 +170,11 @@ fn non_method_error(item: &TraitItem) -> syn::Error {
     syn::Error::new_spanned(item, msg)
 }
 
-/// A method's wire name and where it comes from.
-struct WireName {
-    name: String,
-    /// The rename's literal, or the method name.
-    span: Span,
-    ident: Ident,
-    /// The attribute that renames the method.
-    attr: &'static str,
-}
-
-fn check_unique_names(names: &[WireName], client: &Ident, errors: &mut Option<syn::Error>) {
-    for n in names.iter().filter(|n| n.attr == attrs::NOTIFICATION) {
-        let prepared = prepared_notification_name(&unraw(&n.ident));
-        if let Some(clash) = names.iter().find(|m| unraw(&m.ident) == prepared) {
-            let msg = format!(
-                "`{prepared}` would clash with the generated `{client}::{prepared}`, which prepares notification `{}`: \
-                 name this method differently and keep its wire name with #[{}(name = \"{prepared}\")]",
-                n.ident, clash.attr
-            );
-            combine(errors, syn::Error::new(clash.ident.span(), msg));
-        }
-    }
-    let mut seen = HashMap::new();
-    for n in names {
-        if let Some(first) = seen.insert(n.name.as_str(), &n.ident) {
-            let msg = format!(
-                "wire name {:?} is already taken by `{first}`: rename one of the two with #[{}(name = \"...\")]",
-                n.name, n.attr
-            );
-            combine(errors, syn::Error::new(n.span, msg));
-        }
-    }
-}
-
-/// Method names the generated code defines itself: the client's `new`,
-/// `peer` and `with_timeout`, and the trait's `into_methods`.
-const RESERVED_METHODS: [&str; 4] = ["new", "peer", "with_timeout", "into_methods"];
-
-/// The client's associated function that prepares notification `name`.
-fn prepared_notification_name(name: &str) -> String {
-    format!("{name}_notification")
-}
-
 impl RpcMethod {
     fn parse(
         f: &mut TraitItemFn,
         namespace: Option<&str>,
-        client: &Ident,
+        trait_params: ParamsForm,
         names: &mut Vec<WireName>,
     ) -> syn::Result<Self> {
         let mut errors = None;
@@ -211,11 +183,7 @@ impl RpcMethod {
             combine(&mut errors, e);
         }
         let sig = &f.sig;
-        let kind = if options.notification.is_some() {
-            Kind::Notification
-        } else {
-            Kind::Request
-        };
+        let notification = options.notification.is_some();
         let mut fail = |e: syn::Error| combine(&mut errors, e);
         if sig.asyncness.is_none() && sig.constness.is_none() {
             fail(syn::Error::new_spanned(
@@ -254,31 +222,27 @@ impl RpcMethod {
             fail(syn::Error::new_spanned(v, "#[rpc] methods cannot be variadic"));
         }
         check_receiver(sig, &mut fail);
-        let args = sig
+        let mut args: Vec<Arg> = sig
             .inputs
             .iter()
             .skip(1)
             .filter_map(|arg| parse_arg(arg, &mut fail))
             .collect();
-        let (ok_type, output) = parse_output(sig, kind, options.conflicting, &mut fail);
-        let rust_name = unraw(&sig.ident);
-        let attr = match kind {
-            Kind::Request => attrs::METHOD,
-            Kind::Notification => attrs::NOTIFICATION,
+        mark_trailing_options(&mut args);
+        let (ok_type, output) = parse_output(sig, notification, options.conflicting, &mut fail);
+        let kind = match crate::streaming::stream_item(&ok_type) {
+            _ if notification => Kind::Notification,
+            Some(item) => Kind::Subscription {
+                item: Box::new(item.clone()),
+            },
+            None => Kind::Request,
         };
-        if RESERVED_METHODS.contains(&rust_name.as_str()) {
-            let clash = match rust_name.as_str() {
-                "into_methods" => "the `into_methods` that #[rpc] adds to the trait".to_owned(),
-                _ => format!("the generated `{client}::{rust_name}`"),
-            };
-            fail(syn::Error::new_spanned(
-                &sig.ident,
-                format!(
-                    "`{rust_name}` would clash with {clash}: name this method differently and keep \
-                     its wire name with #[{attr}(name = \"{rust_name}\")]"
-                ),
-            ));
-        }
+        let rust_name = unraw(&sig.ident);
+        let attr = if notification {
+            attrs::NOTIFICATION
+        } else {
+            attrs::METHOD
+        };
         let (base, name_span) = match &options.name {
             Some(lit) => (lit.value(), lit.span()),
             None => (rust_name, sig.ident.span()),
@@ -312,6 +276,7 @@ impl RpcMethod {
             wire_name,
             kind,
             args,
+            params: options.params.unwrap_or(trait_params),
             ok_type,
             output,
             docs: docs_of(&f.attrs),
@@ -390,7 +355,30 @@ fn parse_arg(arg: &FnArg, fail: &mut impl FnMut(syn::Error)) -> Option<Arg> {
     Some(Arg {
         ident,
         ty: (*typed.ty).clone(),
+        optional: false,
     })
+}
+
+/// Marks the `Option<T>` arguments after the last required one: the ones a
+/// caller may leave out by position.
+fn mark_trailing_options(args: &mut [Arg]) {
+    for arg in args.iter_mut().rev() {
+        if !is_option(&arg.ty) {
+            break;
+        }
+        arg.optional = true;
+    }
+}
+
+/// `Option<T>` as written (any path ending in `Option` with one type
+/// argument). The server does not rely on this: it reads an absent param as
+/// serde reads a missing field, so this only feeds the metadata.
+fn is_option(ty: &Type) -> bool {
+    let Type::Path(p) = ty else { return false };
+    let Some(last) = p.path.segments.last() else {
+        return false;
+    };
+    matches!(&last.arguments, PathArguments::AngleBracketed(a) if last.ident == "Option" && a.args.len() == 1)
 }
 
 /// What a checked type is, for messages.
@@ -496,7 +484,7 @@ fn check_owned(ty: &Type, role: Role) -> syn::Result<()> {
 /// Returns (`T`, the whole output type).
 fn parse_output(
     sig: &syn::Signature,
-    kind: Kind,
+    notification: bool,
     conflicting: bool,
     fail: &mut impl FnMut(syn::Error),
 ) -> (Type, Type) {
@@ -510,17 +498,17 @@ fn parse_output(
         let output = ty.unwrap_or_else(|| unit.clone());
         return (result_ok_type(&output).unwrap_or_else(|| unit.clone()), output);
     }
-    match (kind, ty) {
-        (Kind::Notification, None) => (unit.clone(), unit),
-        (Kind::Notification, Some(Type::Tuple(t))) if t.elems.is_empty() => (unit.clone(), unit),
-        (Kind::Notification, Some(_)) => {
+    match (notification, ty) {
+        (true, None) => (unit.clone(), unit),
+        (true, Some(Type::Tuple(t))) if t.elems.is_empty() => (unit.clone(), unit),
+        (true, Some(_)) => {
             fail(syn::Error::new_spanned(
                 &sig.output,
                 "a #[notification] gets no reply, so it cannot return a value: remove the return type",
             ));
             (unit.clone(), unit)
         }
-        (Kind::Request, Some(ty)) => match result_ok_type(&ty) {
+        (false, Some(ty)) => match result_ok_type(&ty) {
             Some(ok) => {
                 if let Err(e) = check_owned(&ok, Role::Result) {
                     fail(e);
@@ -532,7 +520,7 @@ fn parse_output(
                 (unit, ty)
             }
         },
-        (Kind::Request, None) => {
+        (false, None) => {
             fail(syn::Error::new_spanned(
                 &sig.ident,
                 format!(
@@ -590,7 +578,7 @@ fn result_ok_type(ty: &Type) -> Option<Type> {
     Some(ok)
 }
 
-fn unraw(ident: &Ident) -> String {
+pub fn unraw(ident: &Ident) -> String {
     let s = ident.to_string();
     s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
 }
@@ -618,6 +606,29 @@ fn docs_of(attrs: &[syn::Attribute]) -> String {
     lines.join("\n")
 }
 
+/// The path of the runtime crate when `#[rpc(crate = ...)]` is not given:
+/// the facade `duplexrpc` when the user's Cargo.toml names it (under any
+/// rename), else `duplexrpc-core` (likewise), else `::duplexrpc_core`.
+fn runtime_path() -> TokenStream {
+    use proc_macro_crate::{FoundCrate, crate_name};
+    for package in ["duplexrpc", "duplexrpc-core"] {
+        match crate_name(package) {
+            Ok(FoundCrate::Name(name)) => {
+                let ident = proc_macro2::Ident::new(&name, proc_macro2::Span::call_site());
+                return quote!(::#ident);
+            }
+            // The package's own tests and doc tests are other crates that
+            // name it by its library name.
+            Ok(FoundCrate::Itself) => {
+                let ident = proc_macro2::Ident::new(&package.replace('-', "_"), proc_macro2::Span::call_site());
+                return quote!(::#ident);
+            }
+            Err(_) => {}
+        }
+    }
+    quote!(::duplexrpc_core)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -639,13 +650,19 @@ mod tests {
                     #[notification]
                     async fn reset(&self);
                     async fn r#type(&self) -> Result<(), RpcError>;
+                    async fn ticks(&self, every: u64, limit: Option<u32>) -> Result<RpcStream<u64>, RpcError>;
                 }
             },
         )
         .unwrap();
         let names: Vec<_> = api.methods.iter().map(|m| m.wire_name.as_str()).collect();
-        assert_eq!(names, ["calc.add", "calc.sub", "calc.reset", "calc.type"]);
+        assert_eq!(names, ["calc.add", "calc.sub", "calc.reset", "calc.type", "calc.ticks"]);
         assert!(api.methods[2].kind == Kind::Notification);
+        assert!(api.methods[0].kind == Kind::Request);
+        let tick: Type = syn::parse_quote!(u64);
+        assert!(api.methods[4].kind == Kind::Subscription { item: Box::new(tick) });
+        let optional: Vec<_> = api.methods[4].args.iter().map(|a| a.optional).collect();
+        assert_eq!(optional, [false, true]);
         assert_eq!(api.docs, "Docs.");
         assert_eq!(api.methods[0].args.len(), 2);
     }
@@ -673,30 +690,4 @@ mod tests {
         let t: Type = syn::parse_quote!(Option<u8>);
         assert!(result_ok_type(&t).is_none());
     }
-}
-
-/// The path of the runtime crate when `#[rpc(crate = ...)]` is not given:
-/// the facade `duplexrpc` when the user's Cargo.toml names it (under any
-/// rename), else `duplexrpc-core` (likewise), else `::duplexrpc_core`.
-fn runtime_path() -> TokenStream {
-    use proc_macro_crate::{FoundCrate, crate_name};
-    for package in ["duplexrpc", "duplexrpc-core"] {
-        match crate_name(package) {
-            Ok(FoundCrate::Name(name)) => {
-                let ident = proc_macro2::Ident::new(&name, proc_macro2::Span::call_site());
-                return quote!(::#ident);
-            }
-            // The package's own tests and doc tests are other crates that
-            // name it by its library name.
-            Ok(FoundCrate::Itself) => {
-                let ident = proc_macro2::Ident::new(
-                    &package.replace('-', "_"),
-                    proc_macro2::Span::call_site(),
-                );
-                return quote!(::#ident);
-            }
-            Err(_) => {}
-        }
-    }
-    quote!(::duplexrpc_core)
 }

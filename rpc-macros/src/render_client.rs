@@ -3,18 +3,20 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::model::{Kind, RpcMethod, RpcTrait};
+use crate::attrs::ParamsForm;
+use crate::check::prepared_notification_name;
+use crate::model::{Kind, RpcMethod, RpcTrait, unraw};
 
 pub fn render(api: &RpcTrait) -> TokenStream {
     let krate = &api.krate;
     let vis = &api.vis;
     let client = api.client_ident();
-    let methods = api.methods.iter().map(|m| render_method(krate, m));
+    let methods = api.methods.iter().map(|m| render_method(api, m));
     let notifications = api
         .methods
         .iter()
         .filter(|m| m.kind == Kind::Notification)
-        .map(|m| render_prepared(krate, m));
+        .map(|m| render_prepared(api, m));
     let doc = format!(
         "Typed client for [`{0}`]: calls the `{0}` implementation on the other end of a connection.",
         api.ident
@@ -59,18 +61,17 @@ pub fn render(api: &RpcTrait) -> TokenStream {
 
 /// `{method}_notification(&args) -> Notification`: a notification serialized
 /// once, to send to many peers (broadcast through a `Registry`).
-fn render_prepared(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
+fn render_prepared(api: &RpcTrait, m: &RpcMethod) -> TokenStream {
+    let krate = &api.krate;
     let RpcMethod {
         ident, wire_name, args, ..
     } = m;
-    let fn_ident = quote::format_ident!("{}_notification", ident.to_string().trim_start_matches("r#"));
-    let names: Vec<_> = args.iter().map(|a| &a.ident).collect();
+    let fn_ident = quote::format_ident!("{}", prepared_notification_name(&unraw(ident)));
+    let names = args.iter().map(|a| &a.ident);
     let types = args.iter().map(|a| &a.ty);
-    let params = if names.is_empty() {
-        quote!(#krate::__private::NO_PARAMS)
-    } else {
-        quote!((#(#names,)*))
-    };
+    // The arguments are references already.
+    let params = render_params(api, m, false);
+    let local = params_local();
     let doc = format!(
         "The `{wire_name}` notification, serialized once: send it to many peers with `Peer::send_notification` or a `Registry`."
     );
@@ -79,12 +80,14 @@ fn render_prepared(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
         #[doc = #doc]
         #(#cfgs)*
         pub fn #fn_ident(#(#names: &#types),*) -> ::core::result::Result<#krate::Notification, #krate::RpcError> {
-            #krate::Notification::new(#wire_name, #params)
+            #params
+            #krate::Notification::new(#wire_name, #local)
         }
     }
 }
 
-fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
+fn render_method(api: &RpcTrait, m: &RpcMethod) -> TokenStream {
+    let krate = &api.krate;
     let RpcMethod {
         ident,
         wire_name,
@@ -93,32 +96,64 @@ fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
         attrs,
         ..
     } = m;
-    let names: Vec<_> = args.iter().map(|a| &a.ident).collect();
+    let names = args.iter().map(|a| &a.ident);
     let types = args.iter().map(|a| &a.ty);
-    let params = if names.is_empty() {
-        quote!(#krate::__private::NO_PARAMS)
-    } else {
-        quote!((#(&#names,)*))
-    };
+    let params = render_params(api, m, true);
+    let local = params_local();
     let (ret, send) = match m.kind {
-        Kind::Request if crate::streaming::stream_item(ok_type).is_some() => {
-            (quote!(#ok_type), quote!(self.peer.subscribe(#wire_name, #params).await))
-        }
+        Kind::Subscription { .. } => (quote!(#ok_type), quote!(self.peer.subscribe(#wire_name, #local).await)),
         Kind::Request => (
             quote!(#ok_type),
             quote! {
                 match self.timeout {
-                    ::core::option::Option::Some(t) => self.peer.call_with_timeout(#wire_name, #params, t).await,
-                    ::core::option::Option::None => self.peer.call(#wire_name, #params).await,
+                    ::core::option::Option::Some(t) => self.peer.call_with_timeout(#wire_name, #local, t).await,
+                    ::core::option::Option::None => self.peer.call(#wire_name, #local).await,
                 }
             },
         ),
-        Kind::Notification => (quote!(()), quote!(self.peer.notify(#wire_name, #params).await)),
+        Kind::Notification => (quote!(()), quote!(self.peer.notify(#wire_name, #local).await)),
     };
     quote! {
         #(#attrs)*
         pub async fn #ident(&self, #(#names: #types),*) -> ::core::result::Result<#ret, #krate::RpcError> {
+            #params
             #send
         }
     }
+}
+
+/// `let params = ...;`: the arguments as the method sends them, by position
+/// (a tuple, serialized as an array) or by name (a struct keyed by the
+/// argument names, serialized as an object). `borrow` takes a reference to
+/// each argument; without it the arguments are references already.
+fn render_params(api: &RpcTrait, m: &RpcMethod, borrow: bool) -> TokenStream {
+    let krate = &api.krate;
+    let local = params_local();
+    let names: Vec<_> = m.args.iter().map(|a| &a.ident).collect();
+    let refs = names.iter().map(|n| if borrow { quote!(&#n) } else { quote!(#n) });
+    match m.params {
+        ParamsForm::Position if names.is_empty() => quote!(let #local = #krate::__private::NO_PARAMS;),
+        ParamsForm::Position => quote!(let #local = (#(#refs,)*);),
+        ParamsForm::Name => {
+            let serde_path = api.serde_path();
+            let types = m.args.iter().map(|a| &a.ty);
+            let (generics, lifetime) = if names.is_empty() {
+                (quote!(), quote!())
+            } else {
+                (quote!(<'__params>), quote!('__params))
+            };
+            quote! {
+                #[derive(#krate::__private::serde::Serialize)]
+                #[serde(crate = #serde_path)]
+                struct __RpcNamedParams #generics { #(#names: &#lifetime #types),* }
+                let #local = __RpcNamedParams { #(#names: #refs),* };
+            }
+        }
+    }
+}
+
+/// The local holding the params. Its mixed-site span keeps it apart from an
+/// argument called `params`.
+fn params_local() -> syn::Ident {
+    syn::Ident::new("params", proc_macro2::Span::mixed_site())
 }

@@ -40,11 +40,10 @@ pub fn render(api: &RpcTrait) -> TokenStream {
 fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
     let name = m.ident.to_string().trim_start_matches("r#").to_owned();
     let wire = &m.wire_name;
-    let item = crate::streaming::stream_item(&m.ok_type);
-    let kind = match m.kind {
-        Kind::Request if item.is_some() => quote!(#krate::MethodKind::Subscription),
-        Kind::Request => quote!(#krate::MethodKind::Request),
-        Kind::Notification => quote!(#krate::MethodKind::Notification),
+    let (kind, item) = match &m.kind {
+        Kind::Request => (quote!(#krate::MethodKind::Request), None),
+        Kind::Subscription { item } => (quote!(#krate::MethodKind::Subscription), Some(&**item)),
+        Kind::Notification => (quote!(#krate::MethodKind::Notification), None),
     };
     let params = m.args.iter().map(|a| {
         let pname = a.ident.to_string().trim_start_matches("r#").to_owned();

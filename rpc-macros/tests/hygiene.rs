@@ -26,7 +26,9 @@ mod plain {
     pub trait Echo {
         /// Returns its argument.
         async fn echo(&self, text: String) -> Result<String, RpcError>;
-        /// Arguments named like the locals of the generated code.
+        /// Arguments named like the locals of the generated code, sent by
+        /// name (a generated struct) and read back by the generated server.
+        #[method(params = "named")]
         async fn locals(&self, this: i64, methods: i64, params: i64, fut: i64, peer: i64) -> Result<i64, RpcError>;
         /// No arguments.
         async fn zero(&self) -> Result<u8, RpcError>;
@@ -163,6 +165,8 @@ mod shadowed {
     struct Peer;
     struct Params;
     struct __Params;
+    struct ParamsDecoder;
+    struct __RpcNamedParams;
     trait Send {}
     trait Sync {}
     trait Sized {}
@@ -178,8 +182,14 @@ mod shadowed {
     #[rpc]
     pub trait Shadowed {
         async fn get(&self, key: ::std::string::String) -> ::core::result::Result<::std::vec::Vec<u8>, RpcError>;
-        #[notification]
+        #[notification(params = "named")]
         async fn poke(&self);
+        #[method(params = "named")]
+        async fn put(
+            &self,
+            key: ::std::string::String,
+            value: ::core::option::Option<u8>,
+        ) -> ::core::result::Result<(), RpcError>;
     }
 
     pub struct Service;
@@ -190,11 +200,21 @@ mod shadowed {
         }
 
         async fn poke(&self) {}
+
+        async fn put(
+            &self,
+            _key: ::std::string::String,
+            _value: ::core::option::Option<u8>,
+        ) -> ::core::result::Result<(), RpcError> {
+            ::core::result::Result::Ok(())
+        }
     }
 
     pub async fn run() {
         let reply = Service.into_methods().call("get", r#"["ab"]"#).await;
         assert_eq!(reply.unwrap(), "[97,98]");
+        let reply = Service.into_methods().call("put", r#"["k"]"#).await;
+        assert_eq!(reply.unwrap(), "null");
     }
 }
 
