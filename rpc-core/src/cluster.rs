@@ -29,12 +29,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backplane::{Backplane, BackplaneError, NODE_DOWN, NodeId, Route};
-use crate::error::{ErrorObject, RpcError};
-use crate::id::Id;
-use crate::message::{EncodedResult, Frame, Incoming, encode_error, parse_frame};
-use crate::peer::{CANCEL_METHOD, CancelParams, Notification, Peer, PeerBuilder, PeerConfig};
+use crate::peer::{Notification, Peer, PeerBuilder, PeerConfig};
 use crate::registry::{ConnectionId, Inner};
 use crate::transport::{CloseReason, Receiver, Sender, TransportError};
+use crate::wire::error::{ErrorObject, RpcError};
+use crate::wire::id::Id;
+use crate::wire::message::{EncodedResult, Frame, Incoming, encode_error, parse_frame};
+use crate::wire::protocol::{CANCEL_METHOD, CancelParams};
 
 /// The header line of an envelope.
 #[derive(Debug, Serialize, Deserialize)]

@@ -43,38 +43,34 @@ pub mod backplane;
 mod cluster;
 mod connection;
 mod dispatch;
-pub mod error;
-pub mod id;
-pub mod message;
 pub mod meta;
-pub mod methods;
 pub mod observe;
 #[cfg(feature = "openrpc")]
 pub mod openrpc;
-mod outgoing;
 pub mod peer;
-pub mod pending;
 pub mod registry;
 pub mod stream;
 pub mod transport;
 #[cfg(feature = "typescript")]
 pub mod typescript;
+mod wire;
 
-pub use error::{ErrorCode, ErrorObject, RpcError};
-pub use id::Id;
+pub use dispatch::methods;
+pub use duplexrpc_macros::rpc;
 pub use meta::{ApiMeta, MethodKind, MethodMeta, ParamMeta, RpcApi};
 pub use methods::{Methods, Params, RegisterError};
 pub use peer::{CANCEL_METHOD, Notification, Peer, PeerBuilder, PeerConfig, PeerSlot};
 pub use registry::{ConnectionId, ParseConnectionIdError, Registry};
-pub use duplexrpc_macros::rpc;
 pub use stream::RpcStream;
+pub use wire::error::{ErrorCode, ErrorObject, RpcError};
+pub use wire::id::Id;
+pub use wire::{error, id, message, protocol};
 
 /// Items generated code refers to. Not public API: may change at any time.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::message::EncodedResult;
-    pub use crate::methods::{HandlerFuture, encode_outcome};
-    pub use crate::stream::encode_stream;
+    pub use crate::dispatch::methods::{HandlerFuture, encode_outcome, encode_stream};
+    pub use crate::wire::message::EncodedResult;
     pub use serde;
     pub use std::boxed::Box;
     pub use std::sync::Arc;

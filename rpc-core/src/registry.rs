@@ -24,8 +24,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::backplane::{Backplane, BackplaneError, NodeId};
 use crate::cluster::Cluster;
-use crate::error::RpcError;
 use crate::peer::{Notification, Peer, PeerConfig};
+use crate::wire::error::RpcError;
 
 /// The id of one connection in a [`Registry`]: the node that holds the
 /// connection and a number unique on that node, so ids are unique across a

@@ -37,7 +37,7 @@ impl Id {
                 use fmt::Write;
                 let _ = write!(out, "{n}");
             }
-            Id::String(s) => crate::message::write_json_string(out, s),
+            Id::String(s) => super::json::write_json_string(out, s),
         }
     }
 }

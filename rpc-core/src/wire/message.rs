@@ -22,8 +22,9 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
-use crate::error::{ErrorCode, ErrorObject};
-use crate::id::Id;
+use super::error::{ErrorCode, ErrorObject};
+use super::id::Id;
+use super::json::append_json;
 
 /// One classified incoming message, borrowing from the received text.
 #[derive(Clone, Debug)]
@@ -342,22 +343,6 @@ fn push_u64(out: &mut Vec<u8>, mut n: u64) {
         }
     }
     out.extend_from_slice(&digits[i..]);
-}
-
-/// Appends `s` as a JSON string literal.
-pub(crate) fn write_json_string(out: &mut String, s: &str) {
-    append_json(out, s).expect("a str always serializes");
-}
-
-/// Appends the JSON text of `value` to `out`.
-fn append_json<T: Serialize + ?Sized>(out: &mut String, value: &T) -> Result<(), serde_json::Error> {
-    // serde_json only writes UTF-8; `to_writer` on the String's bytes would
-    // need unsafe, so go through a Vec and one checked conversion instead of
-    // a second buffer: the vector becomes the string's new tail.
-    let mut buf = std::mem::take(out).into_bytes();
-    let result = serde_json::to_writer(&mut buf, value);
-    *out = String::from_utf8(buf).expect("serde_json writes UTF-8");
-    result
 }
 
 #[cfg(test)]

@@ -7,6 +7,11 @@
 //! side, so a peer whose socket is full still reads its own replies, up to the
 //! outbox limit ([`crate::PeerConfig::send_queue`]); past it, reading pauses
 //! until the other end reads (back-pressure).
+//!
+//! * this file: the run loop, and [`FrameHandler`], what it hands frames to;
+//! * `shared`: the state every handle and task of the connection shares;
+//! * `outgoing`: the queue other tasks hand messages to the loop through;
+//! * `pending`: the outgoing calls awaiting a reply.
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
@@ -17,10 +22,16 @@ use std::time::Duration;
 
 use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
-use crate::dispatch::{Dispatcher, Tasks};
-use crate::methods::Methods;
-use crate::peer::{PeerConfig, Shared};
+use tokio::task::JoinSet;
+
 use crate::transport::{CloseReason, Transport, TransportError};
+use crate::wire::id::Id;
+
+pub(crate) mod outgoing;
+pub(crate) mod pending;
+mod shared;
+
+pub(crate) use shared::{Settings, Shared};
 
 /// Messages handled in one turn: then the task writes what it has and lets
 /// other tasks run before it reads on. Short turns keep both ends busy at
@@ -37,11 +48,28 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Replies and messages waiting for the sending half.
 pub(crate) type Outbox = VecDeque<String>;
 
+/// The connection's handler tasks. A task that answers one request returns
+/// that request's id, so the frame handler can forget it when it is reaped.
+pub(crate) type Tasks = JoinSet<Option<Id>>;
+
+/// What the connection task hands every received frame to: the dispatcher.
+/// The seam that keeps the run loop from depending on dispatch.
+pub(crate) trait FrameHandler: Send + 'static {
+    /// Handles one frame: replies that are ready go to `out`, handlers that
+    /// must wait run in `tasks`.
+    fn handle_frame(&mut self, text: &str, tasks: &mut Tasks, out: &mut Outbox);
+    /// A handler task that answered request `id` was reaped.
+    fn finished(&mut self, id: &Id);
+}
+
 /// What a connection's task needs.
-pub(crate) struct Parts<T> {
+pub(crate) struct Parts<T, H> {
     pub(crate) transport: T,
-    pub(crate) methods: Arc<Methods>,
-    pub(crate) config: PeerConfig,
+    pub(crate) frames: H,
+    /// `PeerConfig::send_queue`: the outbox limit.
+    pub(crate) send_queue: usize,
+    /// `PeerConfig::handler_grace`.
+    pub(crate) handler_grace: Duration,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -142,11 +170,12 @@ impl Timer {
 }
 
 /// Runs one connection until it is over, then closes it and stops its handlers.
-pub(crate) async fn run<T: Transport>(parts: Parts<T>) {
+pub(crate) async fn run<T: Transport, H: FrameHandler>(parts: Parts<T, H>) {
     let Parts {
         transport,
-        methods,
-        config,
+        mut frames,
+        send_queue,
+        handler_grace,
         shared,
     } = parts;
     let keepalive = transport.ping_interval().map(|every| {
@@ -157,16 +186,15 @@ pub(crate) async fn run<T: Transport>(parts: Parts<T>) {
     let mut io = Io {
         transport,
         outbox: Outbox::new(),
-        limit: config.send_queue,
+        limit: send_queue,
         keepalive,
         ping_due: false,
         unflushed: false,
         deferral: Deferral::default(),
         timer: Timer::default(),
     };
-    let mut dispatcher = Dispatcher::new(methods, shared.clone(), &config);
     let mut handlers = Tasks::new();
-    let end = poll_fn(|cx| io.poll_run(cx, &shared, &mut dispatcher, &mut handlers)).await;
+    let end = poll_fn(|cx| io.poll_run(cx, &shared, &mut frames, &mut handlers)).await;
     // Nothing more is taken from the queue after the close: senders fail.
     let leftover = shared.out.drain_into(&mut io.outbox, usize::MAX);
     shared.out.close();
@@ -185,7 +213,7 @@ pub(crate) async fn run<T: Transport>(parts: Parts<T>) {
     // connection.
     let draining = async {
         let drain = async { while handlers.join_next().await.is_some() {} };
-        let _ = tokio::time::timeout(config.handler_grace, drain).await;
+        let _ = tokio::time::timeout(handler_grace, drain).await;
         handlers.abort_all();
     };
     tokio::join!(closing, draining);
@@ -220,7 +248,7 @@ impl<T: Transport> Io<T> {
         &mut self,
         cx: &mut Context<'_>,
         shared: &Shared,
-        dispatcher: &mut Dispatcher,
+        frames: &mut impl FrameHandler,
         handlers: &mut Tasks,
     ) -> Poll<End> {
         // Registered before anything is looked at, so nothing that happens
@@ -232,7 +260,7 @@ impl<T: Transport> Io<T> {
         // Reap finished handler tasks so the set stays small.
         while let Poll::Ready(Some(done)) = handlers.poll_join_next(cx) {
             if let Ok(Some(id)) = done {
-                dispatcher.finished(&id);
+                frames.finished(&id);
             }
         }
         if let Some(at) = shared.rearm() {
@@ -246,7 +274,7 @@ impl<T: Transport> Io<T> {
         while self.outbox.len() < self.limit && read < READ_BUDGET {
             match self.transport.poll_receive(cx) {
                 Poll::Ready(Ok(text)) => {
-                    dispatcher.handle_frame(text.as_ref(), handlers, &mut self.outbox);
+                    frames.handle_frame(text.as_ref(), handlers, &mut self.outbox);
                     read += 1;
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(End::Received(e)),

@@ -10,17 +10,36 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use crate::error::{ErrorCode, ErrorObject, RpcError};
-use crate::message::EncodedResult;
-use crate::stream::Outcome;
+use futures::StreamExt;
+
+use crate::stream::{ItemStream, RpcStream};
+use crate::wire::error::{ErrorCode, ErrorObject, RpcError};
+use crate::wire::message::EncodedResult;
 
 /// The future a handler returns: the encoded result (or a stream), or the
 /// error to reply with.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Outcome, ErrorObject>> + Send>>;
 
+/// What a handler produced: a value, or a stream of items.
+pub enum Outcome {
+    /// A plain result.
+    Value(EncodedResult),
+    /// A stream; the reply is `null` and items follow as notifications.
+    Stream(ItemStream),
+}
+
+impl fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Value(v) => f.debug_tuple("Value").field(v).finish(),
+            Outcome::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
 /// A handler: parses the params (synchronously, while they are still borrowed
 /// from the received frame), then returns the future that computes the reply.
-pub type Handler = Arc<dyn Fn(Params<'_>) -> Result<HandlerFuture, ErrorObject> + Send + Sync>;
+pub(crate) type Handler = Arc<dyn Fn(Params<'_>) -> Result<HandlerFuture, ErrorObject> + Send + Sync>;
 
 /// The params of an incoming call, still unparsed.
 #[derive(Clone, Copy, Debug)]
@@ -132,9 +151,11 @@ impl Methods {
         Ok(())
     }
 
-    /// The handler for `name`.
-    pub fn get(&self, name: &str) -> Option<&Handler> {
-        self.handlers.get(name)
+    /// The handler for `name`: called with the params, it parses them and
+    /// returns the future of the reply.
+    #[allow(clippy::type_complexity)]
+    pub fn get(&self, name: &str) -> Option<&(dyn Fn(Params<'_>) -> Result<HandlerFuture, ErrorObject> + Send + Sync)> {
+        self.handlers.get(name).map(|h| &**h)
     }
 
     /// The registered names.
@@ -162,6 +183,20 @@ pub fn encode_outcome<R: Serialize, E: Into<RpcError>>(outcome: Result<R, E>) ->
         Ok(value) => EncodedResult::encode(&value).map(Outcome::Value),
         Err(e) => Err(e.into().into_object()),
     }
+}
+
+/// Turns a streaming handler's outcome into what the dispatcher runs.
+pub fn encode_stream<T, E>(outcome: Result<RpcStream<T>, E>) -> Result<Outcome, ErrorObject>
+where
+    T: Serialize + 'static,
+    E: Into<RpcError>,
+{
+    let stream = outcome.map_err(|e| e.into().into_object())?;
+    let items = stream.map(|item| match item {
+        Ok(value) => serde_json::to_string(&value).map_err(ErrorObject::internal),
+        Err(e) => Err(e.into_object()),
+    });
+    Ok(Outcome::Stream(Box::pin(items)))
 }
 
 #[cfg(test)]

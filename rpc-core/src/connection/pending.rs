@@ -16,22 +16,22 @@ use tokio::time::Instant;
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
-use crate::error::ErrorObject;
+use crate::wire::error::ErrorObject;
 
 /// What a pending call receives: the raw `result`, or the error object.
-pub type Reply = Result<Box<RawValue>, ErrorObject>;
+pub(crate) type Reply = Result<Box<RawValue>, ErrorObject>;
 
 /// What a waiting call is told: the reply, or `None` once its deadline passed.
-pub type Answer = Option<Reply>;
+pub(crate) type Answer = Option<Reply>;
 
 /// Calls waiting for a reply, by request id.
-pub type Waiting = HashMap<u64, oneshot::Sender<Answer>, BuildHasherDefault<IdHasher>>;
+pub(crate) type Waiting = HashMap<u64, oneshot::Sender<Answer>, BuildHasherDefault<IdHasher>>;
 
 /// Hashes the ids this table allocates (sequential `u64`s) with one multiply:
 /// SipHash, the default, was ~3% of a client's CPU time under load, and the
 /// ids are ours, not chosen by the remote end, so no flooding protection is needed.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
@@ -53,7 +53,7 @@ impl Hasher for IdHasher {
 
 /// The table of pending outgoing calls of one connection.
 #[derive(Debug)]
-pub struct PendingCalls {
+pub(crate) struct PendingCalls {
     next_id: u64,
     limit: usize,
     calls: Waiting,
@@ -72,7 +72,7 @@ impl Default for PendingCalls {
 
 /// Why a call could not be registered.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum InsertError {
+pub(crate) enum InsertError {
     /// The connection is closed, for this reason.
     Closed(Arc<str>),
     /// As many calls as allowed are already pending.
@@ -81,7 +81,7 @@ pub enum InsertError {
 
 impl PendingCalls {
     /// A table that holds at most `limit` pending calls.
-    pub fn with_limit(limit: usize) -> Self {
+    pub(crate) fn with_limit(limit: usize) -> Self {
         PendingCalls {
             next_id: 0,
             limit,
@@ -95,14 +95,15 @@ impl PendingCalls {
     /// Allocates the next id and registers a call under it, answered with
     /// `None` once `deadline` passes. Fails with the disconnect reason once
     /// the connection has closed, or when full.
-    pub fn insert(&mut self) -> Result<(u64, oneshot::Receiver<Answer>), InsertError> {
+    #[cfg(test)]
+    pub(crate) fn insert(&mut self) -> Result<(u64, oneshot::Receiver<Answer>), InsertError> {
         self.insert_until(None).map(|(id, rx, _)| (id, rx))
     }
 
     /// Like [`PendingCalls::insert`], with a deadline; the `bool` is true
     /// when the deadline is earlier than the one the timer is set to, so the
     /// timer must be set again (to [`PendingCalls::armed`]).
-    pub fn insert_until(
+    pub(crate) fn insert_until(
         &mut self,
         deadline: Option<Instant>,
     ) -> Result<(u64, oneshot::Receiver<Answer>, bool), InsertError> {
@@ -136,13 +137,13 @@ impl PendingCalls {
     }
 
     /// The instant the connection task's timer should fire at, if any.
-    pub fn armed(&self) -> Option<Instant> {
+    pub(crate) fn armed(&self) -> Option<Instant> {
         self.armed
     }
 
     /// Takes every call whose deadline is `now` or earlier (their callers are
     /// to be told `None`) and sets [`PendingCalls::armed`] to the next deadline.
-    pub fn expire(&mut self, now: Instant) -> Vec<(u64, oneshot::Sender<Answer>)> {
+    pub(crate) fn expire(&mut self, now: Instant) -> Vec<(u64, oneshot::Sender<Answer>)> {
         let mut expired = Vec::new();
         while let Some(&Reverse((at, id))) = self.deadlines.peek() {
             if at > now && self.calls.contains_key(&id) {
@@ -160,19 +161,19 @@ impl PendingCalls {
     }
 
     /// Forgets a call (its caller went away); true if it was still waiting.
-    pub fn remove(&mut self, id: u64) -> bool {
+    pub(crate) fn remove(&mut self, id: u64) -> bool {
         self.calls.remove(&id).is_some()
     }
 
     /// Takes the waiting call for `id`, if any.
-    pub fn take(&mut self, id: u64) -> Option<oneshot::Sender<Answer>> {
+    pub(crate) fn take(&mut self, id: u64) -> Option<oneshot::Sender<Answer>> {
         self.calls.remove(&id)
     }
 
     /// Marks the table closed with `reason` and returns every waiting call;
     /// dropping their senders fails them. Later inserts fail with `reason`.
     /// The first reason wins.
-    pub fn close(&mut self, reason: Arc<str>) -> Waiting {
+    pub(crate) fn close(&mut self, reason: Arc<str>) -> Waiting {
         self.closed.get_or_insert(reason);
         self.deadlines.clear();
         self.armed = None;
@@ -180,17 +181,18 @@ impl PendingCalls {
     }
 
     /// The reason the table was closed, if it was.
-    pub fn closed(&self) -> Option<&Arc<str>> {
+    pub(crate) fn closed(&self) -> Option<&Arc<str>> {
         self.closed.as_ref()
     }
 
     /// How many calls are waiting.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.calls.len()
     }
 
     /// True if no call is waiting.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.calls.is_empty()
     }
 }

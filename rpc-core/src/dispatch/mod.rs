@@ -1,34 +1,35 @@
 //! Handling one received frame: answer requests, run notifications, route
 //! responses, and reply to malformed input exactly as JSON-RPC 2.0 says.
 //!
+//! * this file: the [`Dispatcher`], what the connection task hands frames to;
+//! * [`methods`]: the dispatch table (method name -> handler);
+//! * `pipeline`: the one path every incoming call (request or notification)
+//!   takes through its handler: permit, trace, first poll, panic guard.
+//!
 //! A handler's future is polled once on the spot: a handler that completes at
 //! once (most do) is answered without spawning a task. One that is still
 //! pending moves to its own task, so a slow handler never blocks the others.
 
+pub mod methods;
+mod pipeline;
+
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures::FutureExt;
 use futures::future::{BoxFuture, join_all};
 use tokio::sync::Semaphore;
-use tokio::task::{AbortHandle, JoinSet};
+use tokio::task::AbortHandle;
 
-use crate::connection::Outbox;
-use crate::error::{ErrorCode, ErrorObject, REQUEST_CANCELLED, SERVER_BUSY};
-use crate::id::Id;
-use crate::message::{Frame, Incoming, encode_code, encode_error, parse_frame};
-use crate::methods::{HandlerFuture, Methods, Params};
-use crate::observe::{self, CallOutcome, CallTrace, Direction};
-use crate::outgoing::Outgoing;
-use crate::peer::{CANCEL_METHOD, CancelParams, Shared};
-use crate::stream::{self, Outcome, Producers, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM};
-use tracing::Instrument;
-
-/// The connection's handler tasks. A task that answers one request returns
-/// that request's id, so the dispatcher can forget it when it is reaped.
-pub(crate) type Tasks = JoinSet<Option<Id>>;
+use crate::connection::outgoing::Outgoing;
+use crate::connection::{FrameHandler, Outbox, Shared, Tasks};
+use crate::stream;
+use crate::wire::error::{ErrorCode, ErrorObject, REQUEST_CANCELLED, SERVER_BUSY};
+use crate::wire::id::Id;
+use crate::wire::message::{Frame, Incoming, encode_code, encode_error, parse_frame};
+use crate::wire::protocol::{CANCEL_METHOD, CancelParams, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM};
+use methods::{Methods, Outcome, Params};
+use pipeline::Run;
 
 /// The reply to one request: ready now, or once its handler completes.
 enum Reply {
@@ -55,18 +56,25 @@ pub(crate) struct Dispatcher {
     max_batch_len: usize,
     /// Requests whose handler runs in its own task, for `$/cancelRequest`.
     running: HashMap<Id, Running>,
-    /// Streams this end produces.
-    producers: Producers,
+}
+
+impl FrameHandler for Dispatcher {
+    fn handle_frame(&mut self, text: &str, tasks: &mut Tasks, out: &mut Outbox) {
+        Dispatcher::handle_frame(self, text, tasks, out)
+    }
+
+    fn finished(&mut self, id: &Id) {
+        Dispatcher::finished(self, id)
+    }
 }
 
 impl Dispatcher {
-    pub(crate) fn new(methods: Arc<Methods>, shared: Arc<Shared>, config: &crate::PeerConfig) -> Self {
+    pub(crate) fn new(methods: Arc<Methods>, shared: Arc<Shared>, max_batch_len: usize) -> Self {
         Dispatcher {
             methods,
             limit: shared.handler_slots.clone(),
-            max_batch_len: config.max_batch_len,
+            max_batch_len,
             running: HashMap::new(),
-            producers: Producers::new(shared.clone(), config.stream_window),
             shared,
         }
     }
@@ -159,8 +167,8 @@ impl Dispatcher {
             Incoming::Request { id, method, params } => Some(self.request(id, &method, Params::new(params))),
             Incoming::Notification { method, params } => {
                 match &*method {
-                    STREAM_ITEM | STREAM_END => stream::deliver(&self.shared, &method, params),
-                    STREAM_CANCEL | STREAM_CREDIT => self.producers.control(&method, params),
+                    STREAM_ITEM | STREAM_END => stream::deliver(&self.shared.streams, &method, params),
+                    STREAM_CANCEL | STREAM_CREDIT => self.shared.streams.control(&method, params),
                     _ => self.notification(&method, Params::new(params), tasks),
                 }
                 None
@@ -178,71 +186,30 @@ impl Dispatcher {
     }
 
     fn request(&self, id: Id, method: &str, params: Params<'_>) -> Reply {
-        let trace = CallTrace::start(&self.shared.metrics, Direction::Incoming, method, &id);
-        let _entered = trace.as_ref().map(|t| t.span().clone().entered());
-        // Only a handler still running after its first poll takes a permit:
-        // a call that completes at once costs no Arc clone and no semaphore
-        // release (a mutex). This task is the only one acquiring, so a permit
-        // seen here is still there after the poll.
-        if self.limit.available_permits() == 0 {
-            let busy = ErrorObject::new(SERVER_BUSY, "Server busy")
-                .with_data("too many concurrent calls on this connection".into());
-            observe::finish(trace, CallOutcome::Error(SERVER_BUSY));
-            return Reply::Ready(encode_error(&busy, &id));
-        };
-        let started = self.start(method, params).map(|mut fut| (poll_once(&mut fut), fut));
-        match started {
-            Err(error) => {
-                observe::finish(trace, CallOutcome::Error(error.code));
-                Reply::Ready(encode_error(&error, &id))
+        match self.run(method, params, Some(&id)) {
+            Run::Busy => {
+                let busy = ErrorObject::new(SERVER_BUSY, "Server busy")
+                    .with_data("too many concurrent calls on this connection".into());
+                Reply::Ready(encode_error(&busy, &id))
             }
-            Ok((Some(outcome), _)) => {
-                observe::finish(trace, CallOutcome::of_reply(&outcome));
-                Reply::Ready(finish(outcome, &id, &self.producers))
-            }
-            Ok((None, fut)) => {
-                let permit = self.limit.clone().try_acquire_owned().ok();
-                let producers = self.producers.clone();
-                let span = trace.as_ref().map_or_else(tracing::Span::none, |t| t.span().clone());
+            Run::Rejected(error) => Reply::Ready(encode_error(&error, &id)),
+            Run::Done(outcome) => Reply::Ready(finish(outcome, &id, &self.shared)),
+            Run::Running(rest) => {
+                let shared = self.shared.clone();
                 Reply::Pending(PendingReply {
                     id: id.clone(),
-                    text: Box::pin(async move {
-                        let outcome = catch_panic(fut).instrument(span).await;
-                        drop(permit);
-                        observe::finish(trace, CallOutcome::of_reply(&outcome));
-                        finish(outcome, &id, &producers)
-                    }),
+                    text: Box::pin(async move { finish(rest.await, &id, &shared) }),
                 })
             }
         }
     }
 
     fn notification(&self, method: &str, params: Params<'_>, tasks: &mut Tasks) {
-        let trace = CallTrace::start(&self.shared.metrics, Direction::Incoming, method, &"none");
-        let _entered = trace.as_ref().map(|t| t.span().clone().entered());
-        if self.limit.available_permits() == 0 {
-            tracing::warn!(method, "dropping notification: too many concurrent calls");
-            return observe::finish(trace, CallOutcome::Error(SERVER_BUSY));
-        }
-        match self.start(method, params) {
-            Err(error) => {
-                tracing::debug!(method, %error, "notification failed");
-                observe::finish(trace, CallOutcome::Error(error.code));
-            }
-            Ok(mut fut) => {
-                if let Some(outcome) = poll_once(&mut fut) {
-                    observe::finish(trace, CallOutcome::of_reply(&outcome));
-                } else {
-                    let permit = self.limit.clone().try_acquire_owned().ok();
-                    let span = trace.as_ref().map_or_else(tracing::Span::none, |t| t.span().clone());
-                    tasks.spawn(async move {
-                        let outcome = catch_panic(fut).instrument(span).await;
-                        drop(permit);
-                        observe::finish(trace, CallOutcome::of_reply(&outcome));
-                        None
-                    });
-                }
-            }
+        if let Run::Running(rest) = self.run(method, params, None) {
+            tasks.spawn(async move {
+                let _ = rest.await;
+                None
+            });
         }
     }
 
@@ -255,46 +222,13 @@ impl Dispatcher {
             tracing::warn!(%id, "dropping response that matches no pending call");
         }
     }
-
-    /// Looks the method up and runs its synchronous part (params parsing).
-    fn start(&self, method: &str, params: Params<'_>) -> Result<HandlerFuture, ErrorObject> {
-        let handler = self
-            .methods
-            .get(method)
-            .ok_or_else(|| ErrorObject::from_code(ErrorCode::MethodNotFound))?;
-        std::panic::catch_unwind(AssertUnwindSafe(|| handler(params))).unwrap_or_else(|panic| Err(panicked(&panic)))
-    }
-}
-
-/// Polls a handler once; `None` if it is still pending. A panic becomes -32603.
-fn poll_once(fut: &mut HandlerFuture) -> Option<Result<Outcome, ErrorObject>> {
-    match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().now_or_never())) {
-        Ok(outcome) => outcome,
-        Err(panic) => Some(Err(panicked(&panic))),
-    }
-}
-
-async fn catch_panic(fut: HandlerFuture) -> Result<Outcome, ErrorObject> {
-    AssertUnwindSafe(fut)
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|panic| Err(panicked(&panic)))
-}
-
-fn panicked(panic: &Box<dyn std::any::Any + Send>) -> ErrorObject {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    ErrorObject::internal(format_args!("handler panicked: {what}"))
 }
 
 /// The reply to request `id`; a stream starts producing here.
-fn finish(outcome: Result<Outcome, ErrorObject>, id: &Id, producers: &Producers) -> String {
+fn finish(outcome: Result<Outcome, ErrorObject>, id: &Id, shared: &Arc<Shared>) -> String {
     match outcome {
         Ok(Outcome::Value(result)) => result.finish(id),
-        Ok(Outcome::Stream(items)) => producers.start(id, items),
+        Ok(Outcome::Stream(items)) => stream::start(shared, id, items),
         Err(error) => encode_error(&error, id),
     }
 }
