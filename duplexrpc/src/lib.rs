@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `ws` | yes | [`ws`]: the WebSocket server, client and reconnect |
 //! | `tls` | | `wss://` through rustls |
-//! | `redis` | | the Redis backplane for several server processes |
+//! | `redis` | | [`cluster::RedisBackplane`]: the Redis backplane for several server processes |
 //! | `typescript` | | `typescript`: TypeScript bindings from the traits |
 //! | `openrpc` | | `openrpc`: an OpenRPC document from the traits |
 //!
@@ -42,6 +42,11 @@
 //! ```
 
 pub use duplexrpc_core::*;
+
+/// The connection registry, groups and the cluster backplane (`duplexrpc-cluster`).
+pub use duplexrpc_cluster as cluster;
+/// Where the registry's names were before they moved to `duplexrpc-cluster`.
+pub use duplexrpc_cluster::{ConnectionId, ParseConnectionIdError, Registry, backplane, registry};
 
 /// The WebSocket transport: server, client, reconnect (`duplexrpc-ws`).
 #[cfg(feature = "ws")]

@@ -39,8 +39,6 @@
 //! # });
 //! ```
 
-pub mod backplane;
-mod cluster;
 mod connection;
 mod dispatch;
 pub mod meta;
@@ -48,7 +46,6 @@ pub mod observe;
 #[cfg(feature = "openrpc")]
 pub mod openrpc;
 pub mod peer;
-pub mod registry;
 pub mod stream;
 pub mod transport;
 #[cfg(feature = "typescript")]
@@ -60,7 +57,6 @@ pub use duplexrpc_macros::rpc;
 pub use meta::{ApiMeta, MethodKind, MethodMeta, ParamMeta, RpcApi};
 pub use methods::{Methods, Params, RegisterError};
 pub use peer::{CANCEL_METHOD, Notification, Peer, PeerBuilder, PeerConfig, PeerSlot};
-pub use registry::{ConnectionId, ParseConnectionIdError, Registry};
 pub use stream::RpcStream;
 pub use wire::error::{ErrorCode, ErrorObject, RpcError};
 pub use wire::id::Id;

@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 use examples::cluster::harness::{Node, TempDir, node_exe, start_node, start_redis};
 use examples::cluster::{ChatClient, Member};
 use futures::StreamExt;
-use duplexrpc_core::{ConnectionId, Peer, RpcError};
+use duplexrpc_cluster::ConnectionId;
+use duplexrpc_core::{Peer, RpcError};
 use tokio::sync::Notify;
 
 struct Options {

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use examples::cluster::{NodeOptions, node_registry, serve_chat};
-use duplexrpc_core::backplane::Liveness;
+use duplexrpc_cluster::backplane::Liveness;
 
 fn usage(problem: &str) -> ! {
     eprintln!("cluster-node: {problem}");

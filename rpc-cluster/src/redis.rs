@@ -21,9 +21,9 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::backplane::{Backplane, BackplaneError, BoxFuture, Delivery, Liveness, NodeId, Route};
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, PubSubStream};
-use duplexrpc_core::backplane::{Backplane, BackplaneError, BoxFuture, Delivery, Liveness, NodeId, Route};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -35,9 +35,9 @@ fn failed(e: redis::RedisError) -> BackplaneError {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use duplexrpc_core::backplane::Liveness;
-/// use duplexrpc_ws::cluster::RedisBackplane;
-/// # async fn f() -> Result<(), duplexrpc_core::backplane::BackplaneError> {
+/// use duplexrpc_cluster::backplane::Liveness;
+/// use duplexrpc_cluster::RedisBackplane;
+/// # async fn f() -> Result<(), duplexrpc_cluster::backplane::BackplaneError> {
 /// let backplane = RedisBackplane::builder("redis://127.0.0.1:6379/")
 ///     .prefix("chat")
 ///     .liveness(Liveness { heartbeat: Duration::from_millis(500), expiry: Duration::from_secs(2) })
@@ -117,7 +117,7 @@ impl RedisBackplaneBuilder {
 }
 
 /// A [`Backplane`] on Redis (a single Redis server, 5 or later): give it to
-/// [`duplexrpc_core::Registry::with_backplane`].
+/// [`crate::Registry::with_backplane`].
 ///
 /// Built on the `redis` crate (redis-rs): its tokio
 /// [`ConnectionManager`] for commands (one multiplexed connection that

@@ -12,155 +12,23 @@
 //! registry is made: `Registry::with_backplane(backplane)` instead of
 //! `Registry::new()`.
 
-use std::collections::{BTreeSet, HashMap};
-use std::fmt;
 use std::future::Future;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use duplexrpc_core::{Notification, Peer, PeerConfig, RpcError};
 use futures::future::join_all;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::backplane::{Backplane, BackplaneError, NodeId};
-use crate::cluster::Cluster;
-use crate::peer::{Notification, Peer, PeerConfig};
-use crate::wire::error::RpcError;
+use crate::id::ConnectionId;
+use crate::remote::{Cluster, Local, send_to_all};
+use groups::State;
 
-/// The id of one connection in a [`Registry`]: the node that holds the
-/// connection and a number unique on that node, so ids are unique across a
-/// cluster. Written `conn-7` on a registry without a backplane and
-/// `conn-3.7` (node 3) in a cluster; serialized as that string, so it can be
-/// sent to clients (JavaScript numbers could not hold it) and back.
-///
-/// ```
-/// use duplexrpc_core::ConnectionId;
-/// let id: ConnectionId = "conn-3.7".parse().unwrap();
-/// assert_eq!((id.node().get(), id.local()), (3, 7));
-/// assert_eq!(serde_json::to_string(&id).unwrap(), r#""conn-3.7""#);
-/// assert_eq!("conn-7".parse::<ConnectionId>().unwrap().to_string(), "conn-7");
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnectionId {
-    node: NodeId,
-    local: u64,
-}
-
-impl ConnectionId {
-    /// The id of connection `local` on `node`.
-    pub const fn new(node: NodeId, local: u64) -> Self {
-        ConnectionId { node, local }
-    }
-
-    /// The node that holds the connection ([`NodeId::LOCAL`] without a backplane).
-    pub const fn node(self) -> NodeId {
-        self.node
-    }
-
-    /// The connection's number on its node.
-    pub const fn local(self) -> u64 {
-        self.local
-    }
-}
-
-impl fmt::Display for ConnectionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.node == NodeId::LOCAL {
-            write!(f, "conn-{}", self.local)
-        } else {
-            write!(f, "conn-{}.{}", self.node.get(), self.local)
-        }
-    }
-}
-
-/// A string that is not a [`ConnectionId`].
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("not a connection id (expected conn-N or conn-NODE.N): {0:?}")]
-pub struct ParseConnectionIdError(String);
-
-impl FromStr for ConnectionId {
-    type Err = ParseConnectionIdError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || ParseConnectionIdError(s.to_owned());
-        let rest = s.strip_prefix("conn-").ok_or_else(bad)?;
-        let number = |t: &str| {
-            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad());
-            }
-            t.parse::<u64>().map_err(|_| bad())
-        };
-        match rest.split_once('.') {
-            Some((node, local)) => Ok(ConnectionId::new(NodeId::new(number(node)?), number(local)?)),
-            None => Ok(ConnectionId::new(NodeId::LOCAL, number(rest)?)),
-        }
-    }
-}
-
-impl Serialize for ConnectionId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for ConnectionId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-#[derive(Debug, Default)]
-struct State {
-    next_id: u64,
-    peers: HashMap<ConnectionId, Peer>,
-    groups: HashMap<String, BTreeSet<ConnectionId>>,
-    memberships: HashMap<ConnectionId, BTreeSet<String>>,
-}
-
-impl State {
-    fn remove(&mut self, id: ConnectionId) -> bool {
-        let removed = self.peers.remove(&id).is_some();
-        for group in self.memberships.remove(&id).unwrap_or_default() {
-            self.leave_group(id, &group);
-        }
-        removed
-    }
-
-    fn leave_group(&mut self, id: ConnectionId, group: &str) -> bool {
-        let Some(members) = self.groups.get_mut(group) else {
-            return false;
-        };
-        let removed = members.remove(&id);
-        if members.is_empty() {
-            self.groups.remove(group);
-        }
-        removed
-    }
-
-    fn peers_of(&self, ids: impl IntoIterator<Item = ConnectionId>) -> Vec<(ConnectionId, Peer)> {
-        ids.into_iter()
-            .filter_map(|id| self.peers.get(&id).map(|p| (id, p.clone())))
-            .collect()
-    }
-
-    fn sorted_ids(&self) -> Vec<ConnectionId> {
-        let mut ids: Vec<_> = self.peers.keys().copied().collect();
-        ids.sort_unstable();
-        ids
-    }
-
-    fn members(&self, group: &str) -> Vec<ConnectionId> {
-        self.groups
-            .get(group)
-            .map(|m| m.iter().copied().collect())
-            .unwrap_or_default()
-    }
-}
+mod groups;
 
 /// What every clone of one registry shares.
 #[derive(Debug)]
-pub(crate) struct Inner {
+struct Inner {
     state: Mutex<State>,
     cluster: Option<Arc<Cluster>>,
 }
@@ -179,35 +47,6 @@ impl Inner {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The cluster half; only called by the cluster's own tasks.
-    pub(crate) fn cluster(&self) -> &Arc<Cluster> {
-        self.cluster
-            .as_ref()
-            .expect("only a clustered registry runs cluster tasks")
-    }
-
-    pub(crate) fn local_peer(&self, id: ConnectionId) -> Option<Peer> {
-        self.state().peers.get(&id).cloned()
-    }
-
-    pub(crate) fn local_ids(&self) -> Vec<ConnectionId> {
-        self.state().sorted_ids()
-    }
-
-    pub(crate) fn local_members(&self, group: &str) -> Vec<ConnectionId> {
-        self.state().members(group)
-    }
-
-    /// This node's connections a broadcast is for.
-    pub(crate) fn local_targets(&self, group: Option<&str>, except: Option<ConnectionId>) -> Vec<(ConnectionId, Peer)> {
-        let state = self.state();
-        let keep = |id: &ConnectionId| Some(*id) != except;
-        match group {
-            Some(group) => state.peers_of(state.groups.get(group).into_iter().flatten().copied().filter(keep)),
-            None => state.peers_of(state.peers.keys().copied().filter(keep)),
-        }
-    }
-
     /// Removes a connection; other nodes learn that it is gone.
     fn forget(&self, id: ConnectionId) {
         let removed = self.state().remove(id);
@@ -217,11 +56,31 @@ impl Inner {
     }
 }
 
+/// What the cluster's tasks read of this node's connections.
+impl Local for Inner {
+    fn peer(&self, id: ConnectionId) -> Option<Peer> {
+        self.state().peers.get(&id).cloned()
+    }
+
+    fn ids(&self) -> Vec<ConnectionId> {
+        self.state().sorted_ids()
+    }
+
+    fn members(&self, group: &str) -> Vec<ConnectionId> {
+        self.state().members(group)
+    }
+
+    fn targets(&self, group: Option<&str>, except: Option<ConnectionId>) -> Vec<(ConnectionId, Peer)> {
+        self.state().targets(group, except)
+    }
+}
+
 /// Connections by id, and named groups of them. Cheap to clone: clones
 /// share one registry.
 ///
 /// ```
-/// use duplexrpc_core::{Registry, PeerBuilder, peer::Notification, transport::memory};
+/// use duplexrpc_cluster::Registry;
+/// use duplexrpc_core::{PeerBuilder, peer::Notification, transport::memory};
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// let registry = Registry::new();
 /// let ((a_tx, a_rx), (_b_tx, _b_rx)) = memory::pair();
@@ -273,7 +132,7 @@ impl Registry {
 
     /// A registry that is one node of a cluster joined by `backplane`, e.g.
     /// `Registry::with_backplane(RedisBackplane::connect(url).await?)` with
-    /// `duplexrpc-ws`'s feature `redis`. Calls to other nodes' connections use the
+    /// this crate's feature `redis`. Calls to other nodes' connections use the
     /// default [`PeerConfig`] (its call timeout in particular); see
     /// [`Registry::with_backplane_config`]. Must be called inside a tokio
     /// runtime: the node's background tasks start here, and end when the
@@ -291,7 +150,8 @@ impl Registry {
             state: Mutex::default(),
             cluster: Some(cluster.clone()),
         });
-        cluster.start(Arc::downgrade(&inner));
+        let local: std::sync::Weak<dyn Local> = Arc::downgrade(&inner) as Weak<Inner>;
+        cluster.start(local);
         Registry { inner }
     }
 
@@ -356,7 +216,7 @@ impl Registry {
     pub fn get(&self, id: ConnectionId) -> Option<Peer> {
         match &self.inner.cluster {
             Some(cluster) if id.node() != cluster.node => (id.node() != NodeId::LOCAL).then(|| cluster.proxy(id)),
-            _ => self.inner.local_peer(id),
+            _ => self.state().peers.get(&id).cloned(),
         }
     }
 
@@ -459,7 +319,7 @@ impl Registry {
     }
 
     async fn notify(&self, group: Option<&str>, except: Option<ConnectionId>, notification: &Notification) -> usize {
-        let peers = self.inner.local_targets(group, except);
+        let peers = self.state().targets(group, except);
         let local = send_to_all(peers, notification);
         match &self.inner.cluster {
             Some(cluster) => futures::join!(local, cluster.publish_notify(group, except, notification)).0,
@@ -511,9 +371,4 @@ impl Registry {
         });
         join_all(calls).await
     }
-}
-
-pub(crate) async fn send_to_all(peers: Vec<(ConnectionId, Peer)>, notification: &Notification) -> usize {
-    let sends = peers.iter().map(|(_, peer)| peer.send_notification(notification));
-    join_all(sends).await.into_iter().filter(Result::is_ok).count()
 }

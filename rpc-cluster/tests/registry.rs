@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
+use duplexrpc_cluster::{ConnectionId, Registry};
 use duplexrpc_core::transport::memory;
-use duplexrpc_core::{ConnectionId, Peer, PeerBuilder, Registry, RpcError, rpc};
+use duplexrpc_core::{Peer, PeerBuilder, RpcError, rpc};
 use tokio::sync::mpsc;
 
 /// What each client serves.

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, join_all};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
@@ -28,14 +28,13 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::backplane::{Backplane, BackplaneError, NODE_DOWN, NodeId, Route};
-use crate::peer::{Notification, Peer, PeerBuilder, PeerConfig};
-use crate::registry::{ConnectionId, Inner};
-use crate::transport::{CloseReason, Receiver, Sender, TransportError};
-use crate::wire::error::{ErrorObject, RpcError};
-use crate::wire::id::Id;
-use crate::wire::message::{EncodedResult, Frame, Incoming, encode_error, parse_frame};
-use crate::wire::protocol::{CANCEL_METHOD, CancelParams};
+use duplexrpc_core::message::{EncodedResult, Frame, Incoming, encode_error, parse_frame};
+use duplexrpc_core::protocol::{CANCEL_METHOD, CancelParams};
+use duplexrpc_core::transport::{CloseReason, Receiver, Sender, TransportError};
+use duplexrpc_core::{ErrorObject, Id, Notification, Peer, PeerBuilder, PeerConfig, RpcError};
+
+use crate::backplane::{Backplane, BackplaneError, Delivery, NODE_DOWN, NodeId, Route};
+use crate::id::ConnectionId;
 
 /// The header line of an envelope.
 #[derive(Debug, Serialize, Deserialize)]
@@ -122,6 +121,39 @@ struct Nodes {
 /// One node's answer to a query: its connections.
 type Answer = (NodeId, Vec<ConnectionId>);
 
+/// What the cluster's tasks read of this node's connections (the
+/// registry implements it): the seam that keeps this module below the registry.
+pub(crate) trait Local: Send + Sync + 'static {
+    /// This node's connection `id`.
+    fn peer(&self, id: ConnectionId) -> Option<Peer>;
+    /// This node's connections, in id order.
+    fn ids(&self) -> Vec<ConnectionId>;
+    /// This node's members of `group`, in id order.
+    fn members(&self, group: &str) -> Vec<ConnectionId>;
+    /// This node's connections a broadcast is for.
+    fn targets(&self, group: Option<&str>, except: Option<ConnectionId>) -> Vec<(ConnectionId, Peer)>;
+}
+
+/// What the cluster's tasks hold: nothing that keeps the registry alive.
+#[derive(Clone)]
+struct Node {
+    local: Weak<dyn Local>,
+    cluster: Weak<Cluster>,
+}
+
+impl Node {
+    /// The registry's connections and its cluster half, while the registry lives.
+    fn upgrade(&self) -> Option<(Arc<dyn Local>, Arc<Cluster>)> {
+        Some((self.local.upgrade()?, self.cluster.upgrade()?))
+    }
+}
+
+/// Sends `notification` to each of `peers`; returns to how many it was queued.
+pub(crate) async fn send_to_all(peers: Vec<(ConnectionId, Peer)>, notification: &Notification) -> usize {
+    let sends = peers.iter().map(|(_, peer)| peer.send_notification(notification));
+    join_all(sends).await.into_iter().filter(Result::is_ok).count()
+}
+
 /// The cluster half of a registry.
 #[derive(Debug)]
 pub(crate) struct Cluster {
@@ -158,18 +190,22 @@ impl Cluster {
     }
 
     /// Starts the node's background tasks: the inbox, the delivery of remote
-    /// notifications, the liveness checks. They hold only `weak` and end
+    /// notifications, the liveness checks. They hold only weak references and end
     /// when the registry is dropped.
-    pub(crate) fn start(&self, weak: Weak<Inner>) {
+    pub(crate) fn start(self: &Arc<Self>, local: Weak<dyn Local>) {
+        let node = Node {
+            local,
+            cluster: Arc::downgrade(self),
+        };
         let Some(deliveries) = self.backplane.deliveries() else {
             tracing::error!(node = %self.node, "the backplane's deliveries were already taken: this node receives nothing");
             return;
         };
         let (notify_tx, notify_rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_inbox(weak.clone(), deliveries, notify_tx, self.stop.clone()));
-        tokio::spawn(run_notifier(weak.clone(), notify_rx, self.stop.clone()));
+        tokio::spawn(run_inbox(node.clone(), deliveries, notify_tx, self.stop.clone()));
+        tokio::spawn(run_notifier(node.clone(), notify_rx, self.stop.clone()));
         tokio::spawn(run_watcher(
-            weak,
+            node,
             self.stop.clone(),
             self.backplane.liveness().heartbeat,
         ));
@@ -429,8 +465,8 @@ impl Receiver for ProxyReceiver {
 }
 
 async fn run_inbox(
-    weak: Weak<Inner>,
-    mut deliveries: mpsc::UnboundedReceiver<crate::backplane::Delivery>,
+    node: Node,
+    mut deliveries: mpsc::UnboundedReceiver<Delivery>,
     notify: mpsc::UnboundedSender<RemoteNotify>,
     stop: CancellationToken,
 ) {
@@ -442,8 +478,7 @@ async fn run_inbox(
                 None => return,
             },
         };
-        let Some(inner) = weak.upgrade() else { return };
-        let cluster = inner.cluster();
+        let Some((local, cluster)) = node.upgrade() else { return };
         if delivery.from == cluster.node {
             continue;
         }
@@ -459,13 +494,13 @@ async fn run_inbox(
                     text: body.to_owned(),
                 });
             }
-            Header::ToConn { conn } => to_conn(&inner, &weak, delivery.from, conn, body).await,
+            Header::ToConn { conn } => to_conn(&*local, &cluster, delivery.from, conn, body).await,
             Header::FromConn { conn } => cluster.to_proxy(conn, ProxyMsg::Text(body.to_owned())),
             Header::Closed { conn, reason } => cluster.close_proxy(conn, reason),
             Header::Query { query, group } => {
                 let conns = match group {
-                    Some(group) => inner.local_members(&group),
-                    None => inner.local_ids(),
+                    Some(group) => local.members(&group),
+                    None => local.ids(),
                 };
                 let _ = cluster
                     .publish(Route::Node(delivery.from), &Header::Answer { query, conns }, "")
@@ -481,10 +516,9 @@ async fn run_inbox(
 }
 
 /// A message from `from`'s stand-in for our connection `conn`.
-async fn to_conn(inner: &Arc<Inner>, weak: &Weak<Inner>, from: NodeId, conn: ConnectionId, body: &str) {
-    let cluster = inner.cluster();
+async fn to_conn(local: &dyn Local, cluster: &Arc<Cluster>, from: NodeId, conn: ConnectionId, body: &str) {
     let peer = if conn.node() == cluster.node {
-        inner.local_peer(conn)
+        local.peer(conn)
     } else {
         None
     };
@@ -502,12 +536,11 @@ async fn to_conn(inner: &Arc<Inner>, weak: &Weak<Inner>, from: NodeId, conn: Con
             let params: Option<Box<RawValue>> = params.map(ToOwned::to_owned);
             let key = (from, conn, id.clone());
             let mut forwarded = lock(&cluster.forwarded);
-            let weak = weak.clone();
+            let weak = Arc::downgrade(cluster);
             let task_key = key.clone();
             let task = tokio::spawn(async move {
                 let outcome = peer.call::<_, Box<RawValue>>(&method, params).await;
-                let Some(inner) = weak.upgrade() else { return };
-                let cluster = inner.cluster();
+                let Some(cluster) = weak.upgrade() else { return };
                 lock(&cluster.forwarded).remove(&task_key);
                 let (header, reply) = match outcome {
                     Ok(raw) => (
@@ -557,7 +590,7 @@ async fn to_conn(inner: &Arc<Inner>, weak: &Weak<Inner>, from: NodeId, conn: Con
 
 /// Delivers notifications from other nodes to this node's connections, in
 /// the order they were published.
-async fn run_notifier(weak: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<RemoteNotify>, stop: CancellationToken) {
+async fn run_notifier(node: Node, mut rx: mpsc::UnboundedReceiver<RemoteNotify>, stop: CancellationToken) {
     loop {
         let n = tokio::select! {
             _ = stop.cancelled() => return,
@@ -574,14 +607,14 @@ async fn run_notifier(weak: Weak<Inner>, mut rx: mpsc::UnboundedReceiver<RemoteN
             }
         };
         let Ok(notification) = notification else { continue };
-        let Some(inner) = weak.upgrade() else { return };
-        let peers = inner.local_targets(n.group.as_deref(), n.except);
-        drop(inner);
-        crate::registry::send_to_all(peers, &notification).await;
+        let Some(local) = node.local.upgrade() else { return };
+        let peers = local.targets(n.group.as_deref(), n.except);
+        drop(local);
+        send_to_all(peers, &notification).await;
     }
 }
 
-async fn run_watcher(weak: Weak<Inner>, stop: CancellationToken, every: Duration) {
+async fn run_watcher(node: Node, stop: CancellationToken, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -589,9 +622,7 @@ async fn run_watcher(weak: Weak<Inner>, stop: CancellationToken, every: Duration
             _ = stop.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let Some(inner) = weak.upgrade() else { return };
-        let cluster = inner.cluster().clone();
-        drop(inner);
+        let Some(cluster) = node.cluster.upgrade() else { return };
         let started = Instant::now();
         match cluster.backplane.live_nodes().await {
             Ok(live) => cluster.checked(started, live),

@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use duplexrpc_core::backplane::{InProcessHub, NodeId, is_node_down};
+use duplexrpc_cluster::backplane::{InProcessHub, NodeId, is_node_down};
+use duplexrpc_cluster::{ConnectionId, Registry};
 use duplexrpc_core::transport::memory;
-use duplexrpc_core::{ConnectionId, ErrorObject, Peer, PeerBuilder, PeerConfig, Registry, RpcError, rpc};
+use duplexrpc_core::{ErrorObject, Peer, PeerBuilder, PeerConfig, RpcError, rpc};
 use tokio::sync::mpsc;
 
 /// What each client serves.
