@@ -9,10 +9,9 @@
 //!   [`transport::memory`] an in-process one).
 //! * [`rpc`]: the attribute macro that turns a trait into a typed client stub
 //!   and a dispatch table.
-//! * `typescript` (feature `typescript`): TypeScript bindings for the traits,
-//!   generated from the metadata the macro emits ([`meta`]).
-//! * `openrpc` (feature `openrpc`): an OpenRPC document with JSON Schemas for
-//!   the traits, and the optional `rpc.discover` method that serves it.
+//! * [`meta`]: the metadata the macro emits, which `duplexrpc-codegen` turns
+//!   into TypeScript bindings and OpenRPC documents (this crate's features
+//!   `typescript` and `openrpc` let the metadata carry the types' forms).
 //!
 //! ```
 //! use duplexrpc_core::{rpc, PeerBuilder, RpcError, transport::memory};
@@ -43,13 +42,9 @@ mod connection;
 mod dispatch;
 pub mod meta;
 pub mod observe;
-#[cfg(feature = "openrpc")]
-pub mod openrpc;
 pub mod peer;
 pub mod stream;
 pub mod transport;
-#[cfg(feature = "typescript")]
-pub mod typescript;
 mod wire;
 
 pub use dispatch::methods;

@@ -12,7 +12,7 @@
 use std::process::ExitCode;
 
 use examples::{BrowserClient, CalculatorClient, EvaluatorClient, FeedClient, ScopeClient, TickerClient};
-use duplexrpc_core::typescript::TypeScript;
+use duplexrpc_codegen::typescript::TypeScript;
 
 fn main() -> ExitCode {
     TypeScript::new()

@@ -3,10 +3,20 @@
 //! Rust source.
 //!
 //! Besides names and docs, every parameter and result type carries a
-//! [`TsType`]: how the type is written in TypeScript, read by the exporter of
-//! the `typescript` feature (`duplexrpc_core::typescript`), and a [`SchemaType`]:
-//! its JSON Schema, read by the OpenRPC generator of the `openrpc` feature
-//! (`duplexrpc_core::openrpc`).
+//! [`TsType`]: how the type is written in TypeScript, read by the TypeScript
+//! generator (`duplexrpc_codegen::typescript`, this crate's feature
+//! `typescript`), and a [`SchemaType`]: its JSON Schema, read by the OpenRPC
+//! generator (`duplexrpc_codegen::openrpc`, feature `openrpc`). Both are one
+//! type, [`TypeInfo`], over what the generator reads ([`probe`]).
+//!
+//! * this file: the descriptions ([`ApiMeta`], [`MethodMeta`], [`ParamMeta`])
+//!   and [`TypeInfo`];
+//! * [`probe`]: how generated code finds a type's TypeScript form and schema
+//!   without requiring `ts_rs::TS` or `schemars::JsonSchema`.
+//!
+//! No generator lives here: `duplexrpc-codegen` reads these.
+
+pub mod probe;
 
 use std::fmt;
 
@@ -92,246 +102,65 @@ pub trait RpcApi {
     const META: ApiMeta;
 }
 
-/// How a parameter or result type is written in TypeScript.
+/// What a generator knows of one parameter or result type: [`TsType`] (its
+/// TypeScript form) or [`SchemaType`] (its JSON Schema).
 ///
-/// `#[rpc]` fills one in for every type of a trait. The TypeScript form is
-/// known when duplexrpc-core is built with the `typescript` feature and the type
-/// implements `ts_rs::TS` (derive it with `#[derive(ts_rs::TS)]`, which reads
-/// the type's serde attributes); otherwise the exporter reports the type by
-/// name. Nothing is required of types when no bindings are generated: the
-/// macro never adds a `TS` bound, so enabling the feature anywhere in a build
-/// cannot break a crate whose types do not implement `TS`.
+/// `#[rpc]` fills one in for every type of a trait. The form is known when
+/// duplexrpc-core is built with the matching feature (`typescript`,
+/// `openrpc`) and the type implements the matching trait (`ts_rs::TS`:
+/// derive it with `#[derive(ts_rs::TS)]`; `schemars::JsonSchema`: derive it
+/// with `#[derive(schemars::JsonSchema)]`; both read the type's serde
+/// attributes); otherwise the TypeScript generator reports the type by name,
+/// and the OpenRPC document gives it the empty schema `{}` and a note.
+/// Nothing is required of types when nothing is generated: the macro never
+/// adds a `TS` or `JsonSchema` bound, so enabling a feature anywhere in a
+/// build cannot break a crate whose types do not implement them.
 ///
-/// Two `TsType`s compare equal when they describe the same Rust type (the
-/// comparison asks the exporter, so without the feature all compare equal).
+/// Two `TypeInfo`s compare equal when they describe the same Rust type (the
+/// comparison asks the generator's entry points, so without the feature all
+/// compare equal).
 #[derive(Clone, Copy)]
-pub struct TsType(fn() -> Option<probe::TsRender>);
+pub struct TypeInfo<R: 'static>(fn() -> Option<R>);
 
-impl TsType {
+/// How a parameter or result type is written in TypeScript (see [`TypeInfo`]).
+pub type TsType = TypeInfo<probe::TsRender>;
+
+/// The JSON Schema of a parameter or result type (see [`TypeInfo`]).
+pub type SchemaType = TypeInfo<probe::SchemaRender>;
+
+impl<R: probe::Render> TypeInfo<R> {
     /// Used by generated code: `resolve` runs the [`probe`] for the type.
     #[doc(hidden)]
-    pub const fn new(resolve: fn() -> Option<probe::TsRender>) -> Self {
-        TsType(resolve)
+    pub const fn new(resolve: fn() -> Option<R>) -> Self {
+        TypeInfo(resolve)
     }
 
-    /// Whether the TypeScript form of the type is known (see the type's docs).
+    /// Whether the generator's form of the type is known (see the type's docs).
     pub fn is_known(&self) -> bool {
         (self.0)().is_some()
     }
 
-    #[cfg(feature = "typescript")]
-    pub(crate) fn render(&self) -> Option<probe::TsRender> {
+    /// The generator's entry points for the type, if known.
+    pub fn render(&self) -> Option<R> {
         (self.0)()
     }
 
-    #[cfg(feature = "typescript")]
     fn type_id(&self) -> Option<std::any::TypeId> {
-        (self.0)().map(|r| r.type_id)
-    }
-
-    #[cfg(not(feature = "typescript"))]
-    fn type_id(&self) -> Option<std::any::TypeId> {
-        None
+        (self.0)().map(|r| r.type_id())
     }
 }
 
-impl PartialEq for TsType {
+impl<R: probe::Render> PartialEq for TypeInfo<R> {
     fn eq(&self, other: &Self) -> bool {
         self.type_id() == other.type_id()
     }
 }
 
-impl Eq for TsType {}
+impl<R: probe::Render> Eq for TypeInfo<R> {}
 
-impl fmt::Debug for TsType {
+impl<R: probe::Render> fmt::Debug for TypeInfo<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.is_known() {
-            "TsType(known)"
-        } else {
-            "TsType(unknown)"
-        })
+        let known = if self.is_known() { "known" } else { "unknown" };
+        write!(f, "{}({known})", R::NAME)
     }
-}
-
-/// The JSON Schema of a parameter or result type.
-///
-/// `#[rpc]` fills one in for every type of a trait, like [`TsType`]: the
-/// schema is known when duplexrpc-core is built with the `openrpc` feature and the
-/// type implements `schemars::JsonSchema` (derive it with
-/// `#[derive(schemars::JsonSchema)]`, which reads the type's serde
-/// attributes); otherwise the OpenRPC document gives the type the empty
-/// schema `{}` and a note. The macro never adds a `JsonSchema` bound.
-///
-/// Two `SchemaType`s compare equal when they describe the same Rust type
-/// (without the feature, all compare equal).
-#[derive(Clone, Copy)]
-pub struct SchemaType(fn() -> Option<probe::SchemaRender>);
-
-impl SchemaType {
-    /// Used by generated code: `resolve` runs the [`probe`] for the type.
-    #[doc(hidden)]
-    pub const fn new(resolve: fn() -> Option<probe::SchemaRender>) -> Self {
-        SchemaType(resolve)
-    }
-
-    /// Whether the JSON Schema of the type is known (see the type's docs).
-    pub fn is_known(&self) -> bool {
-        (self.0)().is_some()
-    }
-
-    #[cfg(feature = "openrpc")]
-    pub(crate) fn render(&self) -> Option<probe::SchemaRender> {
-        (self.0)()
-    }
-
-    #[cfg(feature = "openrpc")]
-    fn type_id(&self) -> Option<std::any::TypeId> {
-        (self.0)().map(|r| r.type_id)
-    }
-
-    #[cfg(not(feature = "openrpc"))]
-    fn type_id(&self) -> Option<std::any::TypeId> {
-        None
-    }
-}
-
-impl PartialEq for SchemaType {
-    fn eq(&self, other: &Self) -> bool {
-        self.type_id() == other.type_id()
-    }
-}
-
-impl Eq for SchemaType {}
-
-impl fmt::Debug for SchemaType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.is_known() {
-            "SchemaType(known)"
-        } else {
-            "SchemaType(unknown)"
-        })
-    }
-}
-
-/// The autoref probe generated code uses to find a type's TypeScript form
-/// without requiring `ts_rs::TS`: `(&&Probe::<T>::new()).ts_render()` picks
-/// `ViaTs` when `T: TS` (and the `typescript` feature is on), else `NoTs`;
-/// likewise `(&&Probe::<T>::new()).schema_render()` picks `ViaSchema` when
-/// `T: schemars::JsonSchema` (and the `openrpc` feature is on), else `NoSchema`.
-/// Not public API.
-#[doc(hidden)]
-pub mod probe {
-    use std::marker::PhantomData;
-
-    /// The exporter's entry points for one type.
-    #[cfg(feature = "typescript")]
-    #[derive(Clone, Copy, Debug)]
-    pub struct TsRender {
-        /// Declares the type (and what it uses) in the collector; returns its name.
-        pub(crate) render: fn(&mut crate::typescript::Collector) -> String,
-        /// `Option<_>`: may be omitted when params are sent by name.
-        pub(crate) is_option: bool,
-        /// Identifies the Rust type.
-        pub(crate) type_id: std::any::TypeId,
-    }
-
-    /// Never built without the `typescript` feature.
-    #[cfg(not(feature = "typescript"))]
-    #[derive(Clone, Copy, Debug)]
-    pub enum TsRender {}
-
-    /// Carries the type under test.
-    #[derive(Debug)]
-    pub struct Probe<T: ?Sized>(PhantomData<fn() -> Box<T>>);
-
-    impl<T: ?Sized> Probe<T> {
-        /// The probe for `T`.
-        pub const fn new() -> Self {
-            Probe(PhantomData)
-        }
-    }
-
-    impl<T: ?Sized> Default for Probe<T> {
-        fn default() -> Self {
-            Self::new()
-        }
-    }
-
-    /// Found by auto-deref for every type: unknown.
-    pub trait NoTs {
-        /// `None`.
-        fn ts_render(&self) -> Option<TsRender> {
-            None
-        }
-    }
-
-    impl<T: ?Sized> NoTs for Probe<T> {}
-
-    /// Found first, on `&Probe<T>`, for types that implement `ts_rs::TS`.
-    #[cfg(feature = "typescript")]
-    pub trait ViaTs {
-        /// The exporter's entry points for the type.
-        fn ts_render(&self) -> Option<TsRender>;
-    }
-
-    #[cfg(feature = "typescript")]
-    impl<T: ts_rs::TS + ?Sized + 'static> ViaTs for &Probe<T> {
-        fn ts_render(&self) -> Option<TsRender> {
-            Some(TsRender {
-                render: crate::typescript::render::<T>,
-                is_option: T::IS_OPTION,
-                type_id: std::any::TypeId::of::<T>(),
-            })
-        }
-    }
-
-    /// Without the `typescript` feature, nothing implements it.
-    #[cfg(not(feature = "typescript"))]
-    pub trait ViaTs {}
-    /// The OpenRPC generator's entry points for one type.
-    #[cfg(feature = "openrpc")]
-    #[derive(Clone, Copy, Debug)]
-    pub struct SchemaRender {
-        /// The type's schema (a `$ref` for named types, whose definitions the
-        /// generator collects).
-        pub(crate) schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
-        /// Identifies the Rust type.
-        pub(crate) type_id: std::any::TypeId,
-    }
-
-    /// Never built without the `openrpc` feature.
-    #[cfg(not(feature = "openrpc"))]
-    #[derive(Clone, Copy, Debug)]
-    pub enum SchemaRender {}
-
-    /// Found by auto-deref for every type: no schema.
-    pub trait NoSchema {
-        /// `None`.
-        fn schema_render(&self) -> Option<SchemaRender> {
-            None
-        }
-    }
-
-    impl<T: ?Sized> NoSchema for Probe<T> {}
-
-    /// Found first, on `&Probe<T>`, for types that implement `schemars::JsonSchema`.
-    #[cfg(feature = "openrpc")]
-    pub trait ViaSchema {
-        /// The generator's entry points for the type.
-        fn schema_render(&self) -> Option<SchemaRender>;
-    }
-
-    #[cfg(feature = "openrpc")]
-    impl<T: schemars::JsonSchema + ?Sized + 'static> ViaSchema for &Probe<T> {
-        fn schema_render(&self) -> Option<SchemaRender> {
-            Some(SchemaRender {
-                schema: schemars::SchemaGenerator::subschema_for::<T>,
-                type_id: std::any::TypeId::of::<T>(),
-            })
-        }
-    }
-
-    /// Without the `openrpc` feature, nothing implements it.
-    #[cfg(not(feature = "openrpc"))]
-    pub trait ViaSchema {}
 }

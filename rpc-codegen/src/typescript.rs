@@ -28,7 +28,7 @@
 //!
 //! ```
 //! use duplexrpc_core::{rpc, RpcError};
-//! use duplexrpc_core::typescript::TypeScript;
+//! use duplexrpc_codegen::typescript::TypeScript;
 //!
 //! #[derive(serde::Serialize, serde::Deserialize, ts_rs::TS)]
 //! #[serde(rename_all = "camelCase")]
@@ -47,12 +47,10 @@
 use std::any::TypeId;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use ts_rs::{TS, TypeVisitor};
-
-use crate::meta::{ApiMeta, MethodKind, MethodMeta, RpcApi, TsType};
+use duplexrpc_core::meta::probe::TsRender;
+use duplexrpc_core::meta::{ApiMeta, MethodKind, MethodMeta, RpcApi, TsType};
 
 /// The package name the generated module imports the runtime's `Peer` type from.
 pub const DEFAULT_RUNTIME_IMPORT: &str = "duplexrpc";
@@ -113,35 +111,43 @@ impl Collector {
         }
     }
 
-    /// Declares `T` (if it is a named type) and every named type it uses.
-    fn visit<T: TS + ?Sized + 'static>(&mut self) {
-        if T::output_path().is_some() {
-            self.declare::<T>();
+    /// Declares `t` (if it is a named type) and every named type it uses.
+    fn visit(&mut self, t: &TsRender) {
+        if t.is_named() {
+            self.declare(t);
         } else {
             // `Vec<User>`: its dependencies are User's; User itself is a generic argument.
-            T::visit_dependencies(&mut Visit(self));
-            T::visit_generics(&mut Visit(self));
+            self.declare_named(t);
         }
     }
 
     /// Declares a named type and, once, every named type it uses. ts-rs's
     /// `visit_dependencies` lists them all (through containers too), so only
     /// named ones are followed: recursion ends at types already seen.
-    fn declare<T: TS + ?Sized + 'static>(&mut self) {
-        let id = TypeId::of::<T::WithoutGenerics>();
+    fn declare(&mut self, t: &TsRender) {
+        let id = t.decl_id();
         if !self.seen.insert(id) {
             return;
         }
-        let name = T::ident(&self.cfg);
-        let mut text = T::docs().unwrap_or_default();
+        let name = t.ident(&self.cfg);
+        let mut text = t.docs().unwrap_or_default();
         text.push_str("export ");
-        text.push_str(&T::decl(&self.cfg));
+        text.push_str(&t.decl(&self.cfg));
         let text = indent_decl(&text);
         if self.decls.insert(name.clone(), (id, text)).is_some() {
             self.errors.push(ExportError::DuplicateType(name));
         }
-        T::visit_dependencies(&mut Visit(self));
-        T::visit_generics(&mut Visit(self));
+        self.declare_named(t);
+    }
+
+    /// Declares the named types among the dependencies and generic
+    /// arguments of `t`.
+    fn declare_named(&mut self, t: &TsRender) {
+        for used in t.dependencies().iter().chain(&t.generics()) {
+            if used.is_named() {
+                self.declare(used);
+            }
+        }
     }
 }
 
@@ -195,21 +201,11 @@ fn indent_decl(decl: &str) -> String {
     out
 }
 
-struct Visit<'a>(&'a mut Collector);
-
-impl TypeVisitor for Visit<'_> {
-    fn visit<T: TS + 'static + ?Sized>(&mut self) {
-        if T::output_path().is_some() {
-            self.0.declare::<T>();
-        }
-    }
-}
-
 /// The exporter's entry point for one type (see `meta::probe`): declares
 /// what the type needs and returns how it is written.
-pub(crate) fn render<T: TS + ?Sized + 'static>(c: &mut Collector) -> String {
-    c.visit::<T>();
-    T::name(&c.cfg)
+fn render(t: &TsRender, c: &mut Collector) -> String {
+    c.visit(t);
+    t.name(&c.cfg)
 }
 
 /// Which way a trait is used from TypeScript.
@@ -336,66 +332,12 @@ impl TypeScript {
     /// A `main` for an export binary: with no arguments, prints the module;
     /// `--out FILE` writes it; `--out FILE --check` fails if FILE differs.
     pub fn main(&self) -> ExitCode {
-        match self.run_cli(std::env::args().skip(1)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("{message}");
-                ExitCode::FAILURE
-            }
-        }
+        crate::cli::exit(self.run_cli(std::env::args().skip(1)))
     }
 
     fn run_cli(&self, args: impl Iterator<Item = String>) -> Result<(), String> {
-        const USAGE: &str = "usage: [--out FILE [--check]]";
-        let mut out: Option<PathBuf> = None;
-        let mut check = false;
-        let mut args = args.peekable();
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--out" => out = Some(args.next().ok_or(USAGE)?.into()),
-                "--check" => check = true,
-                "-h" | "--help" => return Err(USAGE.to_owned()),
-                other => return Err(format!("unexpected argument {other:?}\n{USAGE}")),
-            }
-        }
-        let text = self.render().map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(|e| format!("error: {e}")).collect();
-            lines.join("\n")
-        })?;
-        match (out, check) {
-            (None, false) => {
-                print!("{text}");
-                Ok(())
-            }
-            (None, true) => Err(format!("--check needs --out FILE\n{USAGE}")),
-            (Some(path), true) => check_file(&path, &text),
-            (Some(path), false) => write_file(&path, &text),
-        }
+        crate::cli::run(args, || self.render().map_err(|errors| crate::cli::report(&errors)))
     }
-}
-
-fn check_file(path: &Path, text: &str) -> Result<(), String> {
-    let current = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if current == text {
-        return Ok(());
-    }
-    let line = current
-        .lines()
-        .zip(text.lines())
-        .position(|(a, b)| a != b)
-        .unwrap_or_else(|| current.lines().count().min(text.lines().count()))
-        + 1;
-    Err(format!(
-        "{} is out of date (first difference on line {line}): regenerate it",
-        path.display()
-    ))
-}
-
-fn write_file(path: &Path, text: &str) -> Result<(), String> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// One parameter, resolved.
@@ -422,7 +364,7 @@ fn resolve<'a>(api: &'a ApiMeta, types: &mut Collector) -> Result<Vec<Method<'a>
     let mut methods = Vec::new();
     let mut names = HashSet::new();
     let mut ts_of = |ty: TsType, what: String, rust_type: &str, method: &MethodMeta| match ty.render() {
-        Some(r) => Some(((r.render)(types), r.is_option)),
+        Some(r) => Some((render(&r, types), r.is_option())),
         None => {
             errors.push(ExportError::NotTs {
                 api: api.name.to_owned(),
@@ -694,7 +636,8 @@ mod tests {
     use serde::{Deserialize, Serialize};
 
     use super::*;
-    use crate::{RpcError, rpc};
+    use duplexrpc_core::{RpcError, rpc};
+    use ts_rs::TS;
 
     /// A point.
     #[derive(Serialize, Deserialize, TS)]
@@ -775,7 +718,7 @@ mod tests {
     struct NoTs;
 
     /// Does geometry.
-    #[rpc(namespace = "geo", crate = "crate")]
+    #[rpc(namespace = "geo")]
     trait Geometry {
         /// Moves a point.
         async fn move_point(&self, p: Point, by: (f64, f64)) -> Result<Point, RpcError>;
@@ -797,32 +740,32 @@ mod tests {
         async fn ping(&self, n: u32);
     }
 
-    #[rpc(namespace = "ui", crate = "crate")]
+    #[rpc(namespace = "ui")]
     trait Screen {
         async fn ask(&self, question: String, timeout_ms: Option<u32>) -> Result<bool, RpcError>;
         #[notification]
         async fn show(&self, shape: Shape);
     }
 
-    #[rpc(crate = "crate")]
+    #[rpc]
     trait Broken {
         async fn take(&self, x: NoTs) -> Result<NoTs, RpcError>;
     }
 
-    #[rpc(crate = "crate")]
+    #[rpc]
     trait Clash {
         async fn one(&self, p: Point) -> Result<other::Point, RpcError>;
     }
 
-    #[rpc(crate = "crate")]
+    #[rpc]
     trait MemberClash {
         async fn sum_to(&self) -> Result<(), RpcError>;
         async fn sumTo(&self) -> Result<(), RpcError>;
     }
 
-    #[rpc(namespace = "clock", crate = "crate")]
+    #[rpc(namespace = "clock")]
     trait Clock {
-        async fn ticks(&self, n: u32) -> Result<crate::RpcStream<u32>, RpcError>;
+        async fn ticks(&self, n: u32) -> Result<duplexrpc_core::RpcStream<u32>, RpcError>;
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! OpenRPC documents (feature `openrpc`): an [OpenRPC 1.3.2] description of
-//! `#[rpc]` traits, built from the metadata the macro emits ([`crate::meta`]),
+//! `#[rpc]` traits, built from the metadata the macro emits ([`duplexrpc_core::meta`]),
 //! with a JSON Schema for every parameter and result (`schemars`).
 //!
 //! ```
-//! use duplexrpc_core::openrpc::OpenRpc;
+//! use duplexrpc_codegen::openrpc::OpenRpc;
 //! use duplexrpc_core::{rpc, RpcError};
 //!
 //! /// Served by the server.
@@ -51,7 +51,7 @@
 //!   carries `"x-notification": true`. A stream (a method returning
 //!   `RpcStream<T>`) carries `"x-subscription": true` and its `result`
 //!   describes one item `T` (the items arrive as notifications, see
-//!   [`crate::stream`]).
+//!   [`duplexrpc_core::stream`]).
 //! * `"x-served-by"`: `"server"` for the traits given to [`OpenRpc::serves`],
 //!   `"client"` for those given to [`OpenRpc::calls`] (the server calls them
 //!   on its clients).
@@ -67,12 +67,14 @@
 //!
 //! [OpenRPC 1.3.2]: https://spec.open-rpc.org/
 
+use std::process::ExitCode;
+
 use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use crate::meta::{ApiMeta, MethodKind, SchemaType};
-use crate::{Methods, RegisterError, RpcApi, RpcError};
+use duplexrpc_core::meta::{ApiMeta, MethodKind, SchemaType};
+use duplexrpc_core::{Methods, RegisterError, RpcApi, RpcError};
 
 /// The OpenRPC version of the documents built here.
 pub const OPENRPC_VERSION: &str = "1.3.2";
@@ -217,6 +219,20 @@ impl OpenRpc {
             "components": { "schemas": definitions },
         })
     }
+
+    /// The document as an export binary writes it: pretty JSON and a newline.
+    pub fn render(&self) -> String {
+        let mut text = serde_json::to_string_pretty(&self.document()).expect("a Value serializes");
+        text.push('\n');
+        text
+    }
+
+    /// A `main` for an export binary (see [`crate::cli`]): with no arguments,
+    /// prints the document; `--out FILE` writes it; `--out FILE --check`
+    /// fails if FILE differs.
+    pub fn main(&self) -> ExitCode {
+        crate::cli::main(|| Ok(self.render()))
+    }
 }
 
 /// A content descriptor: name and schema (`{}` and a note when unknown).
@@ -225,7 +241,7 @@ fn descriptor(generator: &mut SchemaGenerator, name: &str, schema: SchemaType, r
     d.insert("name".into(), name.into());
     match schema.render() {
         Some(render) => {
-            let mut schema = (render.schema)(generator);
+            let mut schema = render.schema(generator);
             // The draft-07 transforms (e.g. tuples as `items` arrays), which
             // schemars applies to root schemas only.
             for t in generator.transforms_mut() {
@@ -264,7 +280,7 @@ fn is_option(rust_type: &str) -> bool {
 /// registering this next to its services:
 ///
 /// ```
-/// use duplexrpc_core::openrpc::{OpenRpc, discover_methods};
+/// use duplexrpc_codegen::openrpc::{OpenRpc, discover_methods};
 /// use duplexrpc_core::{rpc, PeerBuilder, RpcError};
 ///
 /// #[rpc(namespace = "calc")]

@@ -4,8 +4,8 @@
 //! in `examples/tests/openrpc.rs`.)
 #![cfg(feature = "openrpc")]
 
+use duplexrpc_codegen::openrpc::{DISCOVER_METHOD, OpenRpc, add_discover, discover_methods};
 use duplexrpc_core::error::METHOD_NOT_FOUND;
-use duplexrpc_core::openrpc::{DISCOVER_METHOD, OpenRpc, add_discover, discover_methods};
 use duplexrpc_core::transport::memory;
 use duplexrpc_core::{Methods, PeerBuilder, RpcError, RpcStream, rpc};
 use serde::{Deserialize, Serialize};
