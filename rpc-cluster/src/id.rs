@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::backplane::NodeId;
 
-/// The id of one connection in a [`Registry`]: the node that holds the
+/// The id of one connection in a [`Registry`](crate::Registry): the node that holds the
 /// connection and a number unique on that node, so ids are unique across a
 /// cluster. Written `conn-7` on a registry without a backplane and
 /// `conn-3.7` (node 3) in a cluster; serialized as that string, so it can be

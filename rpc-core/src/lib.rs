@@ -1,17 +1,30 @@
 //! Bidirectional JSON-RPC 2.0, independent of any transport.
 //!
-//! * [`message`]: the wire format (classify incoming text, encode outgoing).
-//! * [`Peer`]: one end of a connection. It calls the other end and serves
-//!   the other end's calls at the same time; both ends are the same type.
-//! * [`Methods`]: the dispatch table a service turns into.
-//! * [`transport`]: what a connection implements: a `Sender` and a `Receiver`,
-//!   or one `Transport` value (`duplexrpc-ws` provides the WebSocket one;
-//!   [`transport::memory`] an in-process one).
-//! * [`rpc`]: the attribute macro that turns a trait into a typed client stub
-//!   and a dispatch table.
+//! The modules, from the wire up (each uses only those above it):
+//!
+//! * `wire/`: the JSON-RPC 2.0 format, public as [`message`] (classify
+//!   incoming text, encode outgoing), [`id`], [`error`] ([`RpcError`],
+//!   [`ErrorObject`]) and [`protocol`] (every `$/...` method and its params).
+//! * [`transport`]: what a connection implements, a `Sender` and a
+//!   `Receiver` or one `Transport` value (`duplexrpc-ws` provides the
+//!   WebSocket one; [`transport::memory`] an in-process pair).
+//! * [`observe`]: tracing spans and the [`observe::Metrics`] hook.
+//! * [`stream`]: [`RpcStream`], and both sides of a stream (producer,
+//!   consumer) under one owner.
+//! * `connection/`: the task that runs one connection, the state its handles
+//!   share, the outgoing queue, the pending calls.
+//! * `dispatch/`: [`methods`] ([`Methods`], the dispatch table a service turns
+//!   into) and the one handler pipeline every incoming call takes.
+//! * [`peer`]: [`Peer`], one end of a connection, which calls the other end
+//!   and serves its calls at once (both ends are the same type);
+//!   [`PeerBuilder`], [`PeerConfig`], [`PeerSlot`].
 //! * [`meta`]: the metadata the macro emits, which `duplexrpc-codegen` turns
 //!   into TypeScript bindings and OpenRPC documents (this crate's features
 //!   `typescript` and `openrpc` let the metadata carry the types' forms).
+//! * [`rpc`]: the attribute macro that turns a trait into a typed client stub
+//!   and a dispatch table.
+//!
+//! The connection registry and the cluster backplane are `duplexrpc-cluster`.
 //!
 //! ```
 //! use duplexrpc_core::{rpc, PeerBuilder, RpcError, transport::memory};

@@ -21,11 +21,11 @@ pub struct PeerConfig {
     /// (they see `Disconnected` from any call they make) before they are aborted.
     pub handler_grace: Duration,
     /// Default timeout of outgoing calls (queueing included); `None` waits
-    /// forever. On timeout the call fails with [`RpcError::Timeout`] and the
+    /// forever. On timeout the call fails with [`RpcError::Timeout`](crate::RpcError::Timeout) and the
     /// callee is sent `$/cancelRequest`.
     pub call_timeout: Option<Duration>,
     /// Most outgoing calls awaiting a reply at once; one more fails at once
-    /// with [`RpcError::Limit`].
+    /// with [`RpcError::Limit`](crate::RpcError::Limit).
     pub max_pending_calls: usize,
     /// Most elements in an incoming batch; a longer batch is answered with one
     /// -32600 error.

@@ -21,9 +21,9 @@
 //! connection from a finished stream and resubscribe.
 
 //!
-//! One owner: a connection's [`Streams`] holds both the streams this end
-//! consumes ([`consumer`]) and the ones it produces ([`producer`]); both reach
-//! their connection only through [`Link`].
+//! One owner: a connection's `Streams` holds both the streams this end
+//! consumes (`consumer`) and the ones it produces (`producer`); both reach
+//! their connection only through `Link`.
 
 mod consumer;
 mod producer;
