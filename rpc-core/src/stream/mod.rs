@@ -19,7 +19,6 @@
 //! bound. When the connection ends, an unfinished stream yields
 //! [`RpcError::Disconnected`] once, then ends: the application can tell a lost
 //! connection from a finished stream and resubscribe.
-
 //!
 //! One owner: a connection's `Streams` holds both the streams this end
 //! consumes (`consumer`) and the ones it produces (`producer`); both reach
