@@ -22,11 +22,11 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use examples::cluster::harness::{Node, Proc, TempDir, start_caddy, start_node, start_redis};
-use examples::cluster::{ChatClient, Hello, Member, NODE_DOWN, NOT_CONNECTED};
 use duplexrpc_cluster::ConnectionId;
 use duplexrpc_core::{Peer, RpcError};
 use duplexrpc_ws::{Backoff, ConnectionEvent, Reconnect, ReconnectingClient};
+use examples::cluster::harness::{Node, Proc, TempDir, start_caddy, start_node, start_redis};
+use examples::cluster::{ChatClient, Hello, Member, NODE_DOWN, NOT_CONNECTED};
 
 const NODE: &str = env!("CARGO_BIN_EXE_cluster-node");
 /// Heartbeat every 250 ms, expiring after 2 s: a dead node is noticed

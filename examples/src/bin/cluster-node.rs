@@ -13,8 +13,8 @@
 use std::io::Write;
 use std::time::Duration;
 
-use examples::cluster::{NodeOptions, node_registry, serve_chat};
 use duplexrpc_cluster::backplane::Liveness;
+use examples::cluster::{NodeOptions, node_registry, serve_chat};
 
 fn usage(problem: &str) -> ! {
     eprintln!("cluster-node: {problem}");
