@@ -6,8 +6,8 @@
 //! calls the server, and inside those calls the server calls back into the
 //! client (a `confirm` question, `progress` notifications).
 
-use examples::{Browser, CalculatorClient, serve};
 use duplexrpc_core::RpcError;
+use examples::{Browser, CalculatorClient, serve};
 
 /// The client's side of the UI: answers the server's questions.
 struct ConsoleBrowser;

@@ -2,15 +2,17 @@
 //!
 //! This is the crate to depend on: it re-exports the runtime
 //! (`duplexrpc-core`: [`Peer`], [`Methods`], the [`rpc`] macro, the wire
-//! types) at its root and, behind features, the rest:
+//! types) and the registry (`duplexrpc-cluster`: [`Registry`], [`ConnectionId`],
+//! [`backplane`], all of it as [`cluster`]) at its root and, behind features,
+//! the rest:
 //!
 //! | feature | default | gives |
 //! |---|---|---|
 //! | `ws` | yes | [`ws`]: the WebSocket server, client and reconnect |
 //! | `tls` | | `wss://` through rustls |
-//! | `redis` | | the Redis backplane for several server processes |
-//! | `typescript` | | `typescript`: TypeScript bindings from the traits |
-//! | `openrpc` | | `openrpc`: an OpenRPC document from the traits |
+//! | `redis` | | `cluster::RedisBackplane`: the Redis backplane for several server processes |
+//! | `typescript` | | `typescript`: TypeScript bindings from the traits (`duplexrpc-codegen`) |
+//! | `openrpc` | | `openrpc`: an OpenRPC document from the traits (`duplexrpc-codegen`) |
 //!
 //! ```
 //! use duplexrpc::{rpc, RpcError};
@@ -42,6 +44,23 @@
 //! ```
 
 pub use duplexrpc_core::*;
+
+/// The connection registry, groups and the cluster backplane (`duplexrpc-cluster`).
+pub use duplexrpc_cluster as cluster;
+/// Where the registry's names were before they moved to `duplexrpc-cluster`.
+pub use duplexrpc_cluster::{ConnectionId, ParseConnectionIdError, Registry, backplane, registry};
+
+/// TypeScript bindings from the traits (`duplexrpc-codegen`, feature `typescript`).
+#[cfg(feature = "typescript")]
+pub use duplexrpc_codegen::typescript;
+
+/// OpenRPC documents from the traits (`duplexrpc-codegen`, feature `openrpc`).
+#[cfg(feature = "openrpc")]
+pub use duplexrpc_codegen::openrpc;
+
+/// The code generators and their command-line helper (`duplexrpc-codegen`).
+#[cfg(any(feature = "typescript", feature = "openrpc"))]
+pub use duplexrpc_codegen as codegen;
 
 /// The WebSocket transport: server, client, reconnect (`duplexrpc-ws`).
 #[cfg(feature = "ws")]

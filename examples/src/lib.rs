@@ -212,10 +212,13 @@ pub async fn serve(addr: &str) -> std::io::Result<duplexrpc_ws::ServerHandle> {
 }
 
 /// [`serve`] with a configuration (e.g. the browser origins allowed to connect).
-pub async fn serve_with_config(addr: &str, config: duplexrpc_ws::WsConfig) -> std::io::Result<duplexrpc_ws::ServerHandle> {
+pub async fn serve_with_config(
+    addr: &str,
+    config: duplexrpc_ws::WsConfig,
+) -> std::io::Result<duplexrpc_ws::ServerHandle> {
     let server = duplexrpc_ws::Server::bind(addr).await?.with_config(config);
     // The API's OpenRPC document on `rpc.discover`, built once.
-    let discover = duplexrpc_core::openrpc::discover_methods(openrpc_document());
+    let discover = duplexrpc_codegen::openrpc::discover_methods(openrpc_document());
     Ok(server.serve(move |conn, _info| {
         conn.register(discover.clone())?;
         let browser = BrowserClient::new(conn.peer().clone());
@@ -231,9 +234,9 @@ pub async fn serve_with_config(addr: &str, config: duplexrpc_ws::WsConfig) -> st
 /// The OpenRPC document of the example API, from the server's side: it
 /// serves [`Calculator`], [`Evaluator`] and [`Ticker`] and calls [`Browser`],
 /// [`Scope`] and [`Feed`] on its clients (`cargo run -p examples --bin
-/// export-openrpc -- --out FILE` writes it; see `duplexrpc_core::openrpc`).
+/// export-openrpc -- --out FILE` writes it; see `duplexrpc_codegen::openrpc`).
 pub fn openrpc_document() -> serde_json::Value {
-    duplexrpc_core::openrpc::OpenRpc::new("rpc examples", env!("CARGO_PKG_VERSION"))
+    duplexrpc_codegen::openrpc::OpenRpc::new("rpc examples", env!("CARGO_PKG_VERSION"))
         .description(
             "The example API: a calculator, an expression evaluator and a ticker the server serves; \
              a browser UI, a variable scope and a number feed the clients serve.",

@@ -22,10 +22,11 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use duplexrpc_cluster::ConnectionId;
+use duplexrpc_core::{Peer, RpcError};
+use duplexrpc_ws::{Backoff, ConnectionEvent, Reconnect, ReconnectingClient};
 use examples::cluster::harness::{Node, Proc, TempDir, start_caddy, start_node, start_redis};
 use examples::cluster::{ChatClient, Hello, Member, NODE_DOWN, NOT_CONNECTED};
-use duplexrpc_core::{ConnectionId, Peer, RpcError};
-use duplexrpc_ws::{Backoff, ConnectionEvent, Reconnect, ReconnectingClient};
 
 const NODE: &str = env!("CARGO_BIN_EXE_cluster-node");
 /// Heartbeat every 250 ms, expiring after 2 s: a dead node is noticed
@@ -337,7 +338,7 @@ async fn scenario() {
     eprintln!("node 1 called {} on node 3: ok", on_node3.name);
     let (gone, _) = ask(
         &control,
-        ConnectionId::new(duplexrpc_core::backplane::NodeId::new(ids[2]), 9_999),
+        ConnectionId::new(duplexrpc_cluster::backplane::NodeId::new(ids[2]), 9_999),
         "?",
     )
     .await;

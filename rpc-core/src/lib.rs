@@ -1,18 +1,30 @@
 //! Bidirectional JSON-RPC 2.0, independent of any transport.
 //!
-//! * [`message`]: the wire format (classify incoming text, encode outgoing).
-//! * [`Peer`]: one end of a connection. It calls the other end and serves
-//!   the other end's calls at the same time; both ends are the same type.
-//! * [`Methods`]: the dispatch table a service turns into.
-//! * [`transport`]: what a connection implements: a `Sender` and a `Receiver`,
-//!   or one `Transport` value (`duplexrpc-ws` provides the WebSocket one;
-//!   [`transport::memory`] an in-process one).
+//! The modules, from the wire up (each uses only those above it):
+//!
+//! * `wire/`: the JSON-RPC 2.0 format, public as [`message`] (classify
+//!   incoming text, encode outgoing), [`id`], [`error`] ([`RpcError`],
+//!   [`ErrorObject`]) and [`protocol`] (every `$/...` method and its params).
+//! * [`transport`]: what a connection implements, a `Sender` and a
+//!   `Receiver` or one `Transport` value (`duplexrpc-ws` provides the
+//!   WebSocket one; [`transport::memory`] an in-process pair).
+//! * [`observe`]: tracing spans and the [`observe::Metrics`] hook.
+//! * [`stream`]: [`RpcStream`], and both sides of a stream (producer,
+//!   consumer) under one owner.
+//! * `connection/`: the task that runs one connection, the state its handles
+//!   share, the outgoing queue, the pending calls.
+//! * `dispatch/`: [`methods`] ([`Methods`], the dispatch table a service turns
+//!   into) and the one handler pipeline every incoming call takes.
+//! * [`peer`]: [`Peer`], one end of a connection, which calls the other end
+//!   and serves its calls at once (both ends are the same type);
+//!   [`PeerBuilder`], [`PeerConfig`], [`PeerSlot`].
+//! * [`meta`]: the metadata the macro emits, which `duplexrpc-codegen` turns
+//!   into TypeScript bindings and OpenRPC documents (this crate's features
+//!   `typescript` and `openrpc` let the metadata carry the types' forms).
 //! * [`rpc`]: the attribute macro that turns a trait into a typed client stub
 //!   and a dispatch table.
-//! * `typescript` (feature `typescript`): TypeScript bindings for the traits,
-//!   generated from the metadata the macro emits ([`meta`]).
-//! * `openrpc` (feature `openrpc`): an OpenRPC document with JSON Schemas for
-//!   the traits, and the optional `rpc.discover` method that serves it.
+//!
+//! The connection registry and the cluster backplane are `duplexrpc-cluster`.
 //!
 //! ```
 //! use duplexrpc_core::{rpc, PeerBuilder, RpcError, transport::memory};
@@ -39,45 +51,31 @@
 //! # });
 //! ```
 
-pub mod backplane;
-mod cluster;
 mod connection;
 mod dispatch;
-pub mod error;
-pub mod id;
-pub mod int64;
-pub mod message;
 pub mod meta;
-pub mod methods;
 pub mod observe;
-#[cfg(feature = "openrpc")]
-pub mod openrpc;
-mod outgoing;
-mod params_decode;
 pub mod peer;
-pub mod pending;
-pub mod registry;
 pub mod stream;
 pub mod transport;
-#[cfg(feature = "typescript")]
-pub mod typescript;
+mod wire;
 
-pub use error::{ErrorCode, ErrorObject, RpcError};
-pub use id::Id;
+pub use dispatch::methods;
+pub use duplexrpc_macros::rpc;
 pub use meta::{ApiMeta, MethodKind, MethodMeta, ParamMeta, RpcApi};
 pub use methods::{Methods, Params, RegisterError};
 pub use peer::{CANCEL_METHOD, Notification, Peer, PeerBuilder, PeerConfig, PeerSlot};
-pub use registry::{ConnectionId, ParseConnectionIdError, Registry};
-pub use duplexrpc_macros::rpc;
 pub use stream::RpcStream;
+pub use wire::error::{ErrorCode, ErrorObject, RpcError};
+pub use wire::id::Id;
+pub use wire::{error, id, int64, message, protocol};
 
 /// Items generated code refers to. Not public API: may change at any time.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::message::EncodedResult;
-    pub use crate::methods::{HandlerFuture, encode_outcome};
-    pub use crate::params_decode::{ParamSlots, decode as decode_params, param};
-    pub use crate::stream::encode_stream;
+    pub use crate::dispatch::methods::{HandlerFuture, encode_outcome, encode_stream};
+    pub use crate::dispatch::params::{ParamSlots, decode as decode_params, param};
+    pub use crate::wire::message::EncodedResult;
     pub use serde;
     pub use std::boxed::Box;
     pub use std::sync::Arc;

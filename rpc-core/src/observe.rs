@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::error::{ErrorObject, RpcError};
+use crate::wire::error::{ErrorObject, RpcError};
 
 /// Which end started a call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use proptest::prelude::*;
 use duplexrpc_core::transport::{Receiver, Sender, memory};
 use duplexrpc_core::{Methods, PeerBuilder, RpcError};
+use proptest::prelude::*;
 use serde_json::{Value, json};
 
 /// One element of the traffic, before ids are assigned.

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
 use duplexrpc_core::transport::memory;
 use duplexrpc_core::{Peer, PeerBuilder, PeerConfig, RpcError, RpcStream, rpc};
+use futures::StreamExt;
 use tokio::sync::mpsc;
 
 /// Served by both ends in these tests.

@@ -142,7 +142,12 @@ async fn the_origin_allow_list_refuses_other_sites_with_403() {
     // clients, which send no Origin.
     from("https://app.example.com").await.unwrap().start().close().await;
     from("HTTPS://APP.EXAMPLE.COM").await.unwrap().start().close().await;
-    duplexrpc_ws::connect(&server.url()).await.unwrap().start().close().await;
+    duplexrpc_ws::connect(&server.url())
+        .await
+        .unwrap()
+        .start()
+        .close()
+        .await;
     server.stop().await;
 }
 

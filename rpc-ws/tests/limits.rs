@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
 use duplexrpc_core::transport::CloseReason;
 use duplexrpc_core::{Methods, RpcError};
 use duplexrpc_ws::{ConnectError, Server, WsConfig};
+use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;

@@ -5,9 +5,10 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use duplexrpc_core::backplane::{Backplane, BackplaneError, Delivery, Liveness, NodeId, Route, is_node_down};
+use duplexrpc_cluster::backplane::{Backplane, BackplaneError, Delivery, Liveness, NodeId, Route, is_node_down};
+use duplexrpc_cluster::{ConnectionId, Registry};
 use duplexrpc_core::transport::memory;
-use duplexrpc_core::{PeerBuilder, Registry, RpcError, rpc};
+use duplexrpc_core::{PeerBuilder, RpcError, rpc};
 use duplexrpc_ws::cluster::RedisBackplane;
 use tokio::sync::mpsc;
 
@@ -204,7 +205,7 @@ impl Voter for Member {
     }
 }
 
-fn connect(registry: &Registry, answer: Option<bool>, lines: &mpsc::UnboundedSender<String>) -> duplexrpc_core::ConnectionId {
+fn connect(registry: &Registry, answer: Option<bool>, lines: &mpsc::UnboundedSender<String>) -> ConnectionId {
     let ((s_tx, s_rx), (c_tx, c_rx)) = memory::pair();
     let mut client = PeerBuilder::new();
     client

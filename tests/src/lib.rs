@@ -20,9 +20,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
+use duplexrpc_core::{RpcError, rpc};
 use examples::{Browser, BrowserClient, Calculator, CalculatorService};
 use futures::{SinkExt, StreamExt};
-use duplexrpc_core::{RpcError, rpc};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;

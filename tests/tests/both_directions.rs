@@ -2,10 +2,10 @@
 //! the client that is calling it (from inside a handler and from outside),
 //! notifications both ways, and callbacks nested two levels deep.
 
-use examples::{Browser, BrowserClient, Calculator, CalculatorClient, DECLINED, DIVISION_BY_ZERO};
 use duplexrpc_core::{Peer, RpcError, rpc};
-use rpc_tests::{BrowserEvent, RecordingBrowser, RecordingCalculator, next, within};
 use duplexrpc_ws::{Server, ServerHandle};
+use examples::{Browser, BrowserClient, Calculator, CalculatorClient, DECLINED, DIVISION_BY_ZERO};
+use rpc_tests::{BrowserEvent, RecordingBrowser, RecordingCalculator, next, within};
 use tokio::sync::mpsc;
 
 /// A server serving the example calculator (with `calc.log` recorded); it also

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use duplexrpc_core::{PeerConfig, RpcError, rpc};
-use rpc_tests::{next, within};
 use duplexrpc_ws::{Server, ServerHandle, WsConfig};
+use rpc_tests::{next, within};
 use tokio::sync::{mpsc, watch};
 
 /// How many calls the out-of-order test makes; the first half wait for the second.

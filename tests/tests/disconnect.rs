@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
+use duplexrpc_core::{RpcError, transport::CloseReason};
+use duplexrpc_ws::{Server, ServerHandle, WsConfig};
 use examples::{Browser, BrowserClient};
 use futures::{SinkExt, StreamExt};
-use duplexrpc_core::{RpcError, transport::CloseReason};
 use rpc_tests::{
     AskService, Asker, AskerClient, BrowserEvent, ChildServer, Hold, HoldClient, HoldService, RawClient,
     RecordingBrowser, StartedLog, Watcher, WatcherClient, next, within,
 };
-use duplexrpc_ws::{Server, ServerHandle, WsConfig};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -140,7 +140,9 @@ async fn client_closes_mid_callback() {
 async fn server_process_killed_mid_call() {
     let mut child = ChildServer::spawn(env!("CARGO_BIN_EXE_test-server"));
     let (started_tx, mut started) = mpsc::unbounded_channel();
-    let mut conn = within("connect", duplexrpc_ws::connect(&child.url())).await.expect("connect");
+    let mut conn = within("connect", duplexrpc_ws::connect(&child.url()))
+        .await
+        .expect("connect");
     conn.register(StartedLog(started_tx).into_methods()).expect("register");
     let hold = HoldClient::new(conn.start());
     assert_eq!(within("add", hold.add(2, 3)).await, Ok(5));

@@ -7,10 +7,10 @@
 //! "No reply" is proven by sending a request right after and checking that the
 //! very next frame is that request's reply.
 
-use examples::BrowserClient;
 use duplexrpc_core::{RpcError, rpc};
-use rpc_tests::{RawClient, assert_batch, next, within};
 use duplexrpc_ws::{Server, ServerHandle};
+use examples::BrowserClient;
+use rpc_tests::{RawClient, assert_batch, next, within};
 use tokio::sync::mpsc;
 
 /// The spec's example methods (no namespace: the wire names are the spec's).

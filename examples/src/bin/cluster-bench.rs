@@ -25,10 +25,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use duplexrpc_cluster::ConnectionId;
+use duplexrpc_core::{Peer, RpcError};
 use examples::cluster::harness::{Node, TempDir, node_exe, start_node, start_redis};
 use examples::cluster::{ChatClient, Member};
 use futures::StreamExt;
-use duplexrpc_core::{ConnectionId, Peer, RpcError};
 use tokio::sync::Notify;
 
 struct Options {

@@ -13,8 +13,8 @@
 use std::io::Write;
 use std::time::Duration;
 
+use duplexrpc_cluster::backplane::Liveness;
 use examples::cluster::{NodeOptions, node_registry, serve_chat};
-use duplexrpc_core::backplane::Liveness;
 
 fn usage(problem: &str) -> ! {
     eprintln!("cluster-node: {problem}");

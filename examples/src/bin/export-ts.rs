@@ -11,8 +11,8 @@
 
 use std::process::ExitCode;
 
+use duplexrpc_codegen::typescript::TypeScript;
 use examples::{BrowserClient, CalculatorClient, EvaluatorClient, FeedClient, ScopeClient, TickerClient};
-use duplexrpc_core::typescript::TypeScript;
 
 fn main() -> ExitCode {
     TypeScript::new()

@@ -12,9 +12,9 @@
 
 use std::time::Duration;
 
-use duplexrpc_core::backplane::{BackplaneError, Liveness, is_node_down};
-use duplexrpc_core::{ConnectionId, PeerBuilder, PeerConfig, Registry, RpcError, rpc};
-use duplexrpc_ws::cluster::RedisBackplane;
+use duplexrpc_cluster::backplane::{BackplaneError, Liveness, is_node_down};
+use duplexrpc_cluster::{ConnectionId, RedisBackplane, Registry};
+use duplexrpc_core::{PeerBuilder, PeerConfig, RpcError, rpc};
 use duplexrpc_ws::{Server, ServerHandle};
 use serde::{Deserialize, Serialize};
 

@@ -10,7 +10,9 @@ use rpc_tests::{Hold, HoldService, WatcherClient};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let server = duplexrpc_ws::Server::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let server = duplexrpc_ws::Server::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
     let handle = server.serve(|conn, _info| {
         let watcher = WatcherClient::new(conn.peer().clone());
         conn.register(HoldService::new(watcher).into_methods())?;

@@ -1,0 +1,111 @@
+//! Setting up one connection before it starts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tracing::Instrument;
+
+use super::{Link, Peer, PeerConfig};
+use crate::connection::{self, Settings, Shared};
+use crate::dispatch::Dispatcher;
+use crate::dispatch::methods::{Methods, RegisterError};
+use crate::transport::{Receiver, Sender, Transport};
+
+/// Sets up one connection: its [`Peer`] handle exists at once (so services can
+/// hold stubs for the remote end), services are registered, then
+/// [`PeerBuilder::start`] runs it over a transport.
+///
+/// ```
+/// use duplexrpc_core::{PeerBuilder, PeerConfig};
+/// let builder = PeerBuilder::with_config(PeerConfig::default().max_concurrent_calls(64));
+/// let peer = builder.peer().clone(); // usable once started
+/// # drop(peer);
+/// ```
+#[derive(Debug)]
+pub struct PeerBuilder {
+    peer: Peer,
+    methods: Methods,
+    config: PeerConfig,
+}
+
+impl Default for PeerBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PeerBuilder {
+    /// A builder with the default [`PeerConfig`].
+    pub fn new() -> Self {
+        Self::with_config(PeerConfig::default())
+    }
+
+    /// A builder with `config`.
+    pub fn with_config(config: PeerConfig) -> Self {
+        let shared = Arc::new(Shared::new(Settings {
+            max_pending_calls: config.max_pending_calls,
+            send_queue: config.send_queue,
+            call_timeout: config.call_timeout,
+            stream_window: config.stream_window,
+            metrics: config.metrics.clone(),
+            max_concurrent_calls: config.max_concurrent_calls,
+        }));
+        PeerBuilder {
+            peer: Peer {
+                link: Link::Direct(shared),
+            },
+            methods: Methods::new(),
+            config,
+        }
+    }
+
+    /// The handle for this connection.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// Registers a service's methods; fails if a method name is taken.
+    pub fn register(&mut self, methods: Methods) -> Result<&mut Self, RegisterError> {
+        self.methods.merge(methods)?;
+        Ok(self)
+    }
+
+    /// Starts the connection's task on the current tokio runtime and returns
+    /// the peer handle.
+    pub fn start<S: Sender, R: Receiver>(self, sender: S, receiver: R) -> Peer {
+        self.start_transport((sender, receiver))
+    }
+
+    /// Like [`PeerBuilder::start`], over a transport that is one value
+    /// (`duplexrpc_ws::WsTransport`, or any `(Sender, Receiver)` pair).
+    ///
+    /// ```
+    /// use duplexrpc_core::{PeerBuilder, transport::memory};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let (a, _b) = memory::pair();
+    /// let peer = PeerBuilder::new().start_transport(a);
+    /// assert!(!peer.is_closed());
+    /// # });
+    /// ```
+    pub fn start_transport<T: Transport>(self, transport: T) -> Peer {
+        let PeerBuilder { peer, methods, config } = self;
+        static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(0);
+        let span = tracing::debug_span!("rpc.connection", conn = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed));
+        if let Some(m) = &config.metrics {
+            m.connection_opened();
+        }
+        let shared = peer.direct().expect("a builder's peer is direct");
+        let frames = Dispatcher::new(Arc::new(methods), shared.clone(), config.max_batch_len);
+        let connection = connection::run(connection::Parts {
+            transport,
+            frames,
+            send_queue: config.send_queue,
+            handler_grace: config.handler_grace,
+            shared: shared.clone(),
+        });
+        let tasks = &shared.tasks;
+        tasks.spawn(connection.instrument(span));
+        tasks.close();
+        peer
+    }
+}
