@@ -20,8 +20,9 @@
 //! The page's files (`web/`: the HTML, the page script compiled from
 //! TypeScript, the generated bindings, and the `duplexrpc` runtime from
 //! `ts/dist/`) are built into the binary, so running it needs no Node. The
-//! HTTP side is hyper (GET and HEAD of a fixed list of files); tungstenite's
-//! handshake cannot answer plain HTTP requests, hence the second port.
+//! HTTP side is hyper (GET and HEAD of a fixed list of files). The two ports
+//! are kept so the tests can restart the WebSocket side alone (`--ws-port`);
+//! to serve a page and the endpoint on one port, see `examples/axum.rs`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -13,6 +13,7 @@
 //! | `redis` | | `cluster::RedisBackplane`: the Redis backplane for several server processes |
 //! | `typescript` | | `typescript`: TypeScript bindings from the traits (`duplexrpc-codegen`) |
 //! | `openrpc` | | `openrpc`: an OpenRPC document from the traits (`duplexrpc-codegen`) |
+//! | `axum` | | `ws::axum`: the endpoint on a route of an axum app, on the app's port |
 //!
 //! ```
 //! use duplexrpc::{rpc, RpcError};
