@@ -19,6 +19,26 @@ cargo package --locked "${args[@]}"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+# A user's axum app outside the workspace, on the packaged crates (the
+# unpacked .crate contents that `cargo package` verified), from README's
+# dependency lines alone.
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+version=$(cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "duplexrpc"))')
+cp -r scripts/fresh-app "$work/fresh-app"
+{
+  cat scripts/fresh-app/Cargo.toml.in
+  echo
+  echo "[patch.crates-io]"
+  for c in $crates; do echo "$c = { path = \"$target_dir/package/$c-$version\" }"; done
+} > "$work/fresh-app/Cargo.toml"
+rm "$work/fresh-app/Cargo.toml.in"
+# The workspace's lockfile as a start, so the app resolves the same
+# dependency versions (and reuses their builds in the same target directory).
+cp Cargo.lock "$work/fresh-app/"
+(cd "$work/fresh-app" && CARGO_TARGET_DIR="$target_dir" cargo run -q)
 (cd ts && npm pack --pack-destination "$work" >/dev/null)
 tarball=$(ls "$work"/duplexrpc-*.tgz)
 mkdir "$work/app"
