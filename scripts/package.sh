@@ -14,6 +14,11 @@ for p in json.load(sys.stdin)["packages"]:
         print(p["name"])')
 args=()
 for c in $crates; do args+=(-p "$c"); done
+# cargo unpacks the crates of its temporary local registry into the cargo
+# home's registry/src and never re-extracts a version it finds there: drop
+# what an earlier run left of ours, or verification builds stale sources.
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+for c in $crates; do rm -rf "$cargo_home"/registry/src/*/"$c"-[0-9]*; done
 echo "cargo package ${args[*]}"
 cargo package --locked "${args[@]}"
 
