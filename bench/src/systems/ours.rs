@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use duplexrpc_core::{RpcError, rpc};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use duplexrpc_core::{RpcError, rpc};
 
 use super::{BoxFut, Drivers, System};
 use crate::common::{Ctl, Recorder};
@@ -155,13 +155,14 @@ async fn drive_stub(client: AdderClient, inflight: usize, ctl: Arc<Ctl>) -> anyh
         (t0, a, client.add(a, 7).await)
     };
     let mut calls = FuturesUnordered::new();
-    for a in 0..inflight.max(1) {
-        calls.push(call(a as i64));
+    let mut next = 0i64;
+    while next < inflight.max(1) as i64 && ctl.may_issue(next as u64) {
+        calls.push(call(next));
+        next += 1;
     }
-    let mut next = inflight.max(1) as i64;
     let stop = ctl.stop.clone().cancelled_owned();
     tokio::pin!(stop);
-    loop {
+    while !calls.is_empty() {
         let (t0, a, result) = tokio::select! {
             biased;
             Some(done) = calls.next() => done,
@@ -173,8 +174,10 @@ async fn drive_stub(client: AdderClient, inflight: usize, ctl: Arc<Ctl>) -> anyh
         if ctl.stopped() {
             break;
         }
-        calls.push(call(next));
-        next += 1;
+        if ctl.may_issue(next as u64) {
+            calls.push(call(next));
+            next += 1;
+        }
     }
     Ok(rec)
 }

@@ -262,7 +262,7 @@ pub async fn drive_raw_ws(
     let mut rec = Recorder::new();
     if inflight <= 1 {
         let mut id = 0u64;
-        while !ctl.stopped() {
+        while !ctl.stopped() && ctl.may_issue(id) {
             id += 1;
             let a = id as i64;
             let t0 = Instant::now();
@@ -295,10 +295,13 @@ pub async fn drive_raw_ws(
                     p.forget();
                     n += 1;
                 }
-                if ctl.stopped() {
+                if ctl.stopped() || !ctl.may_issue(id) {
                     break;
                 }
                 for _ in 0..n {
+                    if !ctl.may_issue(id) {
+                        break;
+                    }
                     id += 1;
                     let a = id as i64;
                     let msg = Message::text(request(id, a));
@@ -312,7 +315,8 @@ pub async fn drive_raw_ws(
     };
     let stop = ctl.stop.clone().cancelled_owned();
     tokio::pin!(stop);
-    loop {
+    let mut received = 0u64;
+    while ctl.quota().is_none_or(|q| received < q) {
         let msg = tokio::select! {
             biased;
             m = stream.next() => match m { Some(m) => m, None => break },
@@ -330,6 +334,7 @@ pub async fn drive_raw_ws(
             .ok_or_else(|| anyhow::anyhow!("reply with unknown id {rid}"))?;
         anyhow::ensure!(res == expect, "bad result {res} for id {rid}");
         rec.record(&ctl, t0);
+        received += 1;
         window.add_permits(1);
         if ctl.stopped() {
             break;
