@@ -250,6 +250,8 @@ struct CostCfg {
     multi_conns: usize,
     tool: &'static str,
     strace: bool,
+    /// Measured calls of the strace runs.
+    strace_calls: u64,
     /// Keep the valgrind / strace output files (for `callgrind_annotate`).
     keep: bool,
 }
@@ -286,8 +288,14 @@ fn cost_case(sys: &dyn System, w: Workload, cfg: &CostCfg, dir: &Path) -> anyhow
         v[format!("{side}_ir_excl_memset_per_call")] = json!(rest);
     }
     if cfg.strace {
-        let (_, s0, c0) = counted_run(sys, w, conns, warm, Counter::Strace, dir, cfg.keep)?;
-        let (_, s1, c1) = counted_run(sys, w, conns, warm + more, Counter::Strace, dir, cfg.keep)?;
+        // More calls than under valgrind (strace costs little): how many
+        // syscalls a pipelined call takes depends on how replies batch, so
+        // the mean needs many calls to settle.
+        let more = cfg.strace_calls.div_ceil(conns as u64).max(1);
+        let (n0, s0, c0) = counted_run(sys, w, conns, warm, Counter::Strace, dir, cfg.keep)?;
+        let (n1, s1, c1) = counted_run(sys, w, conns, warm + more, Counter::Strace, dir, cfg.keep)?;
+        let n = (n1 - n0) as f64;
+        v["strace_calls"] = json!(n1 - n0);
         let (sp, cp) = (per_call(&s0, &s1, n, 40), per_call(&c0, &c1, n, 40));
         v["server_sys_per_call"] = sp["total"].clone();
         v["client_sys_per_call"] = cp["total"].clone();
@@ -313,6 +321,7 @@ pub fn cost_cmd(args: &Args) -> anyhow::Result<()> {
             t => anyhow::bail!("unknown --tool {t} (callgrind|cachegrind)"),
         },
         strace: !args.flag("no-strace"),
+        strace_calls: args.num("strace-calls", 20_000),
         keep: args.flag("keep"),
     };
     let repeats: usize = args.num("repeats", 2);
@@ -346,12 +355,12 @@ pub fn cost_cmd(args: &Args) -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_dir(&dir); // only if empty (not with --keep)
     let md = format!(
-        "`bench cost`: {} + {} calls per case ({} warm-up, then measured), {} for instructions, \
-         `strace -f -c` for system calls; multi workloads with {} connections; {} repeat(s); {:.0} s.\n{}",
+        "`bench cost`: {} warm-up calls, then {} measured calls under {} (instructions) and {} under \
+         `strace -f -c` (system calls), per case; multi workloads with {} connections; {} repeat(s); {:.0} s.\n{}",
         cfg.warmup_calls,
         cfg.calls,
-        cfg.warmup_calls,
         cfg.tool,
+        cfg.strace_calls,
         cfg.multi_conns,
         repeats,
         t.elapsed().as_secs_f64(),
@@ -361,6 +370,7 @@ pub fn cost_cmd(args: &Args) -> anyhow::Result<()> {
     let md_path = out.replace(".jsonl", ".md");
     std::fs::write(&md_path, &md)?;
     eprintln!("runs appended to {out}; report written to {md_path}");
+    crate::chart::charts_after_run(&rows, out.trim_end_matches(".jsonl"));
     Ok(())
 }
 

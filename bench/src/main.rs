@@ -19,13 +19,18 @@
 //!   server        --system S --addr 127.0.0.1:P [--cpus 0]
 //!   client        --system S --url ws://.. --conns C --inflight K [--warmup] [--duration]
 //!                 [--server-pid PID] [--cpus 1] [--calls-per-conn N (counted run, no window)]
+//!                 [--echo-bytes B (call echo with B-byte params instead of add)]
 //!   caller-server --system S --addr .. --conns C --inflight K [--warmup] [--duration] [--cpus 0]
 //!                 (server -> client calls; reads the client's PID from stdin)
 //!   answer-client --system S --url ws://.. --conns C [--cpus 1]
 //!   idle-client   --system S --url ws://.. --conns N        (memory test helper)
 //!   cost          [--systems a,b] [--workloads ..] [--calls 2000] [--warmup-calls 1000]
-//!                 [--multi-conns 50] [--repeats 2] [--tool callgrind|cachegrind] [--no-strace]
+//!                 [--multi-conns 50] [--repeats 2] [--tool callgrind|cachegrind]
+//!                 [--strace-calls 20000] [--no-strace]
 //!                 [--keep] [--out FILE.jsonl]   (instructions and syscalls per call, see cost.rs)
+//!   big           [--systems a,b] [--sizes 64k,1m,8m] [--repeats 3] [--warmup 0.5]
+//!                 [--duration 3] [--out FILE.jsonl]   (echo of big params, see big.rs)
+//!   chart         FILE.jsonl ...                            (SVG charts of saved runs)
 //!   table         FILE.jsonl                                (re-print a saved run)
 //!   list
 //! ```
@@ -37,13 +42,19 @@ usage: bench [run] [--quick] [--systems a,b] [--workloads seq,pipe64,...] [--rep
                    [--skip-mem] [--out FILE.jsonl]
        bench cost [--systems ours,tungstenite-jsonrpc,jsonrpsee] [--workloads all] [--calls 2000]
                   [--warmup-calls 1000] [--multi-conns 50] [--repeats 2] [--tool callgrind|cachegrind]
-                  [--no-strace] [--keep] [--out FILE.jsonl]
+                  [--strace-calls 20000] [--no-strace] [--keep] [--out FILE.jsonl]
                                    instructions (valgrind) and syscalls (strace) per call
+       bench big [--systems ours,tungstenite-jsonrpc] [--sizes 64k,1m,8m] [--repeats 3]
+                 [--warmup 0.5] [--duration 3] [--out FILE.jsonl]
+                                   echo of big params: MiB/s and server peak RSS
+       bench chart FILE.jsonl ...  SVG charts of saved runs (FILE-calls.svg, -instructions.svg, -big.svg)
        bench table FILE.jsonl      re-print a saved run
        bench list                  the systems
        (server, client, caller-server, answer-client, idle-client: started by `run`)
 ";
 
+mod big;
+mod chart;
 mod common;
 mod cost;
 mod orchestrate;
@@ -141,6 +152,8 @@ fn main() -> anyhow::Result<()> {
         "idle-client" => runtime(threads).block_on(idle_client(&args)),
         "run" => orchestrate::run_cmd(&args),
         "cost" => cost::cost_cmd(&args),
+        "big" => big::big_cmd(&args),
+        "chart" => chart::chart_cmd(&args),
         "table" => orchestrate::table_cmd(&args),
         "list" => {
             for s in systems::all() {
@@ -265,8 +278,12 @@ async fn client(args: &Args) -> anyhow::Result<()> {
 
     let ctl = ctl_from(args);
     let t = Instant::now();
+    let echo_bytes: usize = args.num("echo-bytes", 0);
     let handles: Vec<_> = (0..w.conns)
-        .map(|_| tokio::spawn(sys.drive(url.clone(), inflight, ctl.clone())))
+        .map(|_| match echo_bytes {
+            0 => tokio::spawn(sys.drive(url.clone(), inflight, ctl.clone())),
+            n => tokio::spawn(sys.drive_echo(url.clone(), n, ctl.clone())),
+        })
         .collect();
     if ctl.quota().is_some() {
         let rec = collect(handles, COUNTED_LIMIT).await?;

@@ -135,7 +135,7 @@ impl Drop for Proc {
     }
 }
 
-fn start_server(sys: &dyn System, mode: &str) -> anyhow::Result<(Proc, SocketAddr)> {
+pub(crate) fn start_server(sys: &dyn System, mode: &str) -> anyhow::Result<(Proc, SocketAddr)> {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse()?;
     let child = Command::new(exe())
         .args(["server", "--system", sys.name(), "--addr", &addr.to_string()])
@@ -562,6 +562,7 @@ pub fn run_cmd(args: &Args) -> anyhow::Result<()> {
     let md_path = out.replace(".jsonl", ".md");
     std::fs::write(&md_path, &md)?;
     eprintln!("raw runs + summaries appended to {out}; report written to {md_path}");
+    crate::chart::charts_after_run(&sums, out.trim_end_matches(".jsonl"));
     Ok(())
 }
 

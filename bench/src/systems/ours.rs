@@ -23,6 +23,8 @@ use crate::common::{Ctl, Recorder};
 pub trait Adder {
     /// `a + b` (wrapping).
     async fn add(&self, a: i64, b: i64) -> Result<i64, RpcError>;
+    /// `s` back (the big-message workload).
+    async fn echo(&self, s: String) -> Result<String, RpcError>;
 }
 
 /// The implementation both ends register.
@@ -32,6 +34,9 @@ struct AddService;
 impl Adder for AddService {
     async fn add(&self, a: i64, b: i64) -> Result<i64, RpcError> {
         Ok(a.wrapping_add(b))
+    }
+    async fn echo(&self, s: String) -> Result<String, RpcError> {
+        Ok(s)
     }
 }
 
@@ -60,6 +65,23 @@ impl System for Ours {
             let rec = drive_stub(AdderClient::new(peer.clone()), inflight, ctl).await;
             peer.close().await;
             rec
+        })
+    }
+    fn drive_echo(&self, url: String, bytes: usize, ctl: Arc<Ctl>) -> BoxFut<anyhow::Result<Recorder>> {
+        Box::pin(async move {
+            let peer = duplexrpc_ws::connect(&url).await?.start();
+            ctl.mark_connected();
+            let client = AdderClient::new(peer.clone());
+            let s = super::echo_payload(bytes);
+            let mut rec = Recorder::new();
+            while !ctl.stopped() {
+                let t0 = Instant::now();
+                let back = client.echo(s.clone()).await?;
+                anyhow::ensure!(back.len() == bytes, "echo returned {} bytes, sent {bytes}", back.len());
+                rec.record(&ctl, t0);
+            }
+            peer.close().await;
+            Ok(rec)
         })
     }
     fn has_s2c(&self) -> bool {
