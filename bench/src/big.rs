@@ -66,6 +66,12 @@ const FIELDS: &[&str] = &[
 pub fn big_cmd(args: &Args) -> anyhow::Result<()> {
     let names = args.get("systems").unwrap_or("ours,tungstenite-jsonrpc");
     let syss: Vec<&'static dyn System> = names.split(',').map(systems::by_name).collect::<anyhow::Result<_>>()?;
+    if let Some(s) = syss.iter().find(|s| !s.has_echo()) {
+        anyhow::bail!(
+            "{} has no echo workload (systems with one: ours, tungstenite-jsonrpc)",
+            s.name()
+        );
+    }
     let sizes: Vec<usize> = args
         .get("sizes")
         .unwrap_or("64k,1m,8m")

@@ -51,6 +51,10 @@ pub trait System: Send + Sync + 'static {
         let name = self.name();
         Box::pin(async move { anyhow::bail!("{name}: no echo workload") })
     }
+    /// Whether the big-message workloads apply (`drive_echo` is implemented).
+    fn has_echo(&self) -> bool {
+        false
+    }
     /// Whether the server -> client workloads apply.
     fn has_s2c(&self) -> bool {
         false

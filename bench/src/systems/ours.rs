@@ -67,6 +67,9 @@ impl System for Ours {
             rec
         })
     }
+    fn has_echo(&self) -> bool {
+        true
+    }
     fn drive_echo(&self, url: String, bytes: usize, ctl: Arc<Ctl>) -> BoxFut<anyhow::Result<Recorder>> {
         Box::pin(async move {
             let peer = duplexrpc_ws::connect(&url).await?.start();
@@ -74,7 +77,9 @@ impl System for Ours {
             let client = AdderClient::new(peer.clone());
             let s = super::echo_payload(bytes);
             let mut rec = Recorder::new();
-            while !ctl.stopped() {
+            let mut issued = 0u64;
+            while !ctl.stopped() && ctl.may_issue(issued) {
+                issued += 1;
                 let t0 = Instant::now();
                 let back = client.echo(s.clone()).await?;
                 anyhow::ensure!(back.len() == bytes, "echo returned {} bytes, sent {bytes}", back.len());

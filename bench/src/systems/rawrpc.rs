@@ -42,6 +42,9 @@ impl System for TungsteniteJsonRpc {
     fn drive(&self, url: String, inflight: usize, ctl: Arc<Ctl>) -> BoxFut<anyhow::Result<Recorder>> {
         Box::pin(drive_raw_jsonrpc(url, inflight, ctl))
     }
+    fn has_echo(&self) -> bool {
+        true
+    }
     fn drive_echo(&self, url: String, bytes: usize, ctl: Arc<Ctl>) -> BoxFut<anyhow::Result<Recorder>> {
         Box::pin(drive_raw_echo(url, bytes, ctl))
     }
@@ -259,7 +262,7 @@ pub async fn drive_raw_echo(url: String, bytes: usize, ctl: Arc<Ctl>) -> anyhow:
     let s = super::echo_payload(bytes);
     let mut rec = Recorder::new();
     let mut id = 0u64;
-    while !ctl.stopped() {
+    while !ctl.stopped() && ctl.may_issue(id) {
         id += 1;
         let t0 = Instant::now();
         let req = OutEcho {
