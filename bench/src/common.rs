@@ -17,6 +17,8 @@ pub const RAW_PAYLOAD: &str =
 pub struct Ctl {
     phase: AtomicU8,
     connected: AtomicUsize,
+    /// Calls each connection makes before it stops (0 = no quota: run until STOP).
+    quota: u64,
     /// Cancelled when the phase becomes STOP (for drivers blocked in a read).
     pub stop: tokio_util::sync::CancellationToken,
 }
@@ -30,8 +32,29 @@ impl Ctl {
         Arc::new(Ctl {
             phase: AtomicU8::new(WARMUP),
             connected: AtomicUsize::new(0),
+            quota: 0,
             stop: Default::default(),
         })
+    }
+    /// Counted run (the `cost` mode): every connection makes exactly
+    /// `per_conn` calls (no more issued after that), waits for their replies
+    /// and ends; every call is recorded. No time window.
+    pub fn with_quota(per_conn: u64) -> Arc<Self> {
+        Arc::new(Ctl {
+            phase: AtomicU8::new(MEASURE),
+            connected: AtomicUsize::new(0),
+            quota: per_conn,
+            stop: Default::default(),
+        })
+    }
+    /// Calls per connection in a counted run; `None` in a timed run.
+    pub fn quota(&self) -> Option<u64> {
+        (self.quota > 0).then_some(self.quota)
+    }
+    /// Whether a driver that has issued `issued` calls may issue another.
+    #[inline]
+    pub fn may_issue(&self, issued: u64) -> bool {
+        self.quota == 0 || issued < self.quota
     }
     #[inline]
     pub fn phase(&self) -> u8 {
@@ -110,9 +133,18 @@ pub fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
 
 /// VmRSS of a process in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// VmHWM (peak RSS) of a process in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+fn status_kib(pid: u32, key: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     for line in s.lines() {
-        if let Some(v) = line.strip_prefix("VmRSS:") {
+        if let Some(v) = line.strip_prefix(key) {
             return v.trim().trim_end_matches("kB").trim().parse().ok();
         }
     }

@@ -18,11 +18,19 @@
 //!                 [--skip-mem] [--out FILE.jsonl]           (the default mode)
 //!   server        --system S --addr 127.0.0.1:P [--cpus 0]
 //!   client        --system S --url ws://.. --conns C --inflight K [--warmup] [--duration]
-//!                 [--server-pid PID] [--cpus 1]
+//!                 [--server-pid PID] [--cpus 1] [--calls-per-conn N (counted run, no window)]
+//!                 [--echo-bytes B (call echo with B-byte params instead of add)]
 //!   caller-server --system S --addr .. --conns C --inflight K [--warmup] [--duration] [--cpus 0]
 //!                 (server -> client calls; reads the client's PID from stdin)
 //!   answer-client --system S --url ws://.. --conns C [--cpus 1]
 //!   idle-client   --system S --url ws://.. --conns N        (memory test helper)
+//!   cost          [--systems a,b] [--workloads ..] [--calls 2000] [--warmup-calls 1000]
+//!                 [--multi-conns 50] [--repeats 2] [--tool callgrind|cachegrind]
+//!                 [--strace-calls 20000] [--no-strace]
+//!                 [--keep] [--out FILE.jsonl]   (instructions and syscalls per call, see cost.rs)
+//!   big           [--systems a,b] [--sizes 64k,1m,8m] [--repeats 3] [--warmup 0.5]
+//!                 [--duration 3] [--out FILE.jsonl]   (echo of big params, see big.rs)
+//!   chart         FILE.jsonl ...                            (SVG charts of saved runs)
 //!   table         FILE.jsonl                                (re-print a saved run)
 //!   list
 //! ```
@@ -32,12 +40,23 @@ const USAGE: &str = "\
 usage: bench [run] [--quick] [--systems a,b] [--workloads seq,pipe64,...] [--repeats 3]
                    [--warmup 1] [--duration 4] [--conns 5000] [--mode pinned|shared]
                    [--skip-mem] [--out FILE.jsonl]
+       bench cost [--systems ours,tungstenite-jsonrpc,jsonrpsee] [--workloads all] [--calls 2000]
+                  [--warmup-calls 1000] [--multi-conns 50] [--repeats 2] [--tool callgrind|cachegrind]
+                  [--strace-calls 20000] [--no-strace] [--keep] [--out FILE.jsonl]
+                                   instructions (valgrind) and syscalls (strace) per call
+       bench big [--systems ours,tungstenite-jsonrpc] [--sizes 64k,1m,8m] [--repeats 3]
+                 [--warmup 0.5] [--duration 3] [--out FILE.jsonl]
+                                   echo of big params: MiB/s and server peak RSS
+       bench chart FILE.jsonl ...  SVG charts of saved runs (FILE-calls.svg, -instructions.svg, -big.svg)
        bench table FILE.jsonl      re-print a saved run
        bench list                  the systems
        (server, client, caller-server, answer-client, idle-client: started by `run`)
 ";
 
+mod big;
+mod chart;
 mod common;
+mod cost;
 mod orchestrate;
 mod systems;
 
@@ -122,6 +141,9 @@ fn main() -> anyhow::Result<()> {
         "server" => {
             let sys = systems::by_name(args.req("system")?)?;
             let addr = args.req("addr")?.parse()?;
+            if args.flag("exit-on-eof") {
+                exit_on_stdin_eof();
+            }
             runtime(threads).block_on(sys.serve(addr))
         }
         "client" => runtime(threads).block_on(client(&args)),
@@ -129,6 +151,9 @@ fn main() -> anyhow::Result<()> {
         "answer-client" => runtime(threads).block_on(answer_client(&args)),
         "idle-client" => runtime(threads).block_on(idle_client(&args)),
         "run" => orchestrate::run_cmd(&args),
+        "cost" => cost::cost_cmd(&args),
+        "big" => big::big_cmd(&args),
+        "chart" => chart::chart_cmd(&args),
         "table" => orchestrate::table_cmd(&args),
         "list" => {
             for s in systems::all() {
@@ -138,6 +163,32 @@ fn main() -> anyhow::Result<()> {
         }
         m => anyhow::bail!("unknown mode {m}; see the doc comment of bench/src/main.rs"),
     }
+}
+
+/// `server --exit-on-eof` (the `cost` mode): exit normally once stdin ends,
+/// so that valgrind and strace write their counts (a killed process writes none).
+fn exit_on_stdin_eof() {
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+}
+
+/// The run control of a measuring process: counted (`--calls-per-conn N`,
+/// the `cost` mode) or timed.
+fn ctl_from(args: &Args) -> std::sync::Arc<Ctl> {
+    match args.num("calls-per-conn", 0u64) {
+        0 => Ctl::new(),
+        n => Ctl::with_quota(n),
+    }
+}
+
+/// Longest a counted run's drivers may take (valgrind slows them ~50x).
+const COUNTED_LIMIT: Duration = Duration::from_secs(900);
+
+/// The JSON line of a counted run.
+fn counted_report(sys: &str, w: &Window, inflight: usize, rec: &Recorder, secs: f64) -> Value {
+    json!({"system": sys, "conns": w.conns, "inflight": inflight, "calls": rec.calls, "secs": secs})
 }
 
 struct Window {
@@ -171,12 +222,12 @@ async fn measured_window(ctl: &Ctl, w: &Window, other_pid: Option<u32>) -> (f64,
     (secs, cores(me0, me1), cores(other0, other1))
 }
 
-async fn collect(handles: Vec<JoinHandle<anyhow::Result<Recorder>>>) -> anyhow::Result<Recorder> {
+async fn collect(handles: Vec<JoinHandle<anyhow::Result<Recorder>>>, limit: Duration) -> anyhow::Result<Recorder> {
     let mut rec = Recorder::new();
     for h in handles {
-        match tokio::time::timeout(Duration::from_secs(10), h).await {
+        match tokio::time::timeout(limit, h).await {
             Ok(r) => rec.merge(&r??),
-            Err(_) => anyhow::bail!("a driver did not stop within 10 s"),
+            Err(_) => anyhow::bail!("a driver did not stop within {limit:?}"),
         }
     }
     Ok(rec)
@@ -225,11 +276,21 @@ async fn client(args: &Args) -> anyhow::Result<()> {
     let w = Window::from(args);
     let server_pid: Option<u32> = args.get("server-pid").map(|p| p.parse()).transpose()?;
 
-    let ctl = Ctl::new();
-    let handles: Vec<_> = (0..w.conns)
-        .map(|_| tokio::spawn(sys.drive(url.clone(), inflight, ctl.clone())))
-        .collect();
+    let ctl = ctl_from(args);
     let t = Instant::now();
+    let echo_bytes: usize = args.num("echo-bytes", 0);
+    let handles: Vec<_> = (0..w.conns)
+        .map(|_| match echo_bytes {
+            0 => tokio::spawn(sys.drive(url.clone(), inflight, ctl.clone())),
+            n => tokio::spawn(sys.drive_echo(url.clone(), n, ctl.clone())),
+        })
+        .collect();
+    if ctl.quota().is_some() {
+        let rec = collect(handles, COUNTED_LIMIT).await?;
+        let secs = t.elapsed().as_secs_f64();
+        println!("{}", counted_report(sys.name(), &w, inflight, &rec, secs));
+        return Ok(());
+    }
     while ctl.connected() < w.conns {
         if t.elapsed() > Duration::from_secs(20) {
             anyhow::bail!("only {}/{} connections opened in 20 s", ctl.connected(), w.conns);
@@ -246,7 +307,7 @@ async fn client(args: &Args) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let (secs, me, server) = measured_window(&ctl, &w, server_pid).await;
-    let rec = collect(handles).await?;
+    let rec = collect(handles, Duration::from_secs(10)).await?;
     println!("{}", report(sys.name(), &w, inflight, &rec, secs, server, me));
     Ok(())
 }
@@ -261,7 +322,7 @@ async fn caller_server(args: &Args) -> anyhow::Result<()> {
     let inflight: usize = args.num("inflight", 1);
     let w = Window::from(args);
 
-    let ctl = Ctl::new();
+    let ctl = ctl_from(args);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let acceptor = tokio::spawn(sys.serve_calling(addr, inflight, ctl.clone(), tx));
     let line = tokio::task::spawn_blocking(|| {
@@ -271,6 +332,20 @@ async fn caller_server(args: &Args) -> anyhow::Result<()> {
     .await??;
     let client_pid: Option<u32> = line.trim().parse().ok();
     let t = Instant::now();
+    if ctl.quota().is_some() {
+        let mut handles = vec![];
+        while handles.len() < w.conns {
+            match tokio::time::timeout(Duration::from_secs(120), rx.recv()).await {
+                Ok(Some(h)) => handles.push(h),
+                _ => anyhow::bail!("only {}/{} connections arrived", handles.len(), w.conns),
+            }
+        }
+        let rec = collect(handles, COUNTED_LIMIT).await?;
+        let secs = t.elapsed().as_secs_f64();
+        acceptor.abort();
+        println!("{}", counted_report(sys.name(), &w, inflight, &rec, secs));
+        return Ok(());
+    }
     while ctl.connected() < w.conns {
         if t.elapsed() > Duration::from_secs(20) {
             anyhow::bail!("only {}/{} connections arrived in 20 s", ctl.connected(), w.conns);
@@ -286,7 +361,7 @@ async fn caller_server(args: &Args) -> anyhow::Result<()> {
     while let Ok(h) = rx.try_recv() {
         handles.push(h);
     }
-    let rec = collect(handles).await?;
+    let rec = collect(handles, Duration::from_secs(10)).await?;
     acceptor.abort();
     println!("{}", report(sys.name(), &w, inflight, &rec, secs, me, client));
     Ok(())

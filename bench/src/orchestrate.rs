@@ -66,7 +66,7 @@ pub const WORKLOADS: &[Workload] = &[
     },
 ];
 
-fn workloads(sel: &str) -> anyhow::Result<Vec<Workload>> {
+pub(crate) fn workloads(sel: &str) -> anyhow::Result<Vec<Workload>> {
     if sel == "all" {
         return Ok(WORKLOADS.to_vec());
     }
@@ -82,7 +82,7 @@ fn workloads(sel: &str) -> anyhow::Result<Vec<Workload>> {
 
 /// `pinned`: server on CPU 0 (1 tokio worker), client on CPU 1 (1 worker).
 /// `shared`: no affinity, each process gets the default 2 workers.
-fn mode_args(mode: &str, server: bool) -> Vec<String> {
+pub(crate) fn mode_args(mode: &str, server: bool) -> Vec<String> {
     match mode {
         "pinned" => vec!["--cpus".into(), if server { "0".into() } else { "1".into() }],
         "shared" => vec![],
@@ -109,19 +109,19 @@ pub fn today() -> String {
     format!("{:04}-{:02}-{:02}", if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn exe() -> std::path::PathBuf {
+pub(crate) fn exe() -> std::path::PathBuf {
     std::env::current_exe().expect("current_exe")
 }
 
 /// A child process we started; killed (by its PID) and reaped on drop.
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Proc {
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.0.id()
     }
 }
@@ -135,7 +135,7 @@ impl Drop for Proc {
     }
 }
 
-fn start_server(sys: &dyn System, mode: &str) -> anyhow::Result<(Proc, SocketAddr)> {
+pub(crate) fn start_server(sys: &dyn System, mode: &str) -> anyhow::Result<(Proc, SocketAddr)> {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse()?;
     let child = Command::new(exe())
         .args(["server", "--system", sys.name(), "--addr", &addr.to_string()])
@@ -150,13 +150,18 @@ fn start_server(sys: &dyn System, mode: &str) -> anyhow::Result<(Proc, SocketAdd
 
 /// Waits until a server listens on `addr` (a TCP connect succeeds), then 200 ms more.
 fn wait_listening(sys: &dyn System, addr: SocketAddr) -> anyhow::Result<()> {
+    wait_listening_within(sys, addr, Duration::from_secs(10))
+}
+
+/// [`wait_listening`] with a given limit (a server under valgrind starts slowly).
+pub(crate) fn wait_listening_within(sys: &dyn System, addr: SocketAddr, limit: Duration) -> anyhow::Result<()> {
     let t = Instant::now();
     loop {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
             break;
         }
-        if t.elapsed() > Duration::from_secs(10) {
-            anyhow::bail!("server {} did not listen on {addr} within 10 s", sys.name());
+        if t.elapsed() > limit {
+            anyhow::bail!("server {} did not listen on {addr} within {limit:?}", sys.name());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -164,7 +169,7 @@ fn wait_listening(sys: &dyn System, addr: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn wait_with_timeout(p: &mut Proc, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
+pub(crate) fn wait_with_timeout(p: &mut Proc, limit: Duration) -> anyhow::Result<std::process::ExitStatus> {
     let t = Instant::now();
     loop {
         if let Some(st) = p.0.try_wait()? {
@@ -190,7 +195,7 @@ pub struct BenchCfg {
     pub duration: f64,
 }
 
-fn read_all(mut child: Proc, limit: Duration) -> anyhow::Result<String> {
+pub(crate) fn read_all(mut child: Proc, limit: Duration) -> anyhow::Result<String> {
     let mut stdout = child.0.stdout.take().expect("stdout piped");
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -281,7 +286,7 @@ fn run_once(sys: &dyn System, w: Workload, mode: &str, cfg: &BenchCfg) -> anyhow
     Ok(v)
 }
 
-fn median(mut xs: Vec<f64>) -> f64 {
+pub(crate) fn median(mut xs: Vec<f64>) -> f64 {
     xs.retain(|x| x.is_finite());
     if xs.is_empty() {
         return f64::NAN;
@@ -331,7 +336,7 @@ fn summarize(runs: &[Value]) -> Value {
     s
 }
 
-fn append(out: &str, v: &Value) -> anyhow::Result<()> {
+pub(crate) fn append(out: &str, v: &Value) -> anyhow::Result<()> {
     if let Some(dir) = std::path::Path::new(out).parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -557,6 +562,7 @@ pub fn run_cmd(args: &Args) -> anyhow::Result<()> {
     let md_path = out.replace(".jsonl", ".md");
     std::fs::write(&md_path, &md)?;
     eprintln!("raw runs + summaries appended to {out}; report written to {md_path}");
+    crate::chart::charts_after_run(&sums, out.trim_end_matches(".jsonl"));
     Ok(())
 }
 
@@ -595,7 +601,17 @@ pub fn table_cmd(args: &Args) -> anyhow::Result<()> {
             sums.push(v);
         }
     }
-    println!("{}", render(&sums));
+    let costs: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["kind"] == "cost")
+        .collect();
+    if !sums.is_empty() {
+        println!("{}", render(&sums));
+    }
+    if !costs.is_empty() {
+        println!("{}", crate::cost::render(&costs));
+    }
     Ok(())
 }
 
@@ -622,14 +638,14 @@ fn fmt_num(v: &Value, decimals: usize) -> String {
     }
 }
 
-fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+pub(crate) fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) if b > 0.0 && a.is_finite() && b.is_finite() => Some(a / b),
         _ => None,
     }
 }
 
-fn fx(x: Option<f64>, decimals: usize) -> String {
+pub(crate) fn fx(x: Option<f64>, decimals: usize) -> String {
     fmt_num(&json!(x), decimals)
 }
 

@@ -57,11 +57,20 @@ async fn drive(url: String, inflight: usize, ctl: Arc<Ctl>) -> anyhow::Result<Re
             .await?,
     );
     ctl.mark_connected();
-    if inflight <= 1 {
-        return call_loop(client, 0, ctl).await;
+    let inflight = inflight.max(1);
+    // In a counted run the connection's quota is split over its tasks.
+    let share = |i: usize| {
+        ctl.quota()
+            .map(|q| q / inflight as u64 + u64::from((i as u64) < q % inflight as u64))
+    };
+    if inflight == 1 {
+        return call_loop(client, 0, share(0), ctl).await;
     }
     let tasks: Vec<_> = (0..inflight)
-        .map(|i| tokio::spawn(call_loop(client.clone(), i as i64 * 1_000_000_000, ctl.clone())))
+        .map(|i| {
+            let start = i as i64 * 1_000_000_000;
+            tokio::spawn(call_loop(client.clone(), start, share(i), ctl.clone()))
+        })
         .collect();
     let mut rec = Recorder::new();
     for t in tasks {
@@ -70,9 +79,17 @@ async fn drive(url: String, inflight: usize, ctl: Arc<Ctl>) -> anyhow::Result<Re
     Ok(rec)
 }
 
-async fn call_loop(client: Arc<jsonrpsee::ws_client::WsClient>, mut a: i64, ctl: Arc<Ctl>) -> anyhow::Result<Recorder> {
+/// Calls `add` in a loop until STOP, or `quota` times in a counted run.
+async fn call_loop(
+    client: Arc<jsonrpsee::ws_client::WsClient>,
+    mut a: i64,
+    quota: Option<u64>,
+    ctl: Arc<Ctl>,
+) -> anyhow::Result<Recorder> {
     let mut rec = Recorder::new();
-    while !ctl.stopped() {
+    let mut issued = 0u64;
+    while !ctl.stopped() && quota.is_none_or(|q| issued < q) {
+        issued += 1;
         let t0 = Instant::now();
         let r: i64 = client.request("add", rpc_params![a, 7i64]).await?;
         if r != a + 7 {

@@ -45,6 +45,16 @@ pub trait System: Send + Sync + 'static {
     fn describe(&self) -> &'static str;
     fn serve(&self, addr: SocketAddr) -> BoxFut<anyhow::Result<()>>;
     fn drive(&self, url: String, inflight: usize, ctl: Arc<Ctl>) -> BoxFut<anyhow::Result<Recorder>>;
+    /// Big messages: open one connection and call `echo([s])` with an ASCII
+    /// string of `bytes` bytes, one call at a time, until `ctl.stopped()`.
+    fn drive_echo(&self, _url: String, _bytes: usize, _ctl: Arc<Ctl>) -> BoxFut<anyhow::Result<Recorder>> {
+        let name = self.name();
+        Box::pin(async move { anyhow::bail!("{name}: no echo workload") })
+    }
+    /// Whether the big-message workloads apply (`drive_echo` is implemented).
+    fn has_echo(&self) -> bool {
+        false
+    }
     /// Whether the server -> client workloads apply.
     fn has_s2c(&self) -> bool {
         false
@@ -84,6 +94,11 @@ pub fn all() -> Vec<&'static dyn System> {
         &jsonrpsee_sys::Jsonrpsee,
         &tcp::TcpEcho,
     ]
+}
+
+/// The string the big-message workload echoes: `bytes` ASCII letters (no JSON escapes).
+pub fn echo_payload(bytes: usize) -> String {
+    "abcdefghijklmnopqrstuvwxyz".chars().cycle().take(bytes).collect()
 }
 
 pub fn by_name(name: &str) -> anyhow::Result<&'static dyn System> {

@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use duplexrpc_core::{RpcError, rpc};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use duplexrpc_core::{RpcError, rpc};
 
 use super::{BoxFut, Drivers, System};
 use crate::common::{Ctl, Recorder};
@@ -23,6 +23,8 @@ use crate::common::{Ctl, Recorder};
 pub trait Adder {
     /// `a + b` (wrapping).
     async fn add(&self, a: i64, b: i64) -> Result<i64, RpcError>;
+    /// `s` back (the big-message workload).
+    async fn echo(&self, s: String) -> Result<String, RpcError>;
 }
 
 /// The implementation both ends register.
@@ -32,6 +34,9 @@ struct AddService;
 impl Adder for AddService {
     async fn add(&self, a: i64, b: i64) -> Result<i64, RpcError> {
         Ok(a.wrapping_add(b))
+    }
+    async fn echo(&self, s: String) -> Result<String, RpcError> {
+        Ok(s)
     }
 }
 
@@ -60,6 +65,28 @@ impl System for Ours {
             let rec = drive_stub(AdderClient::new(peer.clone()), inflight, ctl).await;
             peer.close().await;
             rec
+        })
+    }
+    fn has_echo(&self) -> bool {
+        true
+    }
+    fn drive_echo(&self, url: String, bytes: usize, ctl: Arc<Ctl>) -> BoxFut<anyhow::Result<Recorder>> {
+        Box::pin(async move {
+            let peer = duplexrpc_ws::connect(&url).await?.start();
+            ctl.mark_connected();
+            let client = AdderClient::new(peer.clone());
+            let s = super::echo_payload(bytes);
+            let mut rec = Recorder::new();
+            let mut issued = 0u64;
+            while !ctl.stopped() && ctl.may_issue(issued) {
+                issued += 1;
+                let t0 = Instant::now();
+                let back = client.echo(s.clone()).await?;
+                anyhow::ensure!(back.len() == bytes, "echo returned {} bytes, sent {bytes}", back.len());
+                rec.record(&ctl, t0);
+            }
+            peer.close().await;
+            Ok(rec)
         })
     }
     fn has_s2c(&self) -> bool {
@@ -155,13 +182,14 @@ async fn drive_stub(client: AdderClient, inflight: usize, ctl: Arc<Ctl>) -> anyh
         (t0, a, client.add(a, 7).await)
     };
     let mut calls = FuturesUnordered::new();
-    for a in 0..inflight.max(1) {
-        calls.push(call(a as i64));
+    let mut next = 0i64;
+    while next < inflight.max(1) as i64 && ctl.may_issue(next as u64) {
+        calls.push(call(next));
+        next += 1;
     }
-    let mut next = inflight.max(1) as i64;
     let stop = ctl.stop.clone().cancelled_owned();
     tokio::pin!(stop);
-    loop {
+    while !calls.is_empty() {
         let (t0, a, result) = tokio::select! {
             biased;
             Some(done) = calls.next() => done,
@@ -173,8 +201,10 @@ async fn drive_stub(client: AdderClient, inflight: usize, ctl: Arc<Ctl>) -> anyh
         if ctl.stopped() {
             break;
         }
-        calls.push(call(next));
-        next += 1;
+        if ctl.may_issue(next as u64) {
+            calls.push(call(next));
+            next += 1;
+        }
     }
     Ok(rec)
 }

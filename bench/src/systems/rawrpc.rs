@@ -42,6 +42,12 @@ impl System for TungsteniteJsonRpc {
     fn drive(&self, url: String, inflight: usize, ctl: Arc<Ctl>) -> BoxFut<anyhow::Result<Recorder>> {
         Box::pin(drive_raw_jsonrpc(url, inflight, ctl))
     }
+    fn has_echo(&self) -> bool {
+        true
+    }
+    fn drive_echo(&self, url: String, bytes: usize, ctl: Arc<Ctl>) -> BoxFut<anyhow::Result<Recorder>> {
+        Box::pin(drive_raw_echo(url, bytes, ctl))
+    }
     fn has_s2c(&self) -> bool {
         true
     }
@@ -86,10 +92,24 @@ struct InReq<'a> {
 }
 
 #[derive(Serialize)]
-struct OkResp<'a> {
+struct OkResp<'a, T> {
     jsonrpc: &'static str,
     id: &'a RawValue,
-    result: i64,
+    result: T,
+}
+
+#[derive(Serialize)]
+struct OutEcho<'a> {
+    jsonrpc: &'static str,
+    id: u64,
+    method: &'static str,
+    params: (&'a str,),
+}
+
+#[derive(Deserialize)]
+struct InEcho {
+    id: u64,
+    result: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -122,23 +142,24 @@ fn handle(text: &str) -> Option<String> {
         }
     };
     let id = req.id?;
-    let out = match (
-        req.method,
-        req.params.map(|p| serde_json::from_str::<(i64, i64)>(p.get())),
-    ) {
-        ("add", Some(Ok((a, b)))) => serde_json::to_string(&OkResp {
-            jsonrpc: "2.0",
-            id,
-            result: a.wrapping_add(b),
-        }),
-        ("add", _) => serde_json::to_string(&ErrResp {
-            jsonrpc: "2.0",
-            id: Some(id),
-            error: ErrObj {
-                code: -32602,
-                message: "Invalid params",
-            },
-        }),
+    let params = req.params.map_or("null", |p| p.get());
+    let out = match req.method {
+        "add" => match serde_json::from_str::<(i64, i64)>(params) {
+            Ok((a, b)) => serde_json::to_string(&OkResp {
+                jsonrpc: "2.0",
+                id,
+                result: a.wrapping_add(b),
+            }),
+            Err(_) => invalid_params(id),
+        },
+        "echo" => match serde_json::from_str::<(String,)>(params) {
+            Ok((text,)) => serde_json::to_string(&OkResp {
+                jsonrpc: "2.0",
+                id,
+                result: text,
+            }),
+            Err(_) => invalid_params(id),
+        },
         _ => serde_json::to_string(&ErrResp {
             jsonrpc: "2.0",
             id: Some(id),
@@ -149,6 +170,17 @@ fn handle(text: &str) -> Option<String> {
         }),
     };
     Some(out.unwrap())
+}
+
+fn invalid_params(id: &RawValue) -> serde_json::Result<String> {
+    serde_json::to_string(&ErrResp {
+        jsonrpc: "2.0",
+        id: Some(id),
+        error: ErrObj {
+            code: -32602,
+            message: "Invalid params",
+        },
+    })
 }
 
 async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
@@ -222,6 +254,43 @@ fn check(text: &str) -> anyhow::Result<(u64, i64)> {
     Ok((r.id, r.result.ok_or_else(|| anyhow::anyhow!("no result"))?))
 }
 
+/// Big messages, hand-rolled: `echo([s])` one call at a time, request built
+/// and reply parsed with serde_json (the reply into a `String`, as a handler would).
+pub async fn drive_raw_echo(url: String, bytes: usize, ctl: Arc<Ctl>) -> anyhow::Result<Recorder> {
+    let mut ws = super::ws::connect(&url).await?;
+    ctl.mark_connected();
+    let s = super::echo_payload(bytes);
+    let mut rec = Recorder::new();
+    let mut id = 0u64;
+    while !ctl.stopped() && ctl.may_issue(id) {
+        id += 1;
+        let t0 = Instant::now();
+        let req = OutEcho {
+            jsonrpc: "2.0",
+            id,
+            method: "echo",
+            params: (&s,),
+        };
+        ws.send(Message::text(serde_json::to_string(&req)?)).await?;
+        let reply: InEcho = loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => break serde_json::from_str(&t)?,
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e.into()),
+                None => anyhow::bail!("server closed"),
+            }
+        };
+        let len = reply.result.map(|r| r.len());
+        anyhow::ensure!(
+            reply.id == id && len == Some(bytes),
+            "bad echo reply (id {}, {len:?} bytes)",
+            reply.id
+        );
+        rec.record(&ctl, t0);
+    }
+    Ok(rec)
+}
+
 /// Raw JSON-RPC load client (see module docs). Reusable for any system.
 pub async fn drive_raw_jsonrpc(url: String, inflight: usize, ctl: Arc<Ctl>) -> anyhow::Result<Recorder> {
     let ws = super::ws::connect(&url).await?;
@@ -262,7 +331,7 @@ pub async fn drive_raw_ws(
     let mut rec = Recorder::new();
     if inflight <= 1 {
         let mut id = 0u64;
-        while !ctl.stopped() {
+        while !ctl.stopped() && ctl.may_issue(id) {
             id += 1;
             let a = id as i64;
             let t0 = Instant::now();
@@ -295,10 +364,13 @@ pub async fn drive_raw_ws(
                     p.forget();
                     n += 1;
                 }
-                if ctl.stopped() {
+                if ctl.stopped() || !ctl.may_issue(id) {
                     break;
                 }
                 for _ in 0..n {
+                    if !ctl.may_issue(id) {
+                        break;
+                    }
                     id += 1;
                     let a = id as i64;
                     let msg = Message::text(request(id, a));
@@ -312,7 +384,8 @@ pub async fn drive_raw_ws(
     };
     let stop = ctl.stop.clone().cancelled_owned();
     tokio::pin!(stop);
-    loop {
+    let mut received = 0u64;
+    while ctl.quota().is_none_or(|q| received < q) {
         let msg = tokio::select! {
             biased;
             m = stream.next() => match m { Some(m) => m, None => break },
@@ -330,6 +403,7 @@ pub async fn drive_raw_ws(
             .ok_or_else(|| anyhow::anyhow!("reply with unknown id {rid}"))?;
         anyhow::ensure!(res == expect, "bad result {res} for id {rid}");
         rec.record(&ctl, t0);
+        received += 1;
         window.add_permits(1);
         if ctl.stopped() {
             break;
