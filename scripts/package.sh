@@ -18,7 +18,10 @@ for c in $crates; do args+=(-p "$c"); done
 # home's registry/src and never re-extracts a version it finds there: drop
 # what an earlier run left of ours, or verification builds stale sources.
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
+# Likewise cargo takes a registry crate's build for unchanged (same name and
+# version): clean our crates' builds (the workspace ones rebuild in seconds).
 for c in $crates; do rm -rf "$cargo_home"/registry/src/*/"$c"-[0-9]*; done
+cargo clean -q "${args[@]}"
 echo "cargo package ${args[*]}"
 cargo package --locked "${args[@]}"
 
