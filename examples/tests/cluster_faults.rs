@@ -245,7 +245,9 @@ async fn recovered(figures: &Shared, control: &Client, to: &Client, everyone: &[
     loop {
         assert!(Instant::now() < deadline, "the cluster did not recover within {SOON:?}");
         i += 1;
-        if ask(figures, &control.chat(), to, format!("{tag}-ping-{i}")).await.is_ok()
+        if ask(figures, &control.chat(), to, format!("{tag}-ping-{i}"))
+            .await
+            .is_ok()
             && say(figures, control, format!("{tag}-say-{i}")).await
         {
             break;
@@ -458,7 +460,11 @@ async fn redis_restarted_without_persistence_reuses_no_node_id() {
         // calls and broadcasts reach the right connections.
         let third = node(&c.dir, "node-c", &c.url);
         let ids: Vec<u64> = c.nodes.iter().map(|n| n.node).collect();
-        assert!(!ids.contains(&third.node), "node id {} reused (running: {ids:?})", third.node);
+        assert!(
+            !ids.contains(&third.node),
+            "node id {} reused (running: {ids:?})",
+            third.node
+        );
         let release = c.release.subscribe();
         let cc = Client::connect(&third, "c", &release).await;
         let everyone = [&*c.a, &*c.b, &cc];

@@ -40,8 +40,7 @@ use duplexrpc_core::transport::{CloseReason, Receiver, Sender, TransportError};
 use duplexrpc_core::{ErrorObject, Id, Notification, Peer, PeerBuilder, PeerConfig, RpcError};
 
 use crate::backplane::{
-    Backplane, BackplaneError, CUT_OFF, CUT_OFF_CODE, Delivery, Link, NODE_DOWN, NODE_DOWN_CODE, NodeId,
-    Route,
+    Backplane, BackplaneError, CUT_OFF, CUT_OFF_CODE, Delivery, Link, NODE_DOWN, NODE_DOWN_CODE, NodeId, Route,
 };
 use crate::id::ConnectionId;
 
@@ -507,8 +506,9 @@ impl Cluster {
         let ready: Vec<(ConnectionId, u64)> = {
             let nodes = lock(&self.nodes);
             let mut abandoned = lock(&self.abandoned);
-            let (ready, waiting): (VecDeque<_>, VecDeque<_>) =
-                abandoned.drain(..).partition(|(conn, _)| nodes.live.contains(&conn.node()));
+            let (ready, waiting): (VecDeque<_>, VecDeque<_>) = abandoned
+                .drain(..)
+                .partition(|(conn, _)| nodes.live.contains(&conn.node()));
             *abandoned = waiting;
             ready.into()
         };

@@ -5,9 +5,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use duplexrpc_cluster::backplane::{
-    Backplane, BackplaneError, Delivery, Link, Liveness, NodeId, Route, is_node_down,
-};
+use duplexrpc_cluster::backplane::{Backplane, BackplaneError, Delivery, Link, Liveness, NodeId, Route, is_node_down};
 use duplexrpc_cluster::{ConnectionId, Registry};
 use duplexrpc_core::transport::memory;
 use duplexrpc_core::{PeerBuilder, RpcError, rpc};

@@ -337,7 +337,9 @@ impl Registry {
         match &self.inner.cluster {
             Some(cluster) => {
                 let (local, published) = futures::join!(local, cluster.publish_notify(group, except, notification));
-                published.map(|()| local).map_err(|reason| BroadcastError { local, reason })
+                published
+                    .map(|()| local)
+                    .map_err(|reason| BroadcastError { local, reason })
             }
             None => Ok(local.await),
         }
