@@ -37,7 +37,9 @@
 //! processes.
 //!
 //! Delivery is at most once: a message published while a node is down or
-//! while a client reconnects is not replayed. Each node delivers other
+//! while a client reconnects is not replayed. A broadcast that could not be
+//! published, or that reached fewer nodes than were alive at the last check,
+//! returns a [`BroadcastError`] (nothing is queued or retried). Each node delivers other
 //! nodes' broadcasts in the order they were published, one after the other:
 //! like a local `notify_all`, a broadcast waits for room in a slow
 //! connection's send queue (bounded by the call timeout).
@@ -246,7 +248,8 @@ pub fn may_have_run(error: &RpcError) -> bool {
 /// with feature `redis`, a Redis backplane (pub/sub channels, heartbeat keys
 /// with an expiry).
 pub trait Backplane: Send + Sync + fmt::Debug + 'static {
-    /// This node (allocated when it joined the cluster, never reused).
+    /// This node (chosen when it joined the cluster, unique among live nodes
+    /// and not reused by a later start).
     fn node(&self) -> NodeId;
 
     /// The messages for this node: everything published to [`Route::All`]

@@ -348,7 +348,8 @@ impl Registry {
     /// Calls every member of `group` (on every node, in a cluster) through a
     /// typed stub and collects each member's outcome, in id order. No member
     /// can make this hang: each call fails with [`RpcError::Timeout`] after
-    /// `timeout` (a dead member fails sooner, with `Disconnected`).
+    /// `timeout` (a member whose node is down fails sooner, with the
+    /// node-down error; one that closed with `Disconnected`).
     ///
     /// `registry.call_group("lobby", d, |b: BrowserClient| async move { b.confirm(q).await })`
     pub async fn call_group<C, F, Fut, R>(
