@@ -288,6 +288,17 @@ async fn outcomes(calls: Vec<tokio::task::JoinHandle<Result<String, RpcError>>>)
     (ok, err)
 }
 
+fn no_wrong_reply(figures: &Shared) {
+    let f = figures.lock().unwrap();
+    assert!(
+        f.wrong.is_empty(),
+        "{} of {} replies reached the wrong calls: {:?}",
+        f.wrong.len(),
+        f.calls,
+        f.wrong
+    );
+}
+
 fn report(test: &str, figures: &Shared, delivered: usize) {
     let f = figures.lock().unwrap();
     eprintln!(
@@ -300,7 +311,8 @@ fn report(test: &str, figures: &Shared, delivered: usize) {
         f.broadcasts_ok.len(),
         f.broadcasts_err
     );
-    assert!(f.wrong.is_empty(), "replies reached the wrong calls: {:?}", f.wrong);
+    drop(f);
+    no_wrong_reply(figures);
 }
 
 /// Prints the processes' logs if the test fails.
@@ -391,6 +403,7 @@ async fn stall() {
     wait_until("b received the 40 new held calls", || b.questions("hold:2:") == 40).await;
     c.release.send_replace(2);
     let (ok, _) = outcomes(new).await;
+    no_wrong_reply(&figures);
     assert_eq!(ok, 40, "the new calls are answered");
     // The calls reported failed were cancelled at the callee.
     wait_until("the 20 failed calls were cancelled at b's client", || {
@@ -440,6 +453,7 @@ async fn redis_restart(test: &str, persist: bool) -> (Cluster, Shared) {
     wait_until("b received the 40 new held calls", || b.questions("hold:2:") == 40).await;
     c.release.send_replace(2);
     let (ok, _) = outcomes(new).await;
+    no_wrong_reply(&figures);
     assert_eq!(ok, 40, "the new calls are answered");
     wait_until("the 20 failed calls were cancelled at b's client", || {
         b.held("hold:1:").0 == 20
