@@ -412,6 +412,11 @@ async fn stall() {
     .await;
     assert_eq!(b.held("hold:1:"), (20, 0), "(cancelled, answered) of the failed calls");
 
+    let log = c.nodes[0].proc.log();
+    assert!(
+        log.contains("cluster node declared down"),
+        "node a logs b's stall:\n{log}"
+    );
     say(&figures, b, "after the stall".into()).await;
     let delivered = check_broadcasts(&figures, &everyone, &[]).await;
     report("node stall", &figures, delivered);
@@ -462,6 +467,21 @@ async fn redis_restart(test: &str, persist: bool) -> (Cluster, Shared) {
     assert_eq!(b.held("hold:1:"), (20, 0), "(cancelled, answered) of the failed calls");
     let delivered = check_broadcasts(&figures, &everyone, &[]).await;
     report(test, &figures, delivered);
+    // Each node knew it was the one cut off, and none took the other for
+    // dead because of the outage.
+    for node in &c.nodes {
+        let log = node.proc.log();
+        assert!(
+            log.contains("this node is cut off from Redis"),
+            "{}:\n{log}",
+            node.proc.name()
+        );
+        assert!(
+            !log.contains("cluster node declared down"),
+            "{}:\n{log}",
+            node.proc.name()
+        );
+    }
     (c, figures)
 }
 
@@ -549,6 +569,14 @@ async fn redis_down_during_broadcasts_and_calls_both_ways() {
         }
         let delivered = check_broadcasts(&figures, &[&*a, &*b], &[]).await;
         report("redis down during broadcasts and calls", &figures, delivered);
+        for node in &c.nodes {
+            let log = node.proc.log();
+            assert!(
+                !log.contains("cluster node declared down"),
+                "{}:\n{log}",
+                node.proc.name()
+            );
+        }
     })
     .await
     .expect("the scenario ends within 120 s");
