@@ -533,7 +533,7 @@ impl Cluster {
             if !judging {
                 live.extend(nodes.live.iter().copied());
             }
-            for node in nodes.live.difference(&live) {
+            for node in nodes.live.difference(&live).filter(|n| **n != self.node) {
                 tracing::info!(node = %self.node, down = %node, "cluster node declared down (heartbeat expired)");
             }
             for node in live.difference(&nodes.live) {
@@ -925,5 +925,73 @@ async fn run_watcher(node: Node, stop: CancellationToken, every: Duration) {
                 cluster.send_abandoned().await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stand_in() -> (StandIn, mpsc::UnboundedReceiver<ProxyMsg>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let conn = ConnectionId::new(NodeId::new(7), 1);
+        let stand_in = StandIn {
+            conn,
+            epoch: 1,
+            tx,
+            state: Mutex::default(),
+        };
+        (stand_in, rx)
+    }
+
+    fn text(rx: &mut mpsc::UnboundedReceiver<ProxyMsg>) -> Option<String> {
+        match rx.try_recv() {
+            Ok(ProxyMsg::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    const REQUEST: &str = r#"{"jsonrpc":"2.0","id":0,"method":"m"}"#;
+    const REPLY: &str = r#"{"jsonrpc":"2.0","id":0,"result":"mine"}"#;
+
+    #[test]
+    fn a_reply_completes_only_a_pending_call_once() {
+        let (s, mut rx) = stand_in();
+        s.reply(REPLY);
+        assert_eq!(text(&mut rx), None, "no call pending: dropped");
+        assert_eq!(s.outgoing(REQUEST.into()).as_deref(), Some(REQUEST));
+        s.reply(REPLY);
+        assert_eq!(text(&mut rx).as_deref(), Some(REPLY));
+        s.reply(REPLY);
+        assert_eq!(text(&mut rx), None, "answered already: dropped");
+    }
+
+    #[test]
+    fn a_failed_stand_in_answers_its_calls_with_the_typed_error_and_drops_late_replies() {
+        let (s, mut rx) = stand_in();
+        s.outgoing(REQUEST.into()).unwrap();
+        assert!(
+            s.fail(Failure::NodeDown(NodeId::new(7), "heartbeat expired")),
+            "a call was pending"
+        );
+        let error = text(&mut rx).unwrap();
+        let Frame::Single(Incoming::Response { id, outcome: Err(e) }) = parse_frame(&error) else {
+            panic!("an error reply: {error}");
+        };
+        assert_eq!(id, Id::Number(0));
+        let e = RpcError::Call(e);
+        assert!(
+            crate::backplane::is_node_down(&e) && crate::backplane::may_have_run(&e),
+            "{e}"
+        );
+        // The late reply of the failed call is dropped.
+        s.reply(REPLY);
+        assert_eq!(text(&mut rx), None);
+        // A later call fails at once, without being sent; it did not run.
+        assert_eq!(s.outgoing(REQUEST.into()), None);
+        let Frame::Single(Incoming::Response { outcome: Err(e), .. }) = parse_frame(&text(&mut rx).unwrap()) else {
+            panic!("an error reply");
+        };
+        assert!(!crate::backplane::may_have_run(&RpcError::Call(e)));
     }
 }
