@@ -396,6 +396,16 @@ async fn scenario() {
         assert_eq!(c.hellos(), hellos_before[i], "{} kept its connection", c.name);
     }
 
+    // A broadcast made before every node noticed the death reports that it
+    // reached fewer nodes than alive (BACKPLANE_DOWN); probe until none does.
+    let deadline = Instant::now() + SOON;
+    for probe in 0.. {
+        if clients[5].chat().say(None, format!("probe {probe}")).await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no broadcast published within {SOON:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     clients[5].chat().say(None, "after the crash".into()).await.unwrap();
     delivered(&clients, &all, "after the crash").await;
     let moved = &clients[rust_on_dead];
