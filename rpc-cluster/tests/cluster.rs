@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use duplexrpc_cluster::backplane::{InProcessHub, NodeId, is_node_down};
+use duplexrpc_cluster::backplane::{BackplaneError, InProcessHub, NodeId, is_cut_off, is_node_down, may_have_run};
 use duplexrpc_cluster::{ConnectionId, Registry};
 use duplexrpc_core::transport::memory;
 use duplexrpc_core::{ErrorObject, Peer, PeerBuilder, PeerConfig, RpcError, rpc};
@@ -338,4 +338,36 @@ async fn a_dead_node_fails_calls_fast_and_a_restarted_one_rejoins_without_duplic
     assert_eq!(restarted.cluster_ids().await.unwrap().len(), 3);
     assert!(restarted.cluster_ids().await.unwrap().contains(&ann));
     assert_ne!(dead, NodeId::LOCAL);
+}
+
+#[tokio::test]
+async fn a_node_cut_off_from_the_backplane_says_so_in_its_calls_and_broadcasts() {
+    let hub = InProcessHub::new().check_every(Duration::from_millis(50));
+    let nodes = three_nodes(&hub);
+    let mut clients = Clients::new();
+    let _ann = clients.connect(&nodes[0], "ann", Vote::Yes);
+    let never = clients.connect(&nodes[1], "never", Vote::Never);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stuck = nodes[0].client::<LobbyClient>(never).unwrap();
+    let pending = tokio::spawn(async move { stuck.vote("?".into()).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Node 1 itself is cut off (the others are fine).
+    hub.kill(nodes[0].node());
+
+    let e = tokio::time::timeout(Duration::from_secs(5), pending)
+        .await
+        .expect("no hang")
+        .unwrap()
+        .unwrap_err();
+    assert!(is_cut_off(&e) && !is_node_down(&e) && may_have_run(&e), "{e}");
+    let e = nodes[0]
+        .client::<LobbyClient>(never)
+        .unwrap()
+        .vote("?".into())
+        .await
+        .unwrap_err();
+    assert!(is_cut_off(&e) && !may_have_run(&e), "{e}");
+    let e = nodes[0].notify_all(&said("only here")).await.unwrap_err();
+    assert_eq!(e.local, 1, "{e}");
+    assert!(matches!(e.reason, BackplaneError::CutOff(_)), "{e}");
 }
