@@ -21,7 +21,7 @@
 //! let id = registry.add(PeerBuilder::new().start(a_tx, a_rx));
 //! registry.join(id, "lobby");
 //! let sent = registry.notify_group("lobby", &Notification::new("hello", ()).unwrap()).await;
-//! assert_eq!(sent, 1);
+//! assert_eq!(sent, Ok(1));
 //! # });
 //! ```
 

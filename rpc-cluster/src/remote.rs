@@ -8,13 +8,19 @@
 //! | header `t` | route | body |
 //! | --- | --- | --- |
 //! | `notify` (`group`, `except`) | all | the notification, for this node's matching connections |
-//! | `to_conn` (`conn`) | the node of `conn` | a request, notification or `$/cancelRequest` from the sender's stand-in for `conn` |
-//! | `from_conn` (`conn`) | the node of the stand-in | the reply to a forwarded request |
+//! | `to_conn` (`conn`, `epoch`) | the node of `conn` | a request, notification or `$/cancelRequest` from the sender's stand-in `epoch` for `conn` |
+//! | `from_conn` (`conn`, `epoch`) | the node of the stand-in | the reply to a request forwarded for stand-in `epoch` |
+//! | `abandon` (`conn`, `epoch`) | the node of `conn` | empty: stand-in `epoch` failed its calls; cancel what is left of them |
 //! | `closed` (`conn`, `reason`) | all, or the asking node | empty: `conn` is gone, its stand-ins close |
 //! | `query` (`query`, `group`) | all | empty: which of your connections (in `group`)? |
 //! | `answer` (`query`, `conns`) | the asking node | empty |
+//!
+//! A stand-in's epoch is unique on its node (a counter) and node ids are
+//! unique in the cluster, so `(sender, epoch, request id)` names one call
+//! for the whole life of the cluster: a reply completes only the call that
+//! is still pending under that name, never one made by a later stand-in.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
@@ -33,7 +39,9 @@ use duplexrpc_core::protocol::{CANCEL_METHOD, CancelParams};
 use duplexrpc_core::transport::{CloseReason, Receiver, Sender, TransportError};
 use duplexrpc_core::{ErrorObject, Id, Notification, Peer, PeerBuilder, PeerConfig, RpcError};
 
-use crate::backplane::{Backplane, BackplaneError, Delivery, NODE_DOWN, NodeId, Route};
+use crate::backplane::{
+    Backplane, BackplaneError, CUT_OFF, CUT_OFF_CODE, Delivery, Link, NODE_DOWN, NODE_DOWN_CODE, NodeId, Route,
+};
 use crate::id::ConnectionId;
 
 /// The header line of an envelope.
@@ -48,9 +56,15 @@ enum Header {
     },
     ToConn {
         conn: ConnectionId,
+        epoch: u64,
     },
     FromConn {
         conn: ConnectionId,
+        epoch: u64,
+    },
+    Abandon {
+        conn: ConnectionId,
+        epoch: u64,
     },
     Closed {
         conn: ConnectionId,
@@ -99,9 +113,135 @@ enum ProxyMsg {
 #[derive(Debug)]
 struct Proxy {
     peer: Peer,
-    tx: mpsc::UnboundedSender<ProxyMsg>,
+    stand_in: Arc<StandIn>,
     created: Instant,
 }
+
+/// Why a stand-in fails its calls.
+#[derive(Clone, Debug)]
+enum Failure {
+    /// The connection's node is down (why).
+    NodeDown(NodeId, &'static str),
+    /// This node is cut off from the backplane (the reason).
+    CutOff(String),
+}
+
+impl Failure {
+    fn object(&self, may_have_run: bool) -> ErrorObject {
+        let after = if may_have_run {
+            "; the call may have run: it is cancelled at the callee once its node can be reached"
+        } else {
+            ""
+        };
+        match self {
+            Failure::NodeDown(node, why) => {
+                ErrorObject::new(NODE_DOWN_CODE, format!("{NODE_DOWN}: {node} ({why}){after}")).with_data(
+                    serde_json::json!({"cluster": "node_down", "node": node.get(), "may_have_run": may_have_run}),
+                )
+            }
+            Failure::CutOff(reason) => ErrorObject::new(CUT_OFF_CODE, format!("{CUT_OFF} ({reason}){after}"))
+                .with_data(serde_json::json!({"cluster": "cut_off", "may_have_run": may_have_run})),
+        }
+    }
+
+    fn of(error: BackplaneError) -> Failure {
+        match error {
+            BackplaneError::Unreachable(node) => Failure::NodeDown(node, "nothing receives its messages"),
+            BackplaneError::CutOff(reason) | BackplaneError::Failed(reason) => Failure::CutOff(reason),
+        }
+    }
+}
+
+/// What a stand-in and its sender share: the calls it has pending, and
+/// whether it has failed.
+#[derive(Debug)]
+struct StandIn {
+    conn: ConnectionId,
+    epoch: u64,
+    tx: mpsc::UnboundedSender<ProxyMsg>,
+    state: Mutex<StandInState>,
+}
+
+#[derive(Debug, Default)]
+struct StandInState {
+    pending: HashSet<Id>,
+    failed: Option<Failure>,
+}
+
+/// What a stand-in sends, as far as it matters here.
+enum Outgoing {
+    Request(Id),
+    Cancel(Option<Id>),
+    Other,
+}
+
+impl StandIn {
+    fn failed(&self) -> bool {
+        lock(&self.state).failed.is_some()
+    }
+
+    /// Fails every pending call (and every later one) with `failure`; true if
+    /// some were pending (they may have run at the callee).
+    fn fail(&self, failure: Failure) -> bool {
+        let mut state = lock(&self.state);
+        let failure = state.failed.get_or_insert(failure).clone();
+        let pending: Vec<Id> = state.pending.drain().collect();
+        drop(state);
+        let object = failure.object(true);
+        for id in &pending {
+            let _ = self.tx.send(ProxyMsg::Text(encode_error(&object, id)));
+        }
+        !pending.is_empty()
+    }
+
+    /// A message the stand-in's peer sends: the text to publish, or `None`
+    /// when it is answered here (the stand-in has failed).
+    fn outgoing(&self, text: String) -> Option<String> {
+        let kind = match parse_frame(&text) {
+            Frame::Single(Incoming::Request { id, .. }) => Outgoing::Request(id),
+            Frame::Single(Incoming::Notification { method, params }) if method == CANCEL_METHOD => Outgoing::Cancel(
+                params
+                    .and_then(|p| serde_json::from_str::<CancelParams<Id>>(p.get()).ok())
+                    .map(|c| c.id),
+            ),
+            _ => Outgoing::Other,
+        };
+        let mut state = lock(&self.state);
+        match kind {
+            Outgoing::Request(id) => {
+                if let Some(failure) = &state.failed {
+                    let _ = self.tx.send(ProxyMsg::Text(encode_error(&failure.object(false), &id)));
+                    return None;
+                }
+                state.pending.insert(id);
+            }
+            Outgoing::Cancel(id) => {
+                if let Some(id) = id {
+                    state.pending.remove(&id);
+                }
+            }
+            Outgoing::Other => {}
+        }
+        state.failed.is_none().then_some(text)
+    }
+
+    /// A reply from the connection's node: passed on only if it answers a
+    /// call still pending in this stand-in.
+    fn reply(&self, body: &str) {
+        let Frame::Single(Incoming::Response { id, .. }) = parse_frame(body) else {
+            tracing::debug!(conn = %self.conn, "a reply from another node is not a response");
+            return;
+        };
+        if lock(&self.state).pending.remove(&id) {
+            let _ = self.tx.send(ProxyMsg::Text(body.to_owned()));
+        } else {
+            tracing::debug!(conn = %self.conn, ?id, "a late reply for a call that already ended was dropped");
+        }
+    }
+}
+
+/// How many stand-ins' abandoned calls wait for their node to be reachable.
+const MAX_ABANDONED: usize = 4096;
 
 /// A call forwarded to one of this node's connections.
 #[derive(Debug)]
@@ -117,6 +257,9 @@ struct Nodes {
     /// Seen alive at some check.
     seen: BTreeSet<NodeId>,
 }
+
+/// A forwarded call: the calling node, the connection, the stand-in's epoch, the request id.
+type ForwardKey = (NodeId, ConnectionId, u64, Id);
 
 /// One node's answer to a query: its connections.
 type Answer = (NodeId, Vec<ConnectionId>);
@@ -161,7 +304,13 @@ pub(crate) struct Cluster {
     pub(crate) node: NodeId,
     proxy_config: PeerConfig,
     proxies: Mutex<HashMap<ConnectionId, Proxy>>,
-    forwarded: Mutex<HashMap<(NodeId, ConnectionId, Id), Forwarded>>,
+    next_epoch: AtomicU64,
+    /// Stand-ins that failed calls which may still run at the callee: the
+    /// callee is told to cancel them once it is reachable.
+    abandoned: Mutex<VecDeque<(ConnectionId, u64)>>,
+    /// Why this node is cut off from the backplane, while it is.
+    cut_off: Mutex<Option<String>>,
+    forwarded: Mutex<HashMap<ForwardKey, Forwarded>>,
     queries: Mutex<HashMap<u64, mpsc::UnboundedSender<Answer>>>,
     next_query: AtomicU64,
     nodes: Mutex<Nodes>,
@@ -181,6 +330,9 @@ impl Cluster {
             node,
             proxy_config,
             proxies: Mutex::default(),
+            next_epoch: AtomicU64::new(1),
+            abandoned: Mutex::default(),
+            cut_off: Mutex::default(),
             forwarded: Mutex::default(),
             queries: Mutex::default(),
             next_query: AtomicU64::new(0),
@@ -211,19 +363,41 @@ impl Cluster {
         ));
     }
 
-    async fn publish(&self, route: Route, header: &Header, body: &str) -> Result<(), BackplaneError> {
+    /// Publishes one envelope; returns how many nodes received it.
+    async fn publish(&self, route: Route, header: &Header, body: &str) -> Result<usize, BackplaneError> {
         self.backplane.publish(route, envelope(header, body)).await
     }
 
-    /// Publishes a notification for every other node's matching connections.
-    pub(crate) async fn publish_notify(&self, group: Option<&str>, except: Option<ConnectionId>, n: &Notification) {
+    /// Publishes a notification for every other node's matching
+    /// connections. Fails if it was not published, or reached fewer nodes
+    /// than were alive at the last check.
+    pub(crate) async fn publish_notify(
+        &self,
+        group: Option<&str>,
+        except: Option<ConnectionId>,
+        n: &Notification,
+    ) -> Result<(), BackplaneError> {
+        if let Some(reason) = lock(&self.cut_off).clone() {
+            return Err(BackplaneError::CutOff(reason));
+        }
         let header = Header::Notify {
             group: group.map(str::to_owned),
             except,
         };
-        if let Err(e) = self.publish(Route::All, &header, n.text()).await {
-            tracing::warn!(node = %self.node, error = %e, "broadcast not published to the other nodes");
+        let result = self.publish(Route::All, &header, n.text()).await.and_then(|reached| {
+            let live = lock(&self.nodes).live.len();
+            if reached < live {
+                Err(BackplaneError::Failed(format!(
+                    "reached {reached} of the {live} live nodes (some are reconnecting to the backplane)"
+                )))
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = &result {
+            tracing::warn!(node = %self.node, error = %e, "broadcast not published to every other node");
         }
+        result
     }
 
     /// Tells every node that `conn` (one of ours) is gone.
@@ -252,20 +426,29 @@ impl Cluster {
         let mut proxies = lock(&self.proxies);
         if let Some(p) = proxies.get(&conn)
             && !p.peer.is_closed()
+            && !p.stand_in.failed()
         {
             return p.peer.clone();
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        if self.is_down(conn.node()) {
-            let _ = tx.send(ProxyMsg::Gone(down(conn.node())));
+        let stand_in = Arc::new(StandIn {
+            conn,
+            epoch: self.next_epoch.fetch_add(1, Ordering::Relaxed),
+            tx,
+            state: Mutex::default(),
+        });
+        if let Some(reason) = lock(&self.cut_off).clone() {
+            stand_in.fail(Failure::CutOff(reason));
+        } else if self.is_down(conn.node()) {
+            stand_in.fail(Failure::NodeDown(conn.node(), "heartbeat expired"));
         }
-        let sender = ProxySender::new(Arc::downgrade(self), conn);
+        let sender = ProxySender::new(Arc::downgrade(self), stand_in.clone());
         let peer = PeerBuilder::with_config(self.proxy_config.clone()).start(sender, ProxyReceiver { rx });
         proxies.insert(
             conn,
             Proxy {
                 peer: peer.clone(),
-                tx,
+                stand_in,
                 created: Instant::now(),
             },
         );
@@ -277,43 +460,106 @@ impl Cluster {
         nodes.seen.contains(&node) && !nodes.live.contains(&node)
     }
 
-    fn to_proxy(&self, conn: ConnectionId, msg: ProxyMsg) {
-        let proxies = lock(&self.proxies);
-        if let Some(p) = proxies.get(&conn) {
-            let _ = p.tx.send(msg);
+    /// A reply for stand-in `epoch` of `conn`: dropped unless that stand-in
+    /// is the current one (an older one has failed all its calls).
+    fn to_proxy(&self, conn: ConnectionId, epoch: u64, body: &str) {
+        let stand_in = lock(&self.proxies)
+            .get(&conn)
+            .filter(|p| p.stand_in.epoch == epoch)
+            .map(|p| p.stand_in.clone());
+        match stand_in {
+            Some(stand_in) => stand_in.reply(body),
+            None => tracing::debug!(%conn, epoch, "a reply for a stand-in that is gone was dropped"),
         }
     }
 
     fn close_proxy(&self, conn: ConnectionId, reason: String) {
         if let Some(p) = lock(&self.proxies).remove(&conn) {
-            let _ = p.tx.send(ProxyMsg::Gone(reason));
+            let _ = p.stand_in.tx.send(ProxyMsg::Gone(reason));
+        }
+    }
+
+    /// Fails a stand-in's calls; remembers to cancel them at the callee.
+    fn fail_stand_in(&self, stand_in: &StandIn, failure: Failure) {
+        if stand_in.fail(failure) {
+            let mut abandoned = lock(&self.abandoned);
+            if abandoned.len() == MAX_ABANDONED {
+                abandoned.pop_front();
+            }
+            abandoned.push_back((stand_in.conn, stand_in.epoch));
+        }
+    }
+
+    /// This node lost its backplane: every stand-in fails its calls, and
+    /// new ones fail at once until it is back.
+    fn cut(&self, reason: String) {
+        let failure = Failure::CutOff(reason.clone());
+        *lock(&self.cut_off) = Some(reason);
+        let stand_ins: Vec<Arc<StandIn>> = lock(&self.proxies).values().map(|p| p.stand_in.clone()).collect();
+        for stand_in in stand_ins {
+            self.fail_stand_in(&stand_in, failure.clone());
+        }
+    }
+
+    /// Tells the callees of abandoned calls (on live nodes) to cancel them.
+    async fn send_abandoned(&self) {
+        let ready: Vec<(ConnectionId, u64)> = {
+            let nodes = lock(&self.nodes);
+            let mut abandoned = lock(&self.abandoned);
+            let (ready, waiting): (VecDeque<_>, VecDeque<_>) = abandoned
+                .drain(..)
+                .partition(|(conn, _)| nodes.live.contains(&conn.node()));
+            *abandoned = waiting;
+            ready.into()
+        };
+        for (conn, epoch) in ready {
+            let header = Header::Abandon { conn, epoch };
+            if let Err(e) = self.publish(Route::Node(conn.node()), &header, "").await {
+                tracing::debug!(%conn, error = %e, "could not ask for failed calls to be cancelled yet");
+                lock(&self.abandoned).push_back((conn, epoch));
+            }
         }
     }
 
     /// Records a liveness check that started at `started`: stand-ins of
-    /// nodes that are down end (their pending calls fail), calls forwarded
-    /// for nodes that are down are aborted.
-    fn checked(&self, started: Instant, live: Vec<NodeId>) {
-        let live: BTreeSet<NodeId> = live.into_iter().collect();
+    /// nodes that are down fail their calls, calls forwarded for nodes that
+    /// are down are aborted. Unless `judging` (this node's own backplane
+    /// link was down recently), nodes missing from the check are kept as
+    /// they were: their heartbeat may have lapsed for the same reason.
+    fn checked(&self, started: Instant, live: Vec<NodeId>, judging: bool) {
+        let mut live: BTreeSet<NodeId> = live.into_iter().collect();
         {
             let mut nodes = lock(&self.nodes);
+            if !judging {
+                live.extend(nodes.live.iter().copied());
+            }
+            for node in nodes.live.difference(&live).filter(|n| **n != self.node) {
+                tracing::info!(node = %self.node, down = %node, "cluster node declared down (heartbeat expired)");
+            }
+            for node in live.difference(&nodes.live) {
+                tracing::info!(node = %self.node, up = %node, "cluster node alive");
+            }
             nodes.seen.extend(live.iter().copied());
             nodes.live = live.clone();
         }
         // A node's heartbeat is written before it serves a connection, so a
         // node missing from a check that started after we learned of it is down.
         let dead = |node: &NodeId| *node != self.node && !live.contains(node);
+        let mut failing = Vec::new();
         lock(&self.proxies).retain(|conn, p| {
             if p.peer.is_closed() {
                 return false;
             }
             if p.created <= started && dead(&conn.node()) {
-                let _ = p.tx.send(ProxyMsg::Gone(down(conn.node())));
+                failing.push(p.stand_in.clone());
                 return false;
             }
             true
         });
-        lock(&self.forwarded).retain(|(from, _, _), f| {
+        for stand_in in failing {
+            self.fail_stand_in(&stand_in, Failure::NodeDown(stand_in.conn.node(), "heartbeat expired"));
+        }
+        lock(&self.forwarded).retain(|(from, ..), f| {
             if f.started <= started && dead(from) {
                 f.task.abort();
                 return false;
@@ -375,40 +621,43 @@ impl Drop for ForgetQuery<'_> {
     }
 }
 
-fn down(node: NodeId) -> String {
-    format!("{NODE_DOWN}: {node} (heartbeat expired)")
-}
-
 /// Sends a stand-in's messages to the node of its connection, one publish
 /// at a time, in order.
 struct ProxySender {
     cluster: Weak<Cluster>,
-    conn: ConnectionId,
+    stand_in: Arc<StandIn>,
     queued: VecDeque<String>,
     publishing: Option<BoxFuture<'static, Result<(), TransportError>>>,
 }
 
 impl ProxySender {
-    fn new(cluster: Weak<Cluster>, conn: ConnectionId) -> Self {
+    fn new(cluster: Weak<Cluster>, stand_in: Arc<StandIn>) -> Self {
         ProxySender {
             cluster,
-            conn,
+            stand_in,
             queued: VecDeque::new(),
             publishing: None,
         }
     }
 
+    /// Publishes one message; a failure fails the stand-in's calls (with an
+    /// error reply each), not its transport.
     fn publish(&self, text: String) -> BoxFuture<'static, Result<(), TransportError>> {
-        let (cluster, conn) = (self.cluster.clone(), self.conn);
+        let (cluster, stand_in) = (self.cluster.clone(), self.stand_in.clone());
         Box::pin(async move {
             let cluster = cluster
                 .upgrade()
                 .ok_or_else(|| TransportError::Io("the registry is gone".into()))?;
-            let header = Header::ToConn { conn };
-            cluster
-                .publish(Route::Node(conn.node()), &header, &text)
-                .await
-                .map_err(|e| TransportError::Io(e.to_string()))
+            let Some(text) = stand_in.outgoing(text) else {
+                return Ok(());
+            };
+            let (conn, epoch) = (stand_in.conn, stand_in.epoch);
+            let header = Header::ToConn { conn, epoch };
+            if let Err(e) = cluster.publish(Route::Node(conn.node()), &header, &text).await {
+                tracing::info!(node = %cluster.node, %conn, error = %e, "a call to another node's connection failed");
+                cluster.fail_stand_in(&stand_in, Failure::of(e));
+            }
+            Ok(())
         })
     }
 }
@@ -494,8 +743,9 @@ async fn run_inbox(
                     text: body.to_owned(),
                 });
             }
-            Header::ToConn { conn } => to_conn(&*local, &cluster, delivery.from, conn, body).await,
-            Header::FromConn { conn } => cluster.to_proxy(conn, ProxyMsg::Text(body.to_owned())),
+            Header::ToConn { conn, epoch } => to_conn(&*local, &cluster, (delivery.from, conn, epoch), body).await,
+            Header::FromConn { conn, epoch } => cluster.to_proxy(conn, epoch, body),
+            Header::Abandon { conn, epoch } => cluster.abandon(delivery.from, conn, epoch),
             Header::Closed { conn, reason } => cluster.close_proxy(conn, reason),
             Header::Query { query, group } => {
                 let conns = match group {
@@ -515,8 +765,29 @@ async fn run_inbox(
     }
 }
 
-/// A message from `from`'s stand-in for our connection `conn`.
-async fn to_conn(local: &dyn Local, cluster: &Arc<Cluster>, from: NodeId, conn: ConnectionId, body: &str) {
+impl Cluster {
+    /// `from` failed the calls of its stand-in `epoch` for our `conn`:
+    /// cancels those still running.
+    fn abandon(&self, from: NodeId, conn: ConnectionId, epoch: u64) {
+        let mut cancelled = 0;
+        lock(&self.forwarded).retain(|key, f| {
+            if (key.0, key.1, key.2) == (from, conn, epoch) {
+                // Dropping the forwarded call cancels it on the connection too.
+                f.task.abort();
+                cancelled += 1;
+                return false;
+            }
+            true
+        });
+        if cancelled > 0 {
+            tracing::info!(node = %self.node, %from, %conn, cancelled, "cancelled calls the caller reported failed");
+        }
+    }
+}
+
+/// A message from stand-in `(from, conn, epoch)` for our connection `conn`.
+async fn to_conn(local: &dyn Local, cluster: &Arc<Cluster>, stand_in: (NodeId, ConnectionId, u64), body: &str) {
+    let (from, conn, epoch) = stand_in;
     let peer = if conn.node() == cluster.node {
         local.peer(conn)
     } else {
@@ -534,7 +805,7 @@ async fn to_conn(local: &dyn Local, cluster: &Arc<Cluster>, from: NodeId, conn: 
         Frame::Single(Incoming::Request { id, method, params }) => {
             let method = method.into_owned();
             let params: Option<Box<RawValue>> = params.map(ToOwned::to_owned);
-            let key = (from, conn, id.clone());
+            let key = (from, conn, epoch, id.clone());
             let mut forwarded = lock(&cluster.forwarded);
             let weak = Arc::downgrade(cluster);
             let task_key = key.clone();
@@ -544,10 +815,10 @@ async fn to_conn(local: &dyn Local, cluster: &Arc<Cluster>, from: NodeId, conn: 
                 lock(&cluster.forwarded).remove(&task_key);
                 let (header, reply) = match outcome {
                     Ok(raw) => (
-                        Header::FromConn { conn },
+                        Header::FromConn { conn, epoch },
                         EncodedResult::encode(&raw).map_or_else(|e| encode_error(&e, &id), |r| r.finish(&id)),
                     ),
-                    Err(RpcError::Call(e)) => (Header::FromConn { conn }, encode_error(&e, &id)),
+                    Err(RpcError::Call(e)) => (Header::FromConn { conn, epoch }, encode_error(&e, &id)),
                     Err(RpcError::Disconnected(reason)) => (
                         Header::Closed {
                             conn,
@@ -556,7 +827,7 @@ async fn to_conn(local: &dyn Local, cluster: &Arc<Cluster>, from: NodeId, conn: 
                         String::new(),
                     ),
                     Err(other) => (
-                        Header::FromConn { conn },
+                        Header::FromConn { conn, epoch },
                         encode_error(&ErrorObject::internal(other), &id),
                     ),
                 };
@@ -573,7 +844,7 @@ async fn to_conn(local: &dyn Local, cluster: &Arc<Cluster>, from: NodeId, conn: 
         Frame::Single(Incoming::Notification { method, params }) if method == CANCEL_METHOD => {
             let parsed = params.map(|p| serde_json::from_str::<CancelParams<Id>>(p.get()));
             if let Some(Ok(CancelParams { id })) = parsed
-                && let Some(f) = lock(&cluster.forwarded).remove(&(from, conn, id))
+                && let Some(f) = lock(&cluster.forwarded).remove(&(from, conn, epoch, id))
             {
                 // Dropping the forwarded call cancels it on the connection too.
                 f.task.abort();
@@ -614,9 +885,14 @@ async fn run_notifier(node: Node, mut rx: mpsc::UnboundedReceiver<RemoteNotify>,
     }
 }
 
+/// Checks which nodes are alive every heartbeat, and whether this node
+/// itself can reach the backplane.
 async fn run_watcher(node: Node, stop: CancellationToken, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // When this node's link came back: no node is judged dead for one
+    // expiry after that, so that the others can write their heartbeats again.
+    let mut restored: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
@@ -624,9 +900,98 @@ async fn run_watcher(node: Node, stop: CancellationToken, every: Duration) {
         }
         let Some(cluster) = node.cluster.upgrade() else { return };
         let started = Instant::now();
-        match cluster.backplane.live_nodes().await {
-            Ok(live) => cluster.checked(started, live),
-            Err(e) => tracing::warn!(node = %cluster.node, error = %e, "liveness check failed"),
+        let checked = cluster.backplane.live_nodes().await;
+        let checked = match cluster.backplane.link() {
+            Link::Down(reason) => Err(reason),
+            Link::Up => checked.map_err(|e| e.to_string()),
+        };
+        let was_cut = lock(&cluster.cut_off).is_some();
+        match checked {
+            Err(reason) => {
+                if !was_cut {
+                    tracing::warn!(node = %cluster.node, %reason, "{CUT_OFF}: calls to other nodes fail, broadcasts return errors, no node is judged dead");
+                }
+                cluster.cut(reason);
+            }
+            Ok(live) => {
+                if was_cut {
+                    tracing::info!(node = %cluster.node, "back on the cluster backplane");
+                    *lock(&cluster.cut_off) = None;
+                    restored = Some(Instant::now());
+                }
+                let grace = cluster.backplane.liveness().expiry.max(every);
+                let judging = restored.is_none_or(|at| at.elapsed() >= grace);
+                cluster.checked(started, live, judging);
+                cluster.send_abandoned().await;
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stand_in() -> (StandIn, mpsc::UnboundedReceiver<ProxyMsg>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let conn = ConnectionId::new(NodeId::new(7), 1);
+        let stand_in = StandIn {
+            conn,
+            epoch: 1,
+            tx,
+            state: Mutex::default(),
+        };
+        (stand_in, rx)
+    }
+
+    fn text(rx: &mut mpsc::UnboundedReceiver<ProxyMsg>) -> Option<String> {
+        match rx.try_recv() {
+            Ok(ProxyMsg::Text(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    const REQUEST: &str = r#"{"jsonrpc":"2.0","id":0,"method":"m"}"#;
+    const REPLY: &str = r#"{"jsonrpc":"2.0","id":0,"result":"mine"}"#;
+
+    #[test]
+    fn a_reply_completes_only_a_pending_call_once() {
+        let (s, mut rx) = stand_in();
+        s.reply(REPLY);
+        assert_eq!(text(&mut rx), None, "no call pending: dropped");
+        assert_eq!(s.outgoing(REQUEST.into()).as_deref(), Some(REQUEST));
+        s.reply(REPLY);
+        assert_eq!(text(&mut rx).as_deref(), Some(REPLY));
+        s.reply(REPLY);
+        assert_eq!(text(&mut rx), None, "answered already: dropped");
+    }
+
+    #[test]
+    fn a_failed_stand_in_answers_its_calls_with_the_typed_error_and_drops_late_replies() {
+        let (s, mut rx) = stand_in();
+        s.outgoing(REQUEST.into()).unwrap();
+        assert!(
+            s.fail(Failure::NodeDown(NodeId::new(7), "heartbeat expired")),
+            "a call was pending"
+        );
+        let error = text(&mut rx).unwrap();
+        let Frame::Single(Incoming::Response { id, outcome: Err(e) }) = parse_frame(&error) else {
+            panic!("an error reply: {error}");
+        };
+        assert_eq!(id, Id::Number(0));
+        let e = RpcError::Call(e);
+        assert!(
+            crate::backplane::is_node_down(&e) && crate::backplane::may_have_run(&e),
+            "{e}"
+        );
+        // The late reply of the failed call is dropped.
+        s.reply(REPLY);
+        assert_eq!(text(&mut rx), None);
+        // A later call fails at once, without being sent; it did not run.
+        assert_eq!(s.outgoing(REQUEST.into()), None);
+        let Frame::Single(Incoming::Response { outcome: Err(e), .. }) = parse_frame(&text(&mut rx).unwrap()) else {
+            panic!("an error reply");
+        };
+        assert!(!crate::backplane::may_have_run(&RpcError::Call(e)));
     }
 }

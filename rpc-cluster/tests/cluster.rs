@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use duplexrpc_cluster::backplane::{InProcessHub, NodeId, is_node_down};
+use duplexrpc_cluster::backplane::{BackplaneError, InProcessHub, NodeId, is_cut_off, is_node_down, may_have_run};
 use duplexrpc_cluster::{ConnectionId, Registry};
 use duplexrpc_core::transport::memory;
 use duplexrpc_core::{ErrorObject, Peer, PeerBuilder, PeerConfig, RpcError, rpc};
@@ -156,13 +156,13 @@ async fn broadcasts_reach_every_node_once() {
     assert!(!nodes[0].join(bob, "red"), "a node manages its own connections' groups");
 
     // Local count: the sender's own connections.
-    assert_eq!(nodes[1].notify_all(&said("hello")).await, 1);
+    assert_eq!(nodes[1].notify_all(&said("hello")).await, Ok(1));
     assert_eq!(clients.lines(4).await, each(&["ann", "bob", "cid", "dan"], "hello"));
 
-    assert_eq!(nodes[1].notify_group("red", &said("red")).await, 0);
+    assert_eq!(nodes[1].notify_group("red", &said("red")).await, Ok(0));
     assert_eq!(clients.lines(2).await, each(&["ann", "cid"], "red"));
 
-    assert_eq!(nodes[0].notify_all_except(dan, &said("not dan")).await, 1);
+    assert_eq!(nodes[0].notify_all_except(dan, &said("not dan")).await, Ok(1));
     assert_eq!(clients.lines(3).await, each(&["ann", "bob", "cid"], "not dan"));
 
     assert_eq!(nodes[2].cluster_members("red").await.unwrap(), vec![ann, cid]);
@@ -307,21 +307,67 @@ async fn a_dead_node_fails_calls_fast_and_a_restarted_one_rejoins_without_duplic
         .unwrap_err();
     assert!(is_node_down(&e), "{e}");
 
-    // The living nodes carry on.
-    assert_eq!(nodes[2].notify_all(&said("still here")).await, 1);
+    // The living nodes carry on (once each has noticed the dead node, a
+    // broadcast no longer reports that it reached fewer nodes than alive).
+    let sent = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match nodes[2].notify_all(&said("still here")).await {
+                Ok(sent) => return sent,
+                Err(e) => {
+                    assert_eq!(e.local, 1, "{e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    })
+    .await
+    .expect("a broadcast is published within 5 s");
+    assert_eq!(sent, 1);
     assert_eq!(clients.lines(2).await, each(&["ann", "cid"], "still here"));
     assert_eq!(nodes[0].live_nodes().await.unwrap().len(), 2);
 
     // "bob" reconnects to a new node (a restart): a fresh node id, and no
     // message twice.
     let restarted = Registry::with_backplane(hub.node());
-    assert!(restarted.node() > dead);
+    assert_ne!(restarted.node(), dead);
     let bob_again = clients.connect(&restarted, "bob", Vote::Yes);
-    assert_eq!(nodes[0].notify_all(&said("welcome back")).await, 1);
+    assert_eq!(nodes[0].notify_all(&said("welcome back")).await, Ok(1));
     assert_eq!(clients.lines(3).await, each(&["ann", "bob", "cid"], "welcome back"));
     let bob: LobbyClient = nodes[2].client(bob_again).unwrap();
     assert_eq!(bob.vote("ok?".into()).await, Ok(true));
     assert_eq!(restarted.cluster_ids().await.unwrap().len(), 3);
     assert!(restarted.cluster_ids().await.unwrap().contains(&ann));
     assert_ne!(dead, NodeId::LOCAL);
+}
+
+#[tokio::test]
+async fn a_node_cut_off_from_the_backplane_says_so_in_its_calls_and_broadcasts() {
+    let hub = InProcessHub::new().check_every(Duration::from_millis(50));
+    let nodes = three_nodes(&hub);
+    let mut clients = Clients::new();
+    let _ann = clients.connect(&nodes[0], "ann", Vote::Yes);
+    let never = clients.connect(&nodes[1], "never", Vote::Never);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stuck = nodes[0].client::<LobbyClient>(never).unwrap();
+    let pending = tokio::spawn(async move { stuck.vote("?".into()).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Node 1 itself is cut off (the others are fine).
+    hub.kill(nodes[0].node());
+
+    let e = tokio::time::timeout(Duration::from_secs(5), pending)
+        .await
+        .expect("no hang")
+        .unwrap()
+        .unwrap_err();
+    assert!(is_cut_off(&e) && !is_node_down(&e) && may_have_run(&e), "{e}");
+    let e = nodes[0]
+        .client::<LobbyClient>(never)
+        .unwrap()
+        .vote("?".into())
+        .await
+        .unwrap_err();
+    assert!(is_cut_off(&e) && !may_have_run(&e), "{e}");
+    let e = nodes[0].notify_all(&said("only here")).await.unwrap_err();
+    assert_eq!(e.local, 1, "{e}");
+    assert!(matches!(e.reason, BackplaneError::CutOff(_)), "{e}");
 }

@@ -5,7 +5,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use duplexrpc_cluster::backplane::{Backplane, BackplaneError, Delivery, Liveness, NodeId, Route, is_node_down};
+use duplexrpc_cluster::backplane::{Backplane, BackplaneError, Delivery, Link, Liveness, NodeId, Route, is_node_down};
 use duplexrpc_cluster::{ConnectionId, Registry};
 use duplexrpc_core::transport::memory;
 use duplexrpc_core::{PeerBuilder, RpcError, rpc};
@@ -25,6 +25,10 @@ impl Redis {
             .local_addr()
             .unwrap()
             .port();
+        Redis::start_on(port)
+    }
+
+    fn start_on(port: u16) -> Redis {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -46,6 +50,13 @@ impl Redis {
             std::thread::sleep(Duration::from_millis(20));
         }
         redis
+    }
+
+    /// Kills this `redis-server` and starts an empty one on the same port.
+    fn restart_empty(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        *self = Redis::start_on(self.port);
     }
 
     fn url(&self) -> String {
@@ -96,7 +107,9 @@ async fn publish_route_and_liveness() {
     assert!(one.deliveries().is_none(), "taken once");
     let mut two_rx = two.deliveries().unwrap();
     let mut other_rx = other_cluster.deliveries().unwrap();
-    assert_eq!(one.live_nodes().await.unwrap(), vec![one.node(), two.node()]);
+    let mut both = vec![one.node(), two.node()];
+    both.sort_unstable();
+    assert_eq!(one.live_nodes().await.unwrap(), both, "in id order");
 
     one.publish(Route::All, "to all\nwith a newline".into()).await.unwrap();
     for rx in [&mut one_rx, &mut two_rx] {
@@ -138,7 +151,7 @@ async fn publish_route_and_liveness() {
 
     // A node that leaves is gone at once; a new start is a new node.
     let three = backplane(&redis, "t1").await;
-    assert!(three.node() > two_id);
+    assert_ne!(three.node(), two_id);
     three.leave().await;
     assert_eq!(one.live_nodes().await.unwrap(), vec![one.node()]);
 }
@@ -149,23 +162,7 @@ async fn resubscribes_after_redis_restarts() {
     let one = backplane(&redis, "r").await;
     let two = backplane(&redis, "r").await;
     let mut one_rx = one.deliveries().unwrap();
-    let port = redis.port;
-    let _ = redis.child.kill();
-    let _ = redis.child.wait();
-    redis.child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    redis.restart_empty();
     // Once both reconnected, messages flow again.
     let delivered = tokio::time::timeout(Duration::from_secs(15), async {
         loop {
@@ -178,6 +175,46 @@ async fn resubscribes_after_redis_restarts() {
     .await
     .expect("delivered again within 15 s");
     assert_eq!(delivered.payload, "again");
+}
+
+#[tokio::test]
+async fn an_outage_is_reported_and_an_empty_redis_reuses_no_node_id() {
+    let mut redis = Redis::start();
+    let one = backplane(&redis, "ids").await;
+    let port = redis.port;
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    // Redis is gone: operations fail within their deadline, as this
+    // node's own cut-off, and the link says so.
+    let e = tokio::time::timeout(Duration::from_secs(5), one.publish(Route::All, "lost".into()))
+        .await
+        .expect("fails within its deadline");
+    assert!(matches!(e, Err(BackplaneError::CutOff(_))), "{e:?}");
+    assert!(matches!(one.link(), Link::Down(_)), "{:?}", one.link());
+    let e = tokio::time::timeout(Duration::from_secs(5), one.live_nodes())
+        .await
+        .expect("fails within its deadline");
+    assert!(matches!(e, Err(BackplaneError::CutOff(_))), "{e:?}");
+
+    // Back, empty: a new node does not get the id of the running one, and
+    // the running one rejoins by itself.
+    redis = Redis::start_on(port);
+    let two = backplane(&redis, "ids").await;
+    assert_ne!(one.node(), two.node(), "a node id reused after Redis lost its data");
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(live) = two.live_nodes().await
+                && live.contains(&one.node())
+                && one.link() == Link::Up
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the running node is back within 10 s");
+    assert_eq!(one.publish(Route::All, "back".into()).await, Ok(2));
 }
 
 #[rpc]
@@ -238,7 +275,8 @@ async fn registries_over_redis() {
     assert_eq!(a.cluster_members("g").await.unwrap(), vec![on_b]);
 
     a.notify_group("g", &VoterClient::said_notification(&"hi g".to_owned()).unwrap())
-        .await;
+        .await
+        .unwrap();
     let line = tokio::time::timeout(Duration::from_secs(5), lines.recv())
         .await
         .unwrap();

@@ -9,6 +9,11 @@
 //! until SIGINT or SIGTERM, when it leaves the cluster (the other nodes see
 //! it gone at once) and closes its connections. Without `--redis` it is a
 //! single node with no backplane.
+//!
+//! Logs to stderr through `tracing-subscriber`: connections, nodes declared
+//! down or alive again, and this node losing or regaining Redis, at INFO
+//! (the default); `RUST_LOG` tunes it (e.g. `RUST_LOG=debug`,
+//! `RUST_LOG=duplexrpc_cluster=debug,info`).
 
 use std::io::Write;
 use std::time::Duration;
@@ -34,6 +39,15 @@ fn millis(value: &str) -> Duration {
 
 #[tokio::main]
 async fn main() {
+    // Written by a background thread, so that logging never blocks the runtime.
+    let (writer, _flush_on_exit) = tracing_appender::non_blocking(std::io::stderr());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .init();
     let mut listen = "127.0.0.1:0".to_owned();
     let mut options = NodeOptions::default();
     let mut liveness = Liveness::default();
@@ -74,12 +88,7 @@ async fn main() {
         let _ = writeln!(out, "listening {} node {}", handle.url(), registry.node().get());
         let _ = out.flush();
     }
-    eprintln!(
-        "cluster-node {}: {} serving on {}",
-        options.name,
-        registry.node(),
-        handle.url()
-    );
+    tracing::info!(name = %options.name, node = %registry.node(), url = %handle.url(), "cluster node serving");
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("a SIGTERM handler can be installed");
@@ -87,7 +96,7 @@ async fn main() {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }
-    eprintln!("cluster-node {}: leaving", options.name);
+    tracing::info!(name = %options.name, "leaving the cluster");
     registry.leave_cluster().await;
     handle.stop().await;
 }

@@ -109,6 +109,34 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, `TERM`, ...) to the process, through `kill`.
+    pub fn signal(&self, signal: &str) -> io::Result<()> {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!("kill -{signal} {} failed", self.child.id())))
+        }
+    }
+
+    /// Stops the process gracefully (SIGTERM) and reaps it; SIGKILL if it
+    /// has not exited within `within`.
+    pub fn stop(&mut self, within: Duration) {
+        if self.signal("TERM").is_ok() {
+            let deadline = Instant::now() + within;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        self.kill();
+    }
+
     /// The log's content so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -130,22 +158,26 @@ impl Drop for Proc {
 /// process and its URL.
 pub fn start_redis(dir: &Path) -> io::Result<(Proc, String)> {
     let port = free_port()?;
-    let mut command = Command::new("redis-server");
-    command.args([
-        "--port",
-        &port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-    ]);
-    command.arg(dir);
-    let proc = Proc::spawn("redis", command, dir, false)?;
-    wait_for_port(port, Duration::from_secs(10))?;
+    let proc = start_redis_on(dir, port, false)?;
     Ok((proc, format!("redis://127.0.0.1:{port}/")))
+}
+
+/// Starts `redis-server` on `port` (e.g. again on the port of one that was
+/// stopped), its files in `dir`. With `persist`, every write goes to an
+/// append-only file first, so a restart in the same `dir` keeps the data;
+/// without, a restart starts empty.
+pub fn start_redis_on(dir: &Path, port: u16, persist: bool) -> io::Result<Proc> {
+    let mut command = Command::new("redis-server");
+    command.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""]);
+    if persist {
+        command.args(["--appendonly", "yes", "--appendfsync", "always"]);
+    } else {
+        command.args(["--appendonly", "no"]);
+    }
+    command.arg("--dir").arg(dir);
+    let proc = Proc::spawn(&format!("redis-{port}"), command, dir, false)?;
+    wait_for_port(port, Duration::from_secs(10))?;
+    Ok(proc)
 }
 
 /// Starts Caddy on a free port in front of `upstreams`: `reverse_proxy`

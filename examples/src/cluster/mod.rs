@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use duplexrpc_cluster::backplane::{BackplaneError, Liveness, is_node_down};
+use duplexrpc_cluster::backplane::{BackplaneError, BroadcastError, Liveness, is_cut_off, is_node_down};
 use duplexrpc_cluster::{ConnectionId, RedisBackplane, Registry};
 use duplexrpc_core::{PeerBuilder, PeerConfig, RpcError, rpc};
 use duplexrpc_ws::{Server, ServerHandle};
@@ -24,6 +24,17 @@ pub const NOT_CONNECTED: i32 = 10;
 /// Application error code of [`Chat::ask`]: the node holding the connection
 /// is down (data: the underlying error, which names the node).
 pub const NODE_DOWN: i32 = 11;
+/// Application error code of [`Chat::say`] and [`Chat::say_to_others`]: the
+/// message reached this node's members but maybe not every other node's
+/// (the backplane is down or a node is reconnecting to it); data: the
+/// underlying error. Also of [`Chat::ask`] when this node is cut off from
+/// the backplane.
+pub const BACKPLANE_DOWN: i32 = 12;
+
+fn broadcast_failed(e: BroadcastError) -> RpcError {
+    tracing::warn!(error = %e, "broadcast not published to every node");
+    RpcError::with_data(BACKPLANE_DOWN, "not sent to every node", e.to_string().into())
+}
 
 /// What [`Chat::hello`] tells a client about its connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,12 +56,12 @@ pub trait Chat {
     async fn join(&self, room: String) -> Result<bool, RpcError>;
     /// Sends `text` to every member of `room` (everyone if `None`), on every
     /// node, the caller included. Returns how many connections of this node
-    /// got it.
+    /// got it; fails with [`BACKPLANE_DOWN`] if other nodes may not have it.
     async fn say(&self, room: Option<String>, text: String) -> Result<usize, RpcError>;
     /// Sends `text` to everyone but the caller, on every node.
     async fn say_to_others(&self, text: String) -> Result<usize, RpcError>;
     /// Asks connection `conn`, on whatever node, a question and returns its
-    /// answer. Fails with [`NOT_CONNECTED`] or [`NODE_DOWN`].
+    /// answer. Fails with [`NOT_CONNECTED`], [`NODE_DOWN`] or [`BACKPLANE_DOWN`].
     async fn ask(&self, conn: ConnectionId, question: String) -> Result<String, RpcError>;
     /// The members of `room` on every node.
     async fn members(&self, room: String) -> Result<Vec<ConnectionId>, RpcError>;
@@ -90,15 +101,19 @@ impl Chat for ChatService {
 
     async fn say(&self, room: Option<String>, text: String) -> Result<usize, RpcError> {
         let message = MemberClient::message_notification(&self.me, &text)?;
-        Ok(match room {
+        match room {
             Some(room) => self.registry.notify_group(&room, &message).await,
             None => self.registry.notify_all(&message).await,
-        })
+        }
+        .map_err(broadcast_failed)
     }
 
     async fn say_to_others(&self, text: String) -> Result<usize, RpcError> {
         let message = MemberClient::message_notification(&self.me, &text)?;
-        Ok(self.registry.notify_all_except(self.me, &message).await)
+        self.registry
+            .notify_all_except(self.me, &message)
+            .await
+            .map_err(broadcast_failed)
     }
 
     async fn ask(&self, conn: ConnectionId, question: String) -> Result<String, RpcError> {
@@ -106,9 +121,16 @@ impl Chat for ChatService {
         let member: MemberClient = self.registry.client(conn).ok_or_else(not_connected)?;
         member.answer(question).await.map_err(|e| {
             if is_node_down(&e) {
+                tracing::info!(%conn, error = %e, "call failed: its node is down");
                 RpcError::with_data(
                     NODE_DOWN,
                     "the node holding the connection is down",
+                    e.to_string().into(),
+                )
+            } else if is_cut_off(&e) {
+                RpcError::with_data(
+                    BACKPLANE_DOWN,
+                    "this node is cut off from the cluster",
                     e.to_string().into(),
                 )
             } else if e.is_disconnected() {
@@ -178,6 +200,12 @@ pub fn serve_chat(server: Server, registry: Registry, name: String, call_timeout
     config.peer = config.peer.call_timeout(Some(call_timeout));
     server.with_config(config).serve(move |conn: &mut PeerBuilder, _info| {
         let me = registry.add(conn.peer().clone());
+        tracing::info!(conn = %me, "connection opened");
+        let peer = conn.peer().clone();
+        tokio::spawn(async move {
+            peer.closed().await;
+            tracing::info!(conn = %me, "connection closed");
+        });
         let service = ChatService {
             registry: registry.clone(),
             me,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{Backplane, BackplaneError, BoxFuture, Delivery, Liveness, NodeId, Route};
+use super::{Backplane, BackplaneError, BoxFuture, Delivery, Link, Liveness, NodeId, Route};
 
 /// Joins several registries inside one process: each [`InProcessHub::node`]
 /// is one node. For tests of clustered code without a Redis server, and for
@@ -98,23 +98,22 @@ impl Backplane for InProcessNode {
         self.deliveries.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
-    fn publish(&self, route: Route, payload: String) -> BoxFuture<'_, Result<(), BackplaneError>> {
+    fn publish(&self, route: Route, payload: String) -> BoxFuture<'_, Result<usize, BackplaneError>> {
         let result = {
             let hub = self.hub.hub();
             let delivery = |payload| Delivery { from: self.id, payload };
             match route {
                 // A killed node is cut off both ways.
                 _ if !hub.nodes.contains_key(&self.id) => {
-                    Err(BackplaneError::Failed(format!("{} was killed", self.id)))
+                    Err(BackplaneError::CutOff(format!("{} was killed", self.id)))
                 }
-                Route::All => {
-                    for tx in hub.nodes.values() {
-                        let _ = tx.send(delivery(payload.clone()));
-                    }
-                    Ok(())
-                }
+                Route::All => Ok(hub
+                    .nodes
+                    .values()
+                    .filter(|tx| tx.send(delivery(payload.clone())).is_ok())
+                    .count()),
                 Route::Node(node) => match hub.nodes.get(&node) {
-                    Some(tx) if tx.send(delivery(payload)).is_ok() => Ok(()),
+                    Some(tx) if tx.send(delivery(payload)).is_ok() => Ok(1),
                     _ => Err(BackplaneError::Unreachable(node)),
                 },
             }
@@ -133,6 +132,14 @@ impl Backplane for InProcessNode {
             heartbeat: Duration::from_millis(100),
             expiry: Duration::ZERO,
         })
+    }
+
+    fn link(&self) -> Link {
+        if self.hub.hub().nodes.contains_key(&self.id) {
+            Link::Up
+        } else {
+            Link::Down(format!("{} was killed", self.id))
+        }
     }
 
     fn leave(&self) -> BoxFuture<'_, ()> {

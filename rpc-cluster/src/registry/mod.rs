@@ -19,7 +19,7 @@ use std::time::Duration;
 use duplexrpc_core::{Notification, Peer, PeerConfig, RpcError};
 use futures::future::join_all;
 
-use crate::backplane::{Backplane, BackplaneError, NodeId};
+use crate::backplane::{Backplane, BackplaneError, BroadcastError, NodeId};
 use crate::id::ConnectionId;
 use crate::remote::{Cluster, Local, send_to_all};
 use groups::State;
@@ -88,7 +88,7 @@ impl Local for Inner {
 /// registry.join(id, "lobby");
 /// assert_eq!(registry.members("lobby"), vec![id]);
 /// let sent = registry.notify_group("lobby", &Notification::new("hello", ()).unwrap()).await;
-/// assert_eq!(sent, 1);
+/// assert_eq!(sent, Ok(1));
 /// # });
 /// ```
 ///
@@ -302,35 +302,54 @@ impl Registry {
     /// Sends `notification` (serialized once) to every connection; returns
     /// how many of this node's connections it was queued for (connections
     /// closing meanwhile are skipped). In a cluster it is also published
-    /// once for the other nodes, which deliver it to theirs.
-    pub async fn notify_all(&self, notification: &Notification) -> usize {
+    /// once for the other nodes, which deliver it to theirs; if it could not
+    /// be published, or reached fewer nodes than are alive (a node
+    /// reconnecting to the backplane), the result is a [`BroadcastError`]
+    /// (this node's connections got it). Without a backplane it never fails.
+    pub async fn notify_all(&self, notification: &Notification) -> Result<usize, BroadcastError> {
         self.notify(None, None, notification).await
     }
 
-    /// Sends `notification` to every member of `group` (on every node, in a cluster).
-    pub async fn notify_group(&self, group: &str, notification: &Notification) -> usize {
+    /// Sends `notification` to every member of `group` (on every node, in a
+    /// cluster); see [`Registry::notify_all`].
+    pub async fn notify_group(&self, group: &str, notification: &Notification) -> Result<usize, BroadcastError> {
         self.notify(Some(group), None, notification).await
     }
 
     /// Sends `notification` to every connection but `except` (on every node,
-    /// in a cluster; `except` may be on any node).
-    pub async fn notify_all_except(&self, except: ConnectionId, notification: &Notification) -> usize {
+    /// in a cluster; `except` may be on any node); see [`Registry::notify_all`].
+    pub async fn notify_all_except(
+        &self,
+        except: ConnectionId,
+        notification: &Notification,
+    ) -> Result<usize, BroadcastError> {
         self.notify(None, Some(except), notification).await
     }
 
-    async fn notify(&self, group: Option<&str>, except: Option<ConnectionId>, notification: &Notification) -> usize {
+    async fn notify(
+        &self,
+        group: Option<&str>,
+        except: Option<ConnectionId>,
+        notification: &Notification,
+    ) -> Result<usize, BroadcastError> {
         let peers = self.state().targets(group, except);
         let local = send_to_all(peers, notification);
         match &self.inner.cluster {
-            Some(cluster) => futures::join!(local, cluster.publish_notify(group, except, notification)).0,
-            None => local.await,
+            Some(cluster) => {
+                let (local, published) = futures::join!(local, cluster.publish_notify(group, except, notification));
+                published
+                    .map(|()| local)
+                    .map_err(|reason| BroadcastError { local, reason })
+            }
+            None => Ok(local.await),
         }
     }
 
     /// Calls every member of `group` (on every node, in a cluster) through a
     /// typed stub and collects each member's outcome, in id order. No member
     /// can make this hang: each call fails with [`RpcError::Timeout`] after
-    /// `timeout` (a dead member fails sooner, with `Disconnected`).
+    /// `timeout` (a member whose node is down fails sooner, with the
+    /// node-down error; one that closed with `Disconnected`).
     ///
     /// `registry.call_group("lobby", d, |b: BrowserClient| async move { b.confirm(q).await })`
     pub async fn call_group<C, F, Fut, R>(
