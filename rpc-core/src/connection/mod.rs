@@ -170,7 +170,11 @@ impl Timer {
 }
 
 /// Runs one connection until it is over, then closes it and stops its handlers.
-pub(crate) async fn run<T: Transport, H: FrameHandler>(parts: Parts<T, H>) {
+///
+/// The connection's state is built here, outside the returned future: built
+/// inside, the transport would be stored in it three times over (as part of
+/// `parts`, on its own, and in `Io`), for the connection's whole life.
+pub(crate) fn run<T: Transport, H: FrameHandler>(parts: Parts<T, H>) -> impl Future<Output = ()> + Send {
     let Parts {
         transport,
         mut frames,
@@ -194,7 +198,22 @@ pub(crate) async fn run<T: Transport, H: FrameHandler>(parts: Parts<T, H>) {
         timer: Timer::default(),
     };
     let mut handlers = Tasks::new();
-    let end = poll_fn(|cx| io.poll_run(cx, &shared, &mut frames, &mut handlers)).await;
+    async move {
+        let end = poll_fn(|cx| io.poll_run(cx, &shared, &mut frames, &mut handlers)).await;
+        // Boxed: the close's state (its timers) would otherwise size this
+        // task for the connection's whole life.
+        Box::pin(finish(io, end, handlers, handler_grace, shared)).await;
+    }
+}
+
+/// The connection is over: sends its close, stops its handlers.
+async fn finish<T: Transport>(
+    mut io: Io<T>,
+    end: End,
+    mut handlers: Tasks,
+    handler_grace: Duration,
+    shared: Arc<Shared>,
+) {
     // Nothing more is taken from the queue after the close: senders fail.
     let leftover = shared.out.drain_into(&mut io.outbox, usize::MAX);
     shared.out.close();

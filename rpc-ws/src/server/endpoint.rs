@@ -152,7 +152,7 @@ struct Admitted<A> {
 impl<A: Send + Sync + 'static> Endpoint<A> {
     /// Answers one HTTP request: a WebSocket upgrade that passes the checks
     /// gets 101 and its connection runs on this endpoint (once hyper hands
-    /// the socket over, as `S` when it can, see `run_upgraded`); anything
+    /// the socket over, as `S` when it can, see `start_upgraded`); anything
     /// else gets its HTTP answer (426, the health path's 200, 400, 403, 503,
     /// or the hook's refusal). The hook and the setup must finish by
     /// `deadline`.
@@ -181,13 +181,30 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
             Ok(admitted) => admitted,
             Err(rejection) => return rejection.into_response(),
         };
+        // Boxed: the upgrade and the setup (the WebSocket being built, the
+        // setup's future, what the request said) are large and only needed
+        // at the start; kept inline they would size the connection's task
+        // for its lifetime. The box is freed once the connection runs.
         let endpoint = self.clone();
-        self.shared.tasks.spawn(async move {
+        let starting = Box::pin(async move {
             match on_upgrade.await {
-                Ok(upgraded) => endpoint.run_upgraded::<S>(upgraded, admitted).await,
-                Err(e) => tracing::debug!(remote = %remote_addr, error = %e, "upgrade failed"),
+                Ok(upgraded) => Some(endpoint.start_upgraded::<S>(upgraded, admitted).await),
+                Err(e) => {
+                    tracing::debug!(remote = %remote_addr, error = %e, "upgrade failed");
+                    None
+                }
             }
         });
+        let endpoint = self.clone();
+        let task = async move {
+            let started = starting.await;
+            if let Some(running) = &started {
+                endpoint.run(&running.peer).await;
+            }
+            // The slot is free once the connection has finished.
+            drop(started);
+        };
+        self.shared.tasks.spawn(task);
         http::switching_protocols(&accept)
     }
 
@@ -237,8 +254,9 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
         Ok(Admitted { slot, info, deadline })
     }
 
-    /// Sets the connection up and runs it until it ends or the endpoint stops.
-    async fn run<S>(&self, ws: WebSocketStream<Watched<S>>, admitted: Admitted<A>)
+    /// Sets the connection up and starts it (closed with 1011 if its setup
+    /// fails).
+    async fn start<S>(&self, ws: WebSocketStream<Watched<S>>, admitted: Admitted<A>) -> Running
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -259,40 +277,59 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
                 peer.close_with(CloseReason::new(1011, "server setup timed out")).await;
             }
         }
-        tokio::select! {
-            _ = peer.closed() => {}
-            _ = self.shared.stop.cancelled() => {
-                let _ = tokio::time::timeout(config.shutdown_grace, quiesce(&peer)).await;
-                peer.close_with(SHUTTING_DOWN).await;
-            }
-        }
-        peer.finished().await;
-        drop(slot);
+        Running { peer, _slot: slot }
     }
 
-    /// Runs the connection over the socket hyper hands over: the socket
+    /// Starts the connection over the socket hyper hands over: the socket
     /// itself when it is an `S` (what the standalone server serves, and
     /// axum's plain TCP), so that the connection reads and writes it
     /// directly; otherwise hyper's type-erased [`Upgraded`].
-    async fn run_upgraded<S>(&self, upgraded: Upgraded, admitted: Admitted<A>)
+    async fn start_upgraded<S>(&self, upgraded: Upgraded, admitted: Admitted<A>) -> Running
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let config = Some(self.shared.config.websocket());
         match upgraded.downcast::<TokioIo<S>>() {
-            Ok(parts) => {
-                let (io, read) = (parts.io.into_inner(), parts.read_buf.to_vec());
-                let io = Watched::after_handshake(io, &read);
+            Ok(hyper::upgrade::Parts { io, read_buf, .. }) => {
+                // hyper's read buffer (8 KiB) goes now, not with the connection.
+                let read = read_buf.to_vec();
+                drop(read_buf);
+                let io = Watched::after_handshake(io.into_inner(), &read);
                 let ws = WebSocketStream::from_partially_read(io, read, Role::Server, config).await;
-                self.run(ws, admitted).await
+                self.start(ws, admitted).await
             }
             Err(upgraded) => {
                 let io = Watched::after_handshake(TokioIo::new(upgraded), &[]);
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, config).await;
-                self.run(ws, admitted).await
+                self.start(ws, admitted).await
             }
         }
     }
+
+    /// Waits until the connection ends or the endpoint stops (then closes
+    /// it gracefully), and then until it has finished.
+    async fn run(&self, peer: &Peer) {
+        tokio::select! {
+            _ = peer.closed() => {}
+            // Boxed: its timers are needed once, at the stop.
+            _ = self.shared.stop.cancelled() => Box::pin(self.shut_down(peer)).await,
+        }
+        peer.finished().await;
+    }
+
+    /// Lets the connection's calls finish, for at most the grace period,
+    /// then closes it with 1001.
+    async fn shut_down(&self, peer: &Peer) {
+        let _ = tokio::time::timeout(self.shared.config.shutdown_grace, quiesce(peer)).await;
+        peer.close_with(SHUTTING_DOWN).await;
+    }
+}
+
+/// A started connection: its peer, and the slot it holds until it has
+/// finished (freed when this is dropped).
+struct Running {
+    peer: Peer,
+    _slot: OwnedSemaphorePermit,
 }
 
 /// The close a graceful stop sends to every connection.
