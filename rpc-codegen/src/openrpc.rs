@@ -45,8 +45,8 @@
 //!   `paramStructure` is `"either"`: params are sent by position and
 //!   accepted by position or by name.
 //! * `params`: one content descriptor per parameter, with its JSON Schema;
-//!   `required` is false for `Option<_>` parameters (recognised by the Rust
-//!   type as written), true otherwise.
+//!   `required` is false for the trailing `Option<_>` parameters (a caller
+//!   may leave them out, by position or by name), true otherwise.
 //! * `result`: the success type's schema. A notification has no `result` and
 //!   carries `"x-notification": true`. A stream (a method returning
 //!   `RpcStream<T>`) carries `"x-subscription": true` and its `result`
@@ -171,7 +171,7 @@ impl OpenRpc {
                     .iter()
                     .map(|p| {
                         let mut d = descriptor(&mut generator, p.name, p.schema, p.rust_type);
-                        d.insert("required".into(), (!is_option(p.rust_type)).into());
+                        d.insert("required".into(), (!p.optional).into());
                         Value::Object(d)
                     })
                     .collect();
@@ -260,20 +260,6 @@ fn descriptor(generator: &mut SchemaGenerator, name: &str, schema: SchemaType, r
     d
 }
 
-/// Whether a type as written is an `Option`.
-fn is_option(rust_type: &str) -> bool {
-    let t: String = rust_type.chars().filter(|c| !c.is_whitespace()).collect();
-    [
-        "Option<",
-        "std::option::Option<",
-        "core::option::Option<",
-        "::std::option::Option<",
-        "::core::option::Option<",
-    ]
-    .iter()
-    .any(|p| t.starts_with(p))
-}
-
 /// A dispatch table with one method, [`DISCOVER_METHOD`] (`rpc.discover`),
 /// that returns `document`. Names starting with `rpc.` are reserved for the
 /// framework (`#[rpc]` refuses them in user traits), so a server opts in by
@@ -310,13 +296,25 @@ pub fn add_discover(methods: &mut Methods, document: Value) -> Result<(), Regist
 
 #[cfg(test)]
 mod tests {
-    use super::is_option;
+    use super::*;
+
+    #[rpc(namespace = "todo")]
+    trait Todo {
+        async fn add_item(&self, note: Option<String>, title: String, due: Option<i64>) -> Result<u32, RpcError>;
+    }
+
+    use duplexrpc_core::rpc;
 
     #[test]
-    fn option_types_are_recognised_as_written() {
-        assert!(is_option("Option<u32>"));
-        assert!(is_option("std :: option :: Option < String >"));
-        assert!(!is_option("Vec<Option<u32>>"));
-        assert!(!is_option("u32"));
+    fn only_trailing_options_are_not_required() {
+        let doc = OpenRpc::new("Todo", "1").serves::<TodoClient>().document();
+        let required: Vec<&Value> = doc["methods"][0]["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| &p["required"])
+            .collect();
+        // `note` cannot be left out by position: a caller must send `null`.
+        assert_eq!(required, [true, true, false]);
     }
 }

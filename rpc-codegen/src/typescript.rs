@@ -10,7 +10,8 @@
 //! * for each trait the TypeScript side **calls** ([`TypeScript::calls`]): a
 //!   class `{Trait}Client` with one method per trait method (`await
 //!   calc.add(2, 3)`), params sent by position, `{ signal, timeoutMs }` last
-//!   (`CallOptions`); notifications return `void`;
+//!   (`CallOptions`); trailing `Option<T>` params may be left out (`due?:
+//!   number | null`); notifications return `void`;
 //! * for each trait the TypeScript side **implements**
 //!   ([`TypeScript::implements`]): an interface `{Trait}` and a function
 //!   `register{Trait}(peer, impl)` that routes the other end's calls to it;
@@ -369,7 +370,10 @@ struct Param {
     /// The TypeScript parameter name.
     ts_name: String,
     ts_type: String,
+    /// An `Option<T>`: may be absent when sent by name.
     optional: bool,
+    /// A trailing `Option<T>`: may be left out by position too.
+    trailing: bool,
 }
 
 /// One method, resolved.
@@ -406,6 +410,7 @@ fn resolve<'a>(api: &'a ApiMeta, types: &mut Collector) -> Result<Vec<Method<'a>
                     ts_name: param_name(p.name),
                     ts_type,
                     optional,
+                    trailing: p.optional,
                 });
             }
         }
@@ -454,7 +459,7 @@ fn render_client(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expor
         out.push('\n');
         let note = format!("JSON-RPC method `{}`.", m.meta.wire_name);
         out.push_str(&jsdoc("  ", &join_docs(m.meta.docs, &note)));
-        let mut params = signature(&m.params);
+        let mut params = signature(&m.params, true);
         let args: Vec<&str> = m.params.iter().map(|p| p.ts_name.as_str()).collect();
         let wire = js_string(m.meta.wire_name);
         // Requests and streams take `{ signal, timeoutMs }` last; a notification has no reply to wait for.
@@ -514,7 +519,7 @@ fn render_service(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expo
             out,
             "  {}({}): {ret};",
             m.ts_name,
-            join_params(&signature(&m.params), &context)
+            join_params(&signature(&m.params, false), &context)
         );
     }
     out.push_str("}\n\n");
@@ -554,8 +559,17 @@ fn render_service(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expo
     Ok((vec![name, register], out))
 }
 
-fn signature(params: &[Param]) -> String {
-    let parts: Vec<String> = params.iter().map(|p| format!("{}: {}", p.ts_name, p.ts_type)).collect();
+/// A parameter list; with `leave_out`, the trailing options are optional
+/// (`due?: number | null`): a client may leave them out, where an
+/// implementation always gets them (and its context after them).
+fn signature(params: &[Param], leave_out: bool) -> String {
+    let parts: Vec<String> = params
+        .iter()
+        .map(|p| {
+            let mark = if leave_out && p.trailing { "?" } else { "" };
+            format!("{}{mark}: {}", p.ts_name, p.ts_type)
+        })
+        .collect();
     parts.join(", ")
 }
 
@@ -892,7 +906,7 @@ mod tests {
         assert!(ts.contains(
             "  misc(a: Adjacent, u: Untagged, e: External, tree: Tree, f: WithFlatten, \
              m: { [key in string]: Array<number> }, b: { [key in string]: boolean }, page: Page<Base>, \
-             default_: number | null, options?: CallOptions): Promise<Array<Shape> | null> {\n"
+             default_?: number | null, options?: CallOptions): Promise<Array<Shape> | null> {\n"
         ));
         assert!(ts.contains(
             "  nothing(options?: CallOptions): Promise<null> {\n    \
@@ -901,6 +915,26 @@ mod tests {
         assert!(ts.contains("  ping(n: number): void {\n    this.peer.notify(\"geo.ping\", [n]);\n  }\n"));
         assert!(ts.contains("   * Moves a point.\n   *\n   * JSON-RPC method `geo.move_point`.\n"));
         assert!(ts.contains(" * Does geometry.\n"));
+    }
+
+    #[rpc(namespace = "todo")]
+    trait Todo {
+        async fn add_item(&self, note: Option<String>, title: String, due: Option<i64>) -> Result<u32, RpcError>;
+        #[notification]
+        async fn seen(&self, id: u32, at: Option<u64>);
+    }
+
+    #[test]
+    fn trailing_options_are_optional_params() {
+        let ts = TypeScript::new().calls::<TodoClient>().render().unwrap();
+        assert!(
+            ts.contains(
+                "  addItem(note: string | null, title: string, due?: number | null, options?: CallOptions): Promise<number> {\n    \
+                 return this.peer.call<number>(\"todo.add_item\", [note, title, due], options);\n"
+            ),
+            "{ts}"
+        );
+        assert!(ts.contains("  seen(id: number, at?: number | null): void {\n"), "{ts}");
     }
 
     #[test]

@@ -50,7 +50,8 @@ fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
         let ty = type_name(&a.ty);
         let ts = render_ts_type(krate, &a.ty);
         let schema = render_schema_type(krate, &a.ty);
-        quote!(#krate::ParamMeta { name: #pname, rust_type: #ty, ts_type: #ts, schema: #schema })
+        let optional = a.optional;
+        quote!(#krate::ParamMeta { name: #pname, rust_type: #ty, ts_type: #ts, schema: #schema, optional: #optional })
     });
     // A stream is described by its item type.
     let result_type = item.unwrap_or(&m.ok_type);

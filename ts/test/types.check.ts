@@ -60,6 +60,10 @@ export function typeChecks(peer: Peer, signal: AbortSignalLike): void {
   // Call options: `{ signal, timeoutMs }` last, on calls and streams.
   void calc.add(2, 3, { signal, timeoutMs: 500 });
   void new TickerClient(peer).ticks(3, null, { timeoutMs: 500 });
+  // A trailing Option<T> param may be left out (`failAt?: number | null`).
+  void new TickerClient(peer).ticks(3);
+  // @ts-expect-error: `n` is required
+  void new TickerClient(peer).ticks();
   // @ts-expect-error: the option is `timeoutMs`, not `timeout`
   void calc.add(2, 3, { timeout: 500 });
   // @ts-expect-error: a notification has no reply to time out or abort

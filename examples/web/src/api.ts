@@ -204,7 +204,7 @@ export class TickerClient {
    *
    * JSON-RPC method `tick.ticks`.
    */
-  ticks(n: number, failAt: number | null, options?: CallOptions): Promise<RpcStream<number>> {
+  ticks(n: number, failAt?: number | null, options?: CallOptions): Promise<RpcStream<number>> {
     return this.peer.subscribe<number>("tick.ticks", [n, failAt], options);
   }
 

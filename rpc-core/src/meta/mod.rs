@@ -43,6 +43,9 @@ pub struct ParamMeta {
     pub ts_type: TsType,
     /// The type's JSON Schema.
     pub schema: SchemaType,
+    /// A trailing `Option<T>`: callers may leave it out, by position or by
+    /// name (the server reads it as `None`).
+    pub optional: bool,
 }
 
 /// One method of a trait.
@@ -95,6 +98,7 @@ pub struct ApiMeta {
 /// let api = CalculatorClient::META;
 /// assert_eq!(api.methods[0].wire_name, "calc.add");
 /// assert_eq!(api.methods[0].params[1].name, "b");
+/// assert!(!api.methods[0].params[1].optional);
 /// assert_eq!(api.methods[1].kind, MethodKind::Notification);
 /// ```
 pub trait RpcApi {
