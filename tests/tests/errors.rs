@@ -97,3 +97,208 @@ async fn a_malformed_error_reply_fails_the_call_at_once() {
         other => panic!("{other:?}"),
     }
 }
+
+// ------------------------------------------------------------- custom errors
+
+mod bank {
+    use duplexrpc_core::{RpcError, RpcErrorType, RpcStream, rpc};
+
+    #[derive(Debug, PartialEq, RpcErrorType)]
+    pub enum BankError {
+        /// The account holds less than asked for.
+        #[rpc_error(code = 1001, message = "insufficient funds")]
+        Insufficient {
+            needed: u64,
+            available: u64,
+            note: Option<String>,
+        },
+        #[rpc_error(code = 1002, message = "no such account")]
+        NoAccount(String),
+        #[rpc_error(code = -7, message = "account frozen")]
+        Frozen,
+        #[rpc_error(other)]
+        Rpc(RpcError),
+    }
+
+    #[rpc(namespace = "bank")]
+    pub trait Bank {
+        async fn withdraw(&self, account: String, amount: u64) -> Result<u64, BankError>;
+        async fn history(&self, account: String) -> Result<RpcStream<u64>, BankError>;
+        async fn plain(&self) -> Result<(), RpcError>;
+    }
+
+    pub struct Teller;
+
+    impl Bank for Teller {
+        async fn withdraw(&self, account: String, amount: u64) -> Result<u64, BankError> {
+            match account.as_str() {
+                "alice" if amount <= 10 => Ok(10 - amount),
+                "alice" => Err(BankError::Insufficient {
+                    needed: amount,
+                    available: 10,
+                    note: None,
+                }),
+                "bob" => Err(BankError::Frozen),
+                "relay" => Err(BankError::Rpc(RpcError::with_data(
+                    77,
+                    "upstream",
+                    serde_json::json!([1]),
+                ))),
+                "local" => Err(BankError::Rpc(RpcError::Timeout(std::time::Duration::from_secs(1)))),
+                _ => Err(BankError::NoAccount(account)),
+            }
+        }
+
+        async fn history(&self, account: String) -> Result<RpcStream<u64>, BankError> {
+            Err(BankError::NoAccount(account))
+        }
+
+        async fn plain(&self) -> Result<(), RpcError> {
+            Err(RpcError::new(5, "plain"))
+        }
+    }
+}
+
+use bank::{Bank, BankClient, BankError, Teller};
+
+#[tokio::test]
+async fn each_variant_is_sent_as_its_error_object() {
+    let (_peer, mut tx, mut rx) = peer_and_raw(|_| Teller.into_methods());
+    let cases = [
+        (
+            json!(["alice", 12]),
+            json!({"code": 1001, "message": "insufficient funds", "data": {"needed": 12, "available": 10, "note": null}}),
+        ),
+        (
+            json!(["carol", 1]),
+            json!({"code": 1002, "message": "no such account", "data": "carol"}),
+        ),
+        (json!(["bob", 1]), json!({"code": -7, "message": "account frozen"})),
+        // The `other` variant is sent as the error it holds.
+        (
+            json!(["relay", 1]),
+            json!({"code": 77, "message": "upstream", "data": [1]}),
+        ),
+        (
+            json!(["local", 1]),
+            json!({"code": -32603, "message": "Internal error", "data": "no reply within 1s"}),
+        ),
+    ];
+    for (id, (params, error)) in cases.into_iter().enumerate() {
+        send(
+            &mut tx,
+            json!({"jsonrpc": "2.0", "id": id, "method": "bank.withdraw", "params": params}),
+        )
+        .await;
+        assert_eq!(
+            recv_json(&mut rx).await,
+            json!({"jsonrpc": "2.0", "id": id, "error": error}),
+            "{params}"
+        );
+    }
+    send(&mut tx, json!({"jsonrpc": "2.0", "id": 9, "method": "bank.plain"})).await;
+    assert_eq!(
+        recv_json(&mut rx).await,
+        json!({"jsonrpc": "2.0", "id": 9, "error": {"code": 5, "message": "plain"}})
+    );
+}
+
+#[tokio::test]
+async fn the_client_stub_returns_the_same_error_type() {
+    let ((a_tx, a_rx), (b_tx, b_rx)) = memory::pair();
+    let mut server = PeerBuilder::new();
+    server.register(Teller.into_methods()).unwrap();
+    let _server = server.start(a_tx, a_rx);
+    let bank = BankClient::new(PeerBuilder::new().start(b_tx, b_rx));
+
+    assert_eq!(within("withdraw", bank.withdraw("alice".into(), 3)).await, Ok(7));
+    assert_eq!(
+        within("withdraw", bank.withdraw("alice".into(), 12)).await,
+        Err(BankError::Insufficient {
+            needed: 12,
+            available: 10,
+            note: None
+        })
+    );
+    assert_eq!(
+        within("withdraw", bank.withdraw("carol".into(), 1)).await,
+        Err(BankError::NoAccount("carol".into()))
+    );
+    assert_eq!(
+        within("withdraw", bank.withdraw("bob".into(), 1)).await,
+        Err(BankError::Frozen)
+    );
+    assert_eq!(
+        within("withdraw", bank.withdraw("relay".into(), 1)).await,
+        Err(BankError::Rpc(RpcError::with_data(77, "upstream", json!([1]))))
+    );
+    let stream = within("history", bank.history("dave".into())).await;
+    assert!(
+        matches!(stream, Err(BankError::NoAccount(ref a)) if a == "dave"),
+        "{stream:?}"
+    );
+    assert_eq!(within("plain", bank.plain()).await, Err(RpcError::new(5, "plain")));
+
+    bank.peer().close().await;
+    match within("withdraw", bank.withdraw("alice".into(), 1)).await {
+        Err(BankError::Rpc(e)) => assert!(e.is_disconnected(), "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn unknown_codes_data_that_does_not_read_and_timeouts_go_to_the_other_variant() {
+    let (peer, mut tx, mut rx) = peer_and_raw(|_| Methods::new());
+    let bank = BankClient::new(peer.clone());
+    let replies = [
+        json!({"code": 1003, "message": "new in the server"}),
+        json!({"code": 1001, "message": "insufficient funds", "data": {"needed": "lots"}}),
+        json!({"code": 1002, "message": "no such account"}),
+    ];
+    for error in replies {
+        let call = tokio::spawn({
+            let bank = bank.clone();
+            async move { bank.withdraw("x".into(), 1).await }
+        });
+        let request = recv_json(&mut rx).await;
+        send(&mut tx, json!({"jsonrpc": "2.0", "id": request["id"], "error": error})).await;
+        let got = within("the call", call).await.unwrap();
+        let object: duplexrpc_core::ErrorObject = serde_json::from_value(error).unwrap();
+        assert_eq!(got, Err(BankError::Rpc(RpcError::Call(object))));
+    }
+    let quick = bank.with_timeout(Duration::from_millis(50));
+    match within("the timed-out call", quick.withdraw("x".into(), 1)).await {
+        Err(BankError::Rpc(RpcError::Timeout(_))) => {}
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_codes_are_in_the_metadata() {
+    use duplexrpc_core::RpcApi;
+    use duplexrpc_core::meta::ErrorData;
+    let withdraw = &BankClient::META.methods[0];
+    assert_eq!(withdraw.error_type, "BankError");
+    let codes: Vec<(i32, &str, &str)> = withdraw.errors.iter().map(|e| (e.code, e.name, e.message)).collect();
+    assert_eq!(
+        codes,
+        [
+            (1001, "Insufficient", "insufficient funds"),
+            (1002, "NoAccount", "no such account"),
+            (-7, "Frozen", "account frozen")
+        ]
+    );
+    assert_eq!(withdraw.errors[0].docs, "The account holds less than asked for.");
+    let ErrorData::Object(fields) = withdraw.errors[0].data else {
+        panic!("{:?}", withdraw.errors[0].data)
+    };
+    let names: Vec<_> = fields.iter().map(|f| (f.name, f.rust_type)).collect();
+    assert_eq!(
+        names,
+        [("needed", "u64"), ("available", "u64"), ("note", "Option<String>")]
+    );
+    assert!(matches!(withdraw.errors[1].data, ErrorData::Value(p) if p.rust_type == "String"));
+    assert_eq!(withdraw.errors[2].data, ErrorData::None);
+    let plain = &BankClient::META.methods[2];
+    assert_eq!((plain.error_type, plain.errors.len()), ("RpcError", 0));
+}

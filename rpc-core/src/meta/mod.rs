@@ -11,12 +11,17 @@
 //!
 //! * this file: the descriptions ([`ApiMeta`], [`MethodMeta`], [`ParamMeta`])
 //!   and [`TypeInfo`];
+//! * [`errors`]: [`RpcErrorType`], the custom error types methods may
+//!   return, and their codes ([`ErrorMeta`]);
 //! * [`probe`]: how generated code finds a type's TypeScript form and schema
 //!   without requiring `ts_rs::TS` or `schemars::JsonSchema`.
 //!
 //! No generator lives here: `duplexrpc-codegen` reads these.
 
+pub mod errors;
 pub mod probe;
+
+pub use errors::{ErrorData, ErrorMeta, RpcErrorType};
 
 use std::fmt;
 
@@ -65,6 +70,10 @@ pub struct MethodMeta {
     pub result_ts_type: TsType,
     /// The success type's JSON Schema.
     pub result_schema: SchemaType,
+    /// The error type as written (`E` of `Result<T, E>`); `RpcError` for notifications.
+    pub error_type: &'static str,
+    /// The codes of the error type ([`RpcErrorType::ERRORS`]; none for `RpcError`).
+    pub errors: &'static [ErrorMeta],
     /// The doc comment.
     pub docs: &'static str,
 }
