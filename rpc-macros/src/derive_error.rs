@@ -60,7 +60,7 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
         return Err(e);
     }
     let other = other.expect("checked above");
-    let krate = runtime_path();
+    let krate = runtime_crate(input)?;
     let ident = &input.ident;
     let into = variants.iter().map(|v| render_into(&krate, v));
     let from = variants.iter().filter_map(|v| render_from(&krate, v));
@@ -85,6 +85,24 @@ pub fn derive(input: &DeriveInput) -> syn::Result<TokenStream> {
             }
         }
     })
+}
+
+/// `#[rpc_error(crate = "::my_rpc")]` on the enum, as `#[rpc(crate = ..)]`:
+/// the runtime's path when it is renamed; else found as `#[rpc]` finds it.
+fn runtime_crate(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let mut krate = None;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident(RPC_ERROR)) {
+        attr.parse_nested_meta(|meta| {
+            if !meta.path.is_ident("crate") {
+                return Err(meta.error("on the enum, #[rpc_error(..)] takes only `crate = \"::path\"`"));
+            }
+            let lit: LitStr = meta.value()?.parse()?;
+            let path: syn::Path = lit.parse()?;
+            krate = Some(quote!(#path));
+            Ok(())
+        })?;
+    }
+    Ok(krate.unwrap_or_else(runtime_path))
 }
 
 fn parse_variant(variant: &Variant) -> syn::Result<Role> {

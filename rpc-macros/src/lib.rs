@@ -40,6 +40,8 @@ mod type_name;
 ///   variant: transport failures (disconnected, timed out), and error objects
 ///   whose code is none of the enum's or whose data does not read. Sent, it
 ///   is the error object it holds.
+/// * `#[rpc_error(crate = "::my_rpc")]` on the enum: the runtime's path when
+///   it is renamed, as `#[rpc(crate = "..")]`.
 ///
 /// ```
 /// use duplexrpc_core::{RpcError, RpcErrorType};

@@ -165,9 +165,19 @@ mod renamed {
 
     use ::renamed_core::{PeerBuilder, RpcError, rpc, transport::memory};
 
+    #[derive(Debug, PartialEq, ::renamed_core::RpcErrorType)]
+    #[rpc_error(crate = "::renamed_core")]
+    pub enum Overflow {
+        #[rpc_error(code = 1, message = "overflow")]
+        Overflow,
+        #[rpc_error(other)]
+        Rpc(RpcError),
+    }
+
     #[rpc(crate = "::renamed_core")]
     pub trait Counter {
         async fn add(&self, a: i64, b: i64) -> ::core::result::Result<i64, RpcError>;
+        async fn checked_add(&self, a: i64, b: i64) -> ::core::result::Result<i64, Overflow>;
         #[notification(name = "tick")]
         async fn on_tick(&self);
     }
@@ -177,6 +187,10 @@ mod renamed {
     impl Counter for Service {
         async fn add(&self, a: i64, b: i64) -> ::core::result::Result<i64, RpcError> {
             ::core::result::Result::Ok(a + b)
+        }
+
+        async fn checked_add(&self, a: i64, b: i64) -> ::core::result::Result<i64, Overflow> {
+            a.checked_add(b).ok_or(Overflow::Overflow)
         }
 
         async fn on_tick(&self) {}
@@ -189,6 +203,8 @@ mod renamed {
         let server = server.start(a_tx, a_rx);
         let client = CounterClient::new(PeerBuilder::new().start(b_tx, b_rx));
         ::std::assert_eq!(client.add(2, 3).await, ::core::result::Result::Ok(5));
+        let overflow = client.checked_add(i64::MAX, 1).await;
+        ::std::assert_eq!(overflow, ::core::result::Result::Err(Overflow::Overflow));
         client.on_tick().await.unwrap();
         server.close().await;
     }
