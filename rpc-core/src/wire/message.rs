@@ -223,11 +223,22 @@ fn classify_response<'a>(raw: &RawMessage<'a>, version_ok: bool) -> Incoming<'a>
         (Some(result), None) => Ok(result),
         (None, Some(error)) => match serde_json::from_str::<ErrorObject>(error.get()) {
             Ok(e) => Err(e),
-            Err(e) => return bad(format!("malformed error object {}: {e}", error.get())),
+            Err(e) => return bad(format!("malformed error object {}: {e}", excerpt(error.get()))),
         },
         _ => return bad("both \"result\" and \"error\"".to_owned()),
     };
     Incoming::Response { id, outcome }
+}
+
+/// At most the first 120 bytes of `text` (cut at a character boundary), for
+/// a reason that quotes what the other end sent.
+fn excerpt(text: &str) -> Cow<'_, str> {
+    const MAX: usize = 120;
+    if text.len() <= MAX {
+        return Cow::Borrowed(text);
+    }
+    let end = (0..=MAX).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    Cow::Owned(format!("{}...", &text[..end]))
 }
 
 fn parse_id(raw: &RawValue) -> Option<Id> {
@@ -447,6 +458,15 @@ mod tests {
         );
         let m = single(r#"{"jsonrpc":"2.0","result":1,"id":[1]}"#);
         assert!(matches!(m, Incoming::BadResponse { id: None, .. }), "{m:?}");
+        // A long object is quoted in part.
+        let long = format!(
+            r#"{{"jsonrpc":"2.0","error":{{"code":"x","message":"{}"}},"id":1}}"#,
+            "é".repeat(500)
+        );
+        let Incoming::BadResponse { reason, .. } = single(&long) else {
+            panic!()
+        };
+        assert!(reason.len() < 300 && reason.contains("...: invalid type"), "{reason}");
     }
 
     #[test]
