@@ -32,7 +32,7 @@ pub fn init_output() -> tracing_appender::non_blocking::WorkerGuard {
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use duplexrpc_core::{RpcError, RpcStream, rpc};
+use duplexrpc_core::{RpcError, RpcErrorType, RpcStream, rpc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -45,13 +45,36 @@ pub const DECLINED: i32 = 2;
 /// [`Scope`] does not define (data: `{"name": ...}`).
 pub const UNKNOWN_VARIABLE: i32 = 3;
 
+/// How [`Calculator::divide`] fails: an application error type, one JSON-RPC
+/// error code per variant (the client stub returns it too).
+#[derive(Clone, Debug, PartialEq, RpcErrorType)]
+pub enum CalcError {
+    /// Code [`DIVISION_BY_ZERO`]; data: the dividend.
+    #[rpc_error(code = 1, message = "division by zero")]
+    DivisionByZero(i64),
+    /// Disconnected, timed out, or an error this type does not know.
+    #[rpc_error(other)]
+    Rpc(RpcError),
+}
+
+impl std::fmt::Display for CalcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CalcError::DivisionByZero(a) => write!(f, "division by zero ({a} / 0)"),
+            CalcError::Rpc(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CalcError {}
+
 /// Served by the server; clients call it.
 #[rpc(namespace = "calc")]
 pub trait Calculator {
     /// Adds two numbers.
     async fn add(&self, a: i64, b: i64) -> Result<i64, RpcError>;
-    /// Integer division; fails with [`DIVISION_BY_ZERO`] (data: the dividend).
-    async fn divide(&self, a: i64, b: i64) -> Result<i64, RpcError>;
+    /// Integer division; fails with [`CalcError::DivisionByZero`].
+    async fn divide(&self, a: i64, b: i64) -> Result<i64, CalcError>;
     /// Asks the calling client to confirm (a call back into the caller) and
     /// clears the memory if it agrees; fails with [`DECLINED`] otherwise.
     async fn clear(&self, reason: String) -> Result<String, RpcError>;
@@ -92,9 +115,9 @@ impl Calculator for CalculatorService {
         Ok(a.wrapping_add(b))
     }
 
-    async fn divide(&self, a: i64, b: i64) -> Result<i64, RpcError> {
+    async fn divide(&self, a: i64, b: i64) -> Result<i64, CalcError> {
         if b == 0 {
-            return Err(RpcError::with_data(DIVISION_BY_ZERO, "division by zero", a.into()));
+            return Err(CalcError::DivisionByZero(a));
         }
         Ok(a / b)
     }

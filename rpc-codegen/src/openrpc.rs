@@ -45,8 +45,8 @@
 //!   `paramStructure` is `"either"`: params are sent by position and
 //!   accepted by position or by name.
 //! * `params`: one content descriptor per parameter, with its JSON Schema;
-//!   `required` is false for `Option<_>` parameters (recognised by the Rust
-//!   type as written), true otherwise.
+//!   `required` is false for the trailing `Option<_>` parameters (a caller
+//!   may leave them out, by position or by name), true otherwise.
 //! * `result`: the success type's schema. A notification has no `result` and
 //!   carries `"x-notification": true`. A stream (a method returning
 //!   `RpcStream<T>`) carries `"x-subscription": true` and its `result`
@@ -55,8 +55,12 @@
 //! * `"x-served-by"`: `"server"` for the traits given to [`OpenRpc::serves`],
 //!   `"client"` for those given to [`OpenRpc::calls`] (the server calls them
 //!   on its clients).
-//! * `errors`: none. Application error codes are not part of the trait, and
-//!   the spec's standard codes (-32700..-32603) apply to every method.
+//! * `errors`: the codes of the method's error type, when it is a custom one
+//!   (`#[derive(RpcErrorType)]`, see [`duplexrpc_core::RpcErrorType`]): code
+//!   and message each; the spec's standard codes (-32700..-32603) apply to
+//!   every method and are not listed. OpenRPC's error object has no schema
+//!   for `data`, so `"x-error-data"` holds one per code that carries data
+//!   (code, variant name, description, schema).
 //! * `components.schemas`: the definitions of named types (structs, enums),
 //!   which the method schemas reference as `#/components/schemas/Name`.
 //! * A type without `schemars::JsonSchema` gets the empty schema `{}` (any
@@ -73,7 +77,7 @@ use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
-use duplexrpc_core::meta::{ApiMeta, MethodKind, SchemaType};
+use duplexrpc_core::meta::{ApiMeta, ErrorData, ErrorMeta, MethodKind, SchemaType};
 use duplexrpc_core::{Methods, RegisterError, RpcApi, RpcError};
 
 /// The OpenRPC version of the documents built here.
@@ -171,7 +175,7 @@ impl OpenRpc {
                     .iter()
                     .map(|p| {
                         let mut d = descriptor(&mut generator, p.name, p.schema, p.rust_type);
-                        d.insert("required".into(), (!is_option(p.rust_type)).into());
+                        d.insert("required".into(), (!p.optional).into());
                         Value::Object(d)
                     })
                     .collect();
@@ -198,6 +202,13 @@ impl OpenRpc {
                         if m.kind == MethodKind::Subscription {
                             method.insert("x-subscription".into(), true.into());
                         }
+                    }
+                }
+                if m.kind != MethodKind::Notification && !m.errors.is_empty() {
+                    let (errors, data) = error_objects(&mut generator, m.errors);
+                    method.insert("errors".into(), errors.into());
+                    if !data.is_empty() {
+                        method.insert("x-error-data".into(), data.into());
                     }
                 }
                 method.insert("x-served-by".into(), side.as_str().into());
@@ -260,18 +271,36 @@ fn descriptor(generator: &mut SchemaGenerator, name: &str, schema: SchemaType, r
     d
 }
 
-/// Whether a type as written is an `Option`.
-fn is_option(rust_type: &str) -> bool {
-    let t: String = rust_type.chars().filter(|c| !c.is_whitespace()).collect();
-    [
-        "Option<",
-        "std::option::Option<",
-        "core::option::Option<",
-        "::std::option::Option<",
-        "::core::option::Option<",
-    ]
-    .iter()
-    .any(|p| t.starts_with(p))
+/// The `errors` of a method (code and message), and the schemas of their
+/// `data` (`"x-error-data"`), for the codes that carry data.
+fn error_objects(generator: &mut SchemaGenerator, errors: &[ErrorMeta]) -> (Vec<Value>, Vec<Value>) {
+    let mut objects = Vec::new();
+    let mut data = Vec::new();
+    for e in errors {
+        objects.push(json!({"code": e.code, "message": e.message}));
+        let schema = match e.data {
+            ErrorData::None => continue,
+            ErrorData::Value(p) => descriptor(generator, p.name, p.schema, p.rust_type)["schema"].take(),
+            ErrorData::Object(fields) => {
+                let mut properties = Map::new();
+                for f in fields {
+                    let schema = descriptor(generator, f.name, f.schema, f.rust_type)["schema"].take();
+                    properties.insert(f.name.into(), schema);
+                }
+                let required: Vec<&str> = fields.iter().map(|f| f.name).collect();
+                json!({"type": "object", "properties": properties, "required": required})
+            }
+        };
+        let mut entry = Map::new();
+        entry.insert("code".into(), e.code.into());
+        entry.insert("name".into(), e.name.into());
+        if !e.docs.is_empty() {
+            entry.insert("description".into(), e.docs.into());
+        }
+        entry.insert("schema".into(), schema);
+        data.push(Value::Object(entry));
+    }
+    (objects, data)
 }
 
 /// A dispatch table with one method, [`DISCOVER_METHOD`] (`rpc.discover`),
@@ -310,13 +339,76 @@ pub fn add_discover(methods: &mut Methods, document: Value) -> Result<(), Regist
 
 #[cfg(test)]
 mod tests {
-    use super::is_option;
+    use super::*;
+
+    #[allow(dead_code)] // exists for its metadata
+    #[rpc(namespace = "todo")]
+    trait Todo {
+        async fn add_item(&self, note: Option<String>, title: String, due: Option<i64>) -> Result<u32, RpcError>;
+    }
+
+    use duplexrpc_core::rpc;
+
+    #[derive(duplexrpc_core::RpcErrorType)]
+    enum TodoError {
+        /// No item has this id.
+        #[rpc_error(code = 404, message = "no such item")]
+        NotFound { id: u32 },
+        #[rpc_error(code = 409, message = "taken")]
+        Taken(String),
+        #[rpc_error(code = 410, message = "gone")]
+        Gone,
+        #[rpc_error(other)]
+        Rpc(RpcError),
+    }
+
+    #[allow(dead_code)] // exists for its metadata
+    #[rpc]
+    trait Items {
+        async fn get(&self, id: u32) -> Result<String, TodoError>;
+        async fn plain(&self) -> Result<(), RpcError>;
+    }
 
     #[test]
-    fn option_types_are_recognised_as_written() {
-        assert!(is_option("Option<u32>"));
-        assert!(is_option("std :: option :: Option < String >"));
-        assert!(!is_option("Vec<Option<u32>>"));
-        assert!(!is_option("u32"));
+    fn custom_error_codes_are_the_methods_errors() {
+        let doc = OpenRpc::new("Items", "1").serves::<ItemsClient>().document();
+        let get = &doc["methods"][0];
+        assert_eq!(
+            get["errors"],
+            json!([
+                {"code": 404, "message": "no such item"},
+                {"code": 409, "message": "taken"},
+                {"code": 410, "message": "gone"},
+            ])
+        );
+        assert_eq!(
+            get["x-error-data"],
+            json!([
+                {"code": 404, "name": "NotFound", "description": "No item has this id.", "schema": {
+                    "type": "object",
+                    "properties": {"id": {"type": "integer", "format": "uint32", "minimum": 0}},
+                    "required": ["id"],
+                }},
+                {"code": 409, "name": "Taken", "schema": {"type": "string"}},
+            ])
+        );
+        let plain = &doc["methods"][1];
+        assert!(
+            plain.get("errors").is_none() && plain.get("x-error-data").is_none(),
+            "{plain}"
+        );
+    }
+
+    #[test]
+    fn only_trailing_options_are_not_required() {
+        let doc = OpenRpc::new("Todo", "1").serves::<TodoClient>().document();
+        let required: Vec<&Value> = doc["methods"][0]["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| &p["required"])
+            .collect();
+        // `note` cannot be left out by position: a caller must send `null`.
+        assert_eq!(required, [true, true, false]);
     }
 }

@@ -10,7 +10,8 @@
 //! * for each trait the TypeScript side **calls** ([`TypeScript::calls`]): a
 //!   class `{Trait}Client` with one method per trait method (`await
 //!   calc.add(2, 3)`), params sent by position, `{ signal, timeoutMs }` last
-//!   (`CallOptions`); notifications return `void`;
+//!   (`CallOptions`); trailing `Option<T>` params may be left out (`due?:
+//!   number | null`); notifications return `void`;
 //! * for each trait the TypeScript side **implements**
 //!   ([`TypeScript::implements`]): an interface `{Trait}` and a function
 //!   `register{Trait}(peer, impl)` that routes the other end's calls to it;
@@ -52,7 +53,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use duplexrpc_core::meta::probe::TsRender;
-use duplexrpc_core::meta::{ApiMeta, MethodKind, MethodMeta, RpcApi, TsType};
+use duplexrpc_core::meta::{ApiMeta, ErrorData, ErrorMeta, MethodKind, MethodMeta, ParamMeta, RpcApi, TsType};
 
 /// The package name the generated module imports the runtime's `Peer` type from.
 pub const DEFAULT_RUNTIME_IMPORT: &str = "duplexrpc";
@@ -98,6 +99,9 @@ pub struct Collector {
     cfg: ts_rs::Config,
     /// TypeScript name -> (Rust type, `export type ...;` with its docs).
     decls: BTreeMap<String, (TypeId, String)>,
+    /// Error type name -> (its codes, the union and its guard), for the
+    /// methods that return a custom error type.
+    unions: BTreeMap<String, (Vec<i32>, String)>,
     seen: HashSet<TypeId>,
     errors: Vec<ExportError>,
 }
@@ -108,6 +112,7 @@ impl Collector {
             // 64- and 128-bit integers are JSON numbers on the wire.
             cfg: ts_rs::Config::new().with_large_int("number"),
             decls: BTreeMap::new(),
+            unions: BTreeMap::new(),
             seen: HashSet::new(),
             errors: Vec::new(),
         }
@@ -290,6 +295,12 @@ impl TypeScript {
         }
         errors.append(&mut types.errors);
         let mut declared: HashSet<&str> = types.decls.keys().map(String::as_str).collect();
+        let guards: Vec<String> = types.unions.keys().map(|name| format!("is{name}")).collect();
+        for name in types.unions.keys().chain(&guards) {
+            if !declared.insert(name) {
+                errors.push(ExportError::DuplicateItem(name.clone()));
+            }
+        }
         for name in items.iter().flat_map(|(names, _)| names) {
             if !declared.insert(name) {
                 errors.push(ExportError::DuplicateItem(name.clone()));
@@ -321,6 +332,10 @@ impl TypeScript {
             out.push_str(text);
             out.push('\n');
         }
+        for (_, text) in types.unions.values() {
+            out.push('\n');
+            out.push_str(text);
+        }
         for (_, text) in &items {
             out.push('\n');
             out.push_str(text);
@@ -347,6 +362,14 @@ impl TypeScript {
         if called(|k| matches!(k, MethodKind::Subscription)) {
             imports.push("RpcStream");
         }
+        let typed_errors = self.apis.iter().any(|(api, _)| {
+            api.methods
+                .iter()
+                .any(|m| m.kind != MethodKind::Notification && !m.errors.is_empty())
+        });
+        if typed_errors {
+            imports.push("RpcError");
+        }
         imports.sort_unstable();
         imports
     }
@@ -369,7 +392,10 @@ struct Param {
     /// The TypeScript parameter name.
     ts_name: String,
     ts_type: String,
+    /// An `Option<T>`: may be absent when sent by name.
     optional: bool,
+    /// A trailing `Option<T>`: may be left out by position too.
+    trailing: bool,
 }
 
 /// One method, resolved.
@@ -378,6 +404,8 @@ struct Method<'a> {
     ts_name: String,
     params: Vec<Param>,
     result: String,
+    /// The error union's name, for a custom error type.
+    error: Option<String>,
 }
 
 fn resolve<'a>(api: &'a ApiMeta, types: &mut Collector) -> Result<Vec<Method<'a>>, Vec<ExportError>> {
@@ -385,6 +413,7 @@ fn resolve<'a>(api: &'a ApiMeta, types: &mut Collector) -> Result<Vec<Method<'a>
     let mut clashes = Vec::new();
     let mut methods = Vec::new();
     let mut names = HashSet::new();
+    let mut unions = Vec::new();
     let mut ts_of = |ty: TsType, what: String, rust_type: &str, method: &MethodMeta| match ty.render() {
         Some(r) => Some((render(&r, types), r.is_option())),
         None => {
@@ -406,6 +435,7 @@ fn resolve<'a>(api: &'a ApiMeta, types: &mut Collector) -> Result<Vec<Method<'a>
                     ts_name: param_name(p.name),
                     ts_type,
                     optional,
+                    trailing: p.optional,
                 });
             }
         }
@@ -414,6 +444,13 @@ fn resolve<'a>(api: &'a ApiMeta, types: &mut Collector) -> Result<Vec<Method<'a>
                 ts_of(m.result_ts_type, "result".to_owned(), m.result_type, m).map(|r| r.0)
             }
             MethodKind::Notification => Some("void".to_owned()),
+        };
+        let error = match m.kind {
+            MethodKind::Notification => None,
+            _ => error_union(m, &mut ts_of).map(|(name, codes, text)| {
+                unions.push((name.clone(), codes, text));
+                name
+            }),
         };
         let ts_name = camel_case(m.name);
         if !names.insert(ts_name.clone()) || ts_name == "constructor" {
@@ -428,11 +465,101 @@ fn resolve<'a>(api: &'a ApiMeta, types: &mut Collector) -> Result<Vec<Method<'a>
                 ts_name,
                 params,
                 result,
+                error,
             });
+        }
+    }
+    for (name, codes, text) in unions {
+        // One union per error type, however many methods return it.
+        match types.unions.get(&name) {
+            Some((known, _)) if *known != codes => errors.push(ExportError::DuplicateItem(name)),
+            Some(_) => {}
+            None => {
+                types.unions.insert(name, (codes, text));
+            }
         }
     }
     errors.append(&mut clashes);
     if errors.is_empty() { Ok(methods) } else { Err(errors) }
+}
+
+/// What resolves a type: its TypeScript form and whether it is an `Option`.
+type TsOf<'a> = dyn FnMut(TsType, String, &str, &MethodMeta) -> Option<(String, bool)> + 'a;
+
+/// The union of a custom error type (`BankError`), its codes, and its text:
+/// a discriminated union on `code` of `RpcError`s with typed `data`, and the
+/// guard `isBankError` that narrows a caught `unknown` to it.
+fn error_union(m: &MethodMeta, ts_of: &mut TsOf<'_>) -> Option<(String, Vec<i32>, String)> {
+    if m.errors.is_empty() {
+        return None;
+    }
+    let name = error_type_name(m.error_type);
+    let mut out = jsdoc(
+        "",
+        &format!(
+            "The errors `{name}` fails a call with: an `RpcError` with one of these codes.\n\
+             Narrow a caught error with `is{name}(e)`, then on `e.code`."
+        ),
+    );
+    let _ = writeln!(out, "export type {name} =");
+    for e in m.errors {
+        let data = error_data(m, e, ts_of)?;
+        let doc = format!(
+            "{}{}",
+            js_string(e.message),
+            if e.docs.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", e.docs)
+            }
+        );
+        out.push_str(&jsdoc("  ", &doc));
+        let _ = writeln!(
+            out,
+            "  | (RpcError & {{ readonly code: {}; readonly data: {data} }})",
+            e.code
+        );
+    }
+    out.truncate(out.trim_end().len());
+    out.push_str(";\n\n");
+    let codes: Vec<i32> = m.errors.iter().map(|e| e.code).collect();
+    let tests: Vec<String> = codes.iter().map(|c| format!("e.code === {c}")).collect();
+    out.push_str(&jsdoc(
+        "",
+        &format!("True if `e` is one of the errors of `{name}` (an error with one of its codes)."),
+    ));
+    let _ = writeln!(
+        out,
+        "export function is{name}(e: unknown): e is {name} {{\n  \
+         return e instanceof Error && \"code\" in e && ({});\n}}",
+        tests.join(" || ")
+    );
+    Some((name, codes, out))
+}
+
+/// How an error code's `data` is typed: `undefined` when it has none.
+fn error_data(m: &MethodMeta, e: &ErrorMeta, ts_of: &mut TsOf<'_>) -> Option<String> {
+    let mut field = |f: &ParamMeta| {
+        let what = format!("data of error `{}` ({})", e.name, e.code);
+        ts_of(f.ts_type, what, f.rust_type, m).map(|(ts, _)| ts)
+    };
+    Some(match e.data {
+        ErrorData::None => "undefined".to_owned(),
+        ErrorData::Value(p) => field(&p)?,
+        ErrorData::Object(fields) => {
+            let mut members = Vec::new();
+            for f in fields {
+                members.push(format!("{}: {}", f.name, field(f)?));
+            }
+            format!("{{ {} }}", members.join(", "))
+        }
+    })
+}
+
+/// The TypeScript name of an error type as written: its last path segment.
+fn error_type_name(rust_type: &str) -> String {
+    let last = rust_type.rsplit("::").next().unwrap_or(rust_type);
+    last.split('<').next().unwrap_or(last).trim().to_owned()
 }
 
 type Item = (Vec<String>, String);
@@ -452,9 +579,8 @@ fn render_client(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expor
     out.push_str("  constructor(peer: Peer) {\n    this.peer = peer;\n  }\n");
     for m in &methods {
         out.push('\n');
-        let note = format!("JSON-RPC method `{}`.", m.meta.wire_name);
-        out.push_str(&jsdoc("  ", &join_docs(m.meta.docs, &note)));
-        let mut params = signature(&m.params);
+        out.push_str(&jsdoc("  ", &join_docs(m.meta.docs, &method_note(m))));
+        let mut params = signature(&m.params, true);
         let args: Vec<&str> = m.params.iter().map(|p| p.ts_name.as_str()).collect();
         let wire = js_string(m.meta.wire_name);
         // Requests and streams take `{ signal, timeoutMs }` last; a notification has no reply to wait for.
@@ -489,6 +615,19 @@ fn render_client(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expor
     Ok((vec![class], out))
 }
 
+/// The last paragraph of a method's doc comment: its wire name, and the
+/// errors it fails with.
+fn method_note(m: &Method<'_>) -> String {
+    let mut note = format!("JSON-RPC method `{}`.", m.meta.wire_name);
+    if let Some(error) = &m.error {
+        let _ = write!(
+            note,
+            "\n\n@throws {{{error}}} the errors of `{error}` (narrow with `is{error}`)"
+        );
+    }
+    note
+}
+
 fn render_service(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<ExportError>> {
     let methods = resolve(api, types)?;
     let name = api.name.to_owned();
@@ -501,8 +640,7 @@ fn render_service(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expo
         if i > 0 {
             out.push('\n');
         }
-        let note = format!("JSON-RPC method `{}`.", m.meta.wire_name);
-        out.push_str(&jsdoc("  ", &join_docs(m.meta.docs, &note)));
+        out.push_str(&jsdoc("  ", &join_docs(m.meta.docs, &method_note(m))));
         let ret = match m.meta.kind {
             MethodKind::Request => format!("{0} | Promise<{0}>", m.result),
             MethodKind::Subscription => format!("AsyncIterable<{0}> | Promise<AsyncIterable<{0}>>", m.result),
@@ -514,7 +652,7 @@ fn render_service(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expo
             out,
             "  {}({}): {ret};",
             m.ts_name,
-            join_params(&signature(&m.params), &context)
+            join_params(&signature(&m.params, false), &context)
         );
     }
     out.push_str("}\n\n");
@@ -554,8 +692,17 @@ fn render_service(api: &ApiMeta, types: &mut Collector) -> Result<Item, Vec<Expo
     Ok((vec![name, register], out))
 }
 
-fn signature(params: &[Param]) -> String {
-    let parts: Vec<String> = params.iter().map(|p| format!("{}: {}", p.ts_name, p.ts_type)).collect();
+/// A parameter list; with `leave_out`, the trailing options are optional
+/// (`due?: number | null`): a client may leave them out, where an
+/// implementation always gets them (and its context after them).
+fn signature(params: &[Param], leave_out: bool) -> String {
+    let parts: Vec<String> = params
+        .iter()
+        .map(|p| {
+            let mark = if leave_out && p.trailing { "?" } else { "" };
+            format!("{}{mark}: {}", p.ts_name, p.ts_type)
+        })
+        .collect();
     parts.join(", ")
 }
 
@@ -892,7 +1039,7 @@ mod tests {
         assert!(ts.contains(
             "  misc(a: Adjacent, u: Untagged, e: External, tree: Tree, f: WithFlatten, \
              m: { [key in string]: Array<number> }, b: { [key in string]: boolean }, page: Page<Base>, \
-             default_: number | null, options?: CallOptions): Promise<Array<Shape> | null> {\n"
+             default_?: number | null, options?: CallOptions): Promise<Array<Shape> | null> {\n"
         ));
         assert!(ts.contains(
             "  nothing(options?: CallOptions): Promise<null> {\n    \
@@ -901,6 +1048,89 @@ mod tests {
         assert!(ts.contains("  ping(n: number): void {\n    this.peer.notify(\"geo.ping\", [n]);\n  }\n"));
         assert!(ts.contains("   * Moves a point.\n   *\n   * JSON-RPC method `geo.move_point`.\n"));
         assert!(ts.contains(" * Does geometry.\n"));
+    }
+
+    #[rpc(namespace = "todo")]
+    trait Todo {
+        async fn add_item(&self, note: Option<String>, title: String, due: Option<i64>) -> Result<u32, RpcError>;
+        #[notification]
+        async fn seen(&self, id: u32, at: Option<u64>);
+    }
+
+    #[test]
+    fn trailing_options_are_optional_params() {
+        let ts = TypeScript::new().calls::<TodoClient>().render().unwrap();
+        assert!(
+            ts.contains(
+                "  addItem(note: string | null, title: string, due?: number | null, options?: CallOptions): Promise<number> {\n    \
+                 return this.peer.call<number>(\"todo.add_item\", [note, title, due], options);\n"
+            ),
+            "{ts}"
+        );
+        assert!(ts.contains("  seen(id: number, at?: number | null): void {\n"), "{ts}");
+    }
+
+    #[derive(duplexrpc_core::RpcErrorType)]
+    enum BankError {
+        /// Asked for more than there is.
+        #[rpc_error(code = 1001, message = "insufficient funds")]
+        Insufficient { needed: u64, at: Point },
+        #[rpc_error(code = 1002, message = "no such account")]
+        NoAccount(String),
+        #[rpc_error(code = -7, message = "frozen")]
+        Frozen,
+        #[rpc_error(other)]
+        Rpc(RpcError),
+    }
+
+    #[rpc(namespace = "bank")]
+    trait Bank {
+        async fn withdraw(&self, amount: u64) -> Result<u64, BankError>;
+        async fn freeze(&self) -> Result<(), BankError>;
+        async fn plain(&self) -> Result<(), RpcError>;
+    }
+
+    #[test]
+    fn custom_errors_are_a_union_on_code_with_a_guard() {
+        let ts = TypeScript::new().calls::<BankClient>().render().unwrap();
+        assert!(
+            ts.contains("import type { CallOptions, Peer, RpcError } from \"duplexrpc\";\n"),
+            "{ts}"
+        );
+        let union = "export type BankError =\n  \
+             /**\n   * \"insufficient funds\": Asked for more than there is.\n   */\n  \
+             | (RpcError & { readonly code: 1001; readonly data: { needed: number, at: Point } })\n  \
+             /**\n   * \"no such account\"\n   */\n  \
+             | (RpcError & { readonly code: 1002; readonly data: string })\n  \
+             /**\n   * \"frozen\"\n   */\n  \
+             | (RpcError & { readonly code: -7; readonly data: undefined });\n";
+        assert!(ts.contains(union), "{ts}");
+        assert!(
+            ts.contains(
+                "export function isBankError(e: unknown): e is BankError {\n  \
+                 return e instanceof Error && \"code\" in e && (e.code === 1001 || e.code === 1002 || e.code === -7);\n}\n"
+            ),
+            "{ts}"
+        );
+        assert_eq!(
+            ts.matches("export type BankError =").count(),
+            1,
+            "one union for two methods"
+        );
+        assert!(
+            ts.contains("export type Point = "),
+            "the data's types are declared: {ts}"
+        );
+        assert!(
+            ts.contains(
+                "   * @throws {BankError} the errors of `BankError` (narrow with `isBankError`)\n   */\n  withdraw("
+            ),
+            "{ts}"
+        );
+        assert!(
+            ts.contains("   * JSON-RPC method `bank.plain`.\n   */\n  plain("),
+            "{ts}"
+        );
     }
 
     #[test]

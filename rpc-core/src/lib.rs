@@ -61,8 +61,8 @@ pub mod transport;
 mod wire;
 
 pub use dispatch::methods;
-pub use duplexrpc_macros::rpc;
-pub use meta::{ApiMeta, MethodKind, MethodMeta, ParamMeta, RpcApi};
+pub use duplexrpc_macros::{RpcErrorType, rpc};
+pub use meta::{ApiMeta, MethodKind, MethodMeta, ParamMeta, RpcApi, RpcErrorType};
 pub use methods::{Methods, Params, RegisterError};
 pub use peer::{CANCEL_METHOD, Notification, Peer, PeerBuilder, PeerConfig, PeerSlot};
 pub use stream::RpcStream;
@@ -75,8 +75,10 @@ pub use wire::{error, id, int64, message, protocol};
 pub mod __private {
     pub use crate::dispatch::methods::{HandlerFuture, encode_outcome, encode_stream};
     pub use crate::dispatch::params::{ParamSlots, decode as decode_params, param};
+    pub use crate::meta::errors::{data_member, data_value, from_rpc_result, into_rpc_result, to_data};
     pub use crate::wire::message::EncodedResult;
     pub use serde;
+    pub use serde_json;
     pub use std::boxed::Box;
     pub use std::sync::Arc;
 

@@ -13,6 +13,7 @@ use quote::ToTokens;
 
 mod attrs;
 mod check;
+mod derive_error;
 mod model;
 mod render_client;
 mod render_meta;
@@ -20,6 +21,51 @@ mod render_server;
 mod render_trait;
 mod streaming;
 mod type_name;
+
+/// Implements `duplexrpc_core::RpcErrorType` for an error enum: each variant
+/// is one JSON-RPC error object, so that `#[rpc]` methods can return
+/// `Result<T, ThisEnum>` and their client stubs return the same type.
+///
+/// Use it as `duplexrpc_core::RpcErrorType` (the trait's documentation has
+/// the full example).
+///
+/// * `#[rpc_error(code = 1001, message = "insufficient funds")]` on a
+///   variant: its code and message. Its fields are the `data`: named fields
+///   an object with one member per field (by field name), one unnamed field
+///   its value, no fields no `data`. Field types implement `Serialize` and
+///   `Deserialize`. Codes are unique and outside -32768..=-32000, which
+///   JSON-RPC 2.0 reserves.
+/// * `#[rpc_error(other)]` on exactly one variant with one field, an
+///   `RpcError`: the calling side's stub puts there what matches no other
+///   variant: transport failures (disconnected, timed out), and error objects
+///   whose code is none of the enum's or whose data does not read. Sent, it
+///   is the error object it holds.
+/// * `#[rpc_error(crate = "::my_rpc")]` on the enum: the runtime's path when
+///   it is renamed, as `#[rpc(crate = "..")]`.
+///
+/// ```
+/// use duplexrpc_core::{RpcError, RpcErrorType};
+///
+/// #[derive(Debug, RpcErrorType)]
+/// enum TodoError {
+///     #[rpc_error(code = 404, message = "no such item")]
+///     NotFound { id: u32 },
+///     #[rpc_error(other)]
+///     Rpc(RpcError),
+/// }
+///
+/// let e = TodoError::from_rpc_error(RpcError::with_data(404, "gone", serde_json::json!({"id": 7})));
+/// assert!(matches!(e, TodoError::NotFound { id: 7 }));
+/// let e = TodoError::from_rpc_error(RpcError::new(500, "other"));
+/// assert!(matches!(e, TodoError::Rpc(ref inner) if inner.code() == Some(500)));
+/// ```
+#[proc_macro_derive(RpcErrorType, attributes(rpc_error))]
+pub fn derive_rpc_error_type(item: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(item as syn::DeriveInput);
+    derive_error::derive(&input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
 
 /// Turns a trait into a JSON-RPC 2.0 API that either end of a connection can
 /// serve and call.
@@ -41,7 +87,8 @@ mod type_name;
 ///   calls the trait on the other end of a connection. `new(peer)` (or
 ///   `From<Peer>`), `peer()`, `with_timeout(duration)`, and one
 ///   `async fn` per trait method, with the same name and arguments, returning
-///   `Result<T, RpcError>`: a request waits for the reply; a notification
+///   what the trait method returns, `Result<T, E>` (`Result<(), RpcError>`
+///   for a notification): a request waits for the reply; a notification
 ///   completes once it is queued. Each notification `n` also gets an
 ///   associated `n_notification(&args) -> Result<Notification, RpcError>`, the
 ///   notification serialized once, to send to many peers.
@@ -89,10 +136,14 @@ mod type_name;
 /// * Arguments are plain `name: Type` with owned types: `String`, not `&str`;
 ///   no `impl Trait` or `dyn Trait`; no lifetimes but `'static`. Their types
 ///   implement `Serialize` and `Deserialize`.
-/// * A request returns `Result<T, RpcError>`, written out: the macro reads `T`
+/// * A request returns `Result<T, E>`, written out: the macro reads `T`
 ///   from it and does not see through type aliases. `T` is owned and
 ///   implements `Serialize` and `Deserialize` (`()` for no value).
-///   `Result<RpcStream<T>, RpcError>` makes a streaming method.
+///   `Result<RpcStream<T>, E>` makes a streaming method. `E` is `RpcError`
+///   or the application's own error type: any `duplexrpc_core::RpcErrorType`,
+///   usually an enum with `#[derive(RpcErrorType)]` (one error code per
+///   variant, see that derive). The client stub returns the same `E`, and the
+///   codes go into `META` (typed errors in TypeScript, `errors` in OpenRPC).
 /// * A notification returns nothing (or `()`).
 /// * Wire names are unique within the trait, not empty, and do not start with
 ///   `rpc.` (JSON-RPC 2.0 reserves those).
@@ -124,8 +175,8 @@ mod type_name;
 /// a -32602 error whose `data` names the argument and the problem
 /// (`param "a": invalid type: string "x", expected i64`, `missing param "b"`,
 /// `too many params: expected at most 2 (a, b), got 3`). `Ok(value)` is sent
-/// as the reply's `result`; `Err(RpcError)` as its error object (code,
-/// message, data).
+/// as the reply's `result`; `Err(e)` as its error object (code, message,
+/// data: `RpcErrorType::into_error_object`).
 ///
 /// # Example
 ///

@@ -58,6 +58,8 @@ pub struct RpcMethod {
     pub params: ParamsForm,
     /// `T` of the `Result<T, E>` a request returns; `()` for a notification.
     pub ok_type: Type,
+    /// `E` of the `Result<T, E>` a request returns; `None` for a notification.
+    pub err_type: Option<Type>,
     /// The return type as the user wrote it (`()` when omitted).
     pub output: Type,
     /// The user's other attributes (docs, cfgs, lints), kept on every
@@ -278,10 +280,23 @@ impl RpcMethod {
             args,
             params: options.params.unwrap_or(trait_params),
             ok_type,
+            err_type: if notification {
+                None
+            } else {
+                result_types(&output).map(|(_, e)| e)
+            },
             output,
             docs: docs_of(&f.attrs),
             attrs: f.attrs.clone(),
         })
+    }
+
+    /// The error type: `E` of `Result<T, E>`, `RpcError` for a notification.
+    pub fn error_type(&self, krate: &TokenStream) -> TokenStream {
+        match &self.err_type {
+            Some(ty) => quote!(#ty),
+            None => quote!(#krate::RpcError),
+        }
     }
 
     /// The method's `#[cfg]` attributes, for generated items that must
@@ -373,7 +388,7 @@ fn mark_trailing_options(args: &mut [Arg]) {
 /// `Option<T>` as written (any path ending in `Option` with one type
 /// argument). The server does not rely on this: it reads an absent param as
 /// serde reads a missing field, so this only feeds the metadata.
-fn is_option(ty: &Type) -> bool {
+pub fn is_option(ty: &Type) -> bool {
     let Type::Path(p) = ty else { return false };
     let Some(last) = p.path.segments.last() else {
         return false;
@@ -561,6 +576,11 @@ fn not_a_result(ty: &Type) -> String {
 
 /// `T` of `Result<T, E>` (any path ending in `Result` with two arguments).
 fn result_ok_type(ty: &Type) -> Option<Type> {
+    result_types(ty).map(|(ok, _)| ok)
+}
+
+/// `(T, E)` of `Result<T, E>`.
+fn result_types(ty: &Type) -> Option<(Type, Type)> {
     let Type::Path(p) = ty else { return None };
     let last = p.path.segments.last()?;
     if last.ident != "Result" {
@@ -574,8 +594,8 @@ fn result_ok_type(ty: &Type) -> Option<Type> {
         _ => None,
     });
     let ok = types.next()?;
-    types.next()?;
-    Some(ok)
+    let err = types.next()?;
+    Some((ok, err))
 }
 
 pub fn unraw(ident: &Ident) -> String {
@@ -584,7 +604,7 @@ pub fn unraw(ident: &Ident) -> String {
 }
 
 /// The text of `///` comments (`#[doc = "..."]`), one line each.
-fn docs_of(attrs: &[syn::Attribute]) -> String {
+pub fn docs_of(attrs: &[syn::Attribute]) -> String {
     let lines: Vec<String> = attrs
         .iter()
         .filter(|a| a.path().is_ident("doc"))
@@ -609,7 +629,7 @@ fn docs_of(attrs: &[syn::Attribute]) -> String {
 /// The path of the runtime crate when `#[rpc(crate = ...)]` is not given:
 /// the facade `duplexrpc` when the user's Cargo.toml names it (under any
 /// rename), else `duplexrpc-core` (likewise), else `::duplexrpc_core`.
-fn runtime_path() -> TokenStream {
+pub fn runtime_path() -> TokenStream {
     use proc_macro_crate::{FoundCrate, crate_name};
     for package in ["duplexrpc", "duplexrpc-core"] {
         match crate_name(package) {

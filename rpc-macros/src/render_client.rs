@@ -100,6 +100,7 @@ fn render_method(api: &RpcTrait, m: &RpcMethod) -> TokenStream {
     let types = args.iter().map(|a| &a.ty);
     let params = render_params(api, m, true);
     let local = params_local();
+    let err = m.error_type(krate);
     let (ret, send) = match m.kind {
         Kind::Subscription { .. } => (quote!(#ok_type), quote!(self.peer.subscribe(#wire_name, #local).await)),
         Kind::Request => (
@@ -113,11 +114,12 @@ fn render_method(api: &RpcTrait, m: &RpcMethod) -> TokenStream {
         ),
         Kind::Notification => (quote!(()), quote!(self.peer.notify(#wire_name, #local).await)),
     };
+    // The call's failure as the method's own error type (`RpcError` unchanged).
     quote! {
         #(#attrs)*
-        pub async fn #ident(&self, #(#names: #types),*) -> ::core::result::Result<#ret, #krate::RpcError> {
+        pub async fn #ident(&self, #(#names: #types),*) -> ::core::result::Result<#ret, #err> {
             #params
-            #send
+            #krate::__private::from_rpc_result::<_, #err>(#send)
         }
     }
 }

@@ -47,16 +47,15 @@ fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
     };
     let params = m.args.iter().map(|a| {
         let pname = a.ident.to_string().trim_start_matches("r#").to_owned();
-        let ty = type_name(&a.ty);
-        let ts = render_ts_type(krate, &a.ty);
-        let schema = render_schema_type(krate, &a.ty);
-        quote!(#krate::ParamMeta { name: #pname, rust_type: #ty, ts_type: #ts, schema: #schema })
+        param_meta(krate, &pname, &a.ty, a.optional)
     });
     // A stream is described by its item type.
     let result_type = item.unwrap_or(&m.ok_type);
     let result = type_name(result_type);
     let result_ts = render_ts_type(krate, result_type);
     let result_schema = render_schema_type(krate, result_type);
+    let err = m.error_type(krate);
+    let error_type = m.err_type.as_ref().map_or_else(|| "RpcError".to_owned(), type_name);
     let docs = &m.docs;
     // A method compiled out is not described either.
     let cfgs = m.cfg_attrs();
@@ -70,9 +69,19 @@ fn render_method(krate: &TokenStream, m: &RpcMethod) -> TokenStream {
             result_type: #result,
             result_ts_type: #result_ts,
             result_schema: #result_schema,
+            error_type: #error_type,
+            errors: <#err as #krate::RpcErrorType>::ERRORS,
             docs: #docs,
         }
     }
+}
+
+/// A `ParamMeta` literal (also used for the fields of a custom error's variants).
+pub fn param_meta(krate: &TokenStream, name: &str, ty: &Type, optional: bool) -> TokenStream {
+    let rust_type = type_name(ty);
+    let ts = render_ts_type(krate, ty);
+    let schema = render_schema_type(krate, ty);
+    quote!(#krate::ParamMeta { name: #name, rust_type: #rust_type, ts_type: #ts, schema: #schema, optional: #optional })
 }
 
 /// `TsType::new(|| probe)`: a non-capturing closure, so a `fn` pointer the

@@ -53,9 +53,12 @@ fn render_registration(api: &RpcTrait, m: &RpcMethod) -> TokenStream {
     // Spanned at the return type: a wrong error type is reported there.
     let call = quote_spanned!(m.output.span()=> <Self as #trait_ident>::#method(&*#this, #(#names),*).await);
     let cfgs = m.cfg_attrs();
+    // The method's error type as the error object it is sent as; spanned at
+    // the return type, where a type without `RpcErrorType` is reported.
+    let sent = quote_spanned!(m.output.span()=> #krate::__private::into_rpc_result(#call));
     let body = match m.kind {
-        Kind::Subscription { .. } => quote!(#krate::__private::encode_stream(#call)),
-        Kind::Request => quote!(#krate::__private::encode_outcome(#call)),
+        Kind::Subscription { .. } => quote!(#krate::__private::encode_stream(#sent)),
+        Kind::Request => quote!(#krate::__private::encode_outcome(#sent)),
         Kind::Notification => quote! {{
             #call;
             #krate::__private::encode_outcome(::core::result::Result::<(), #krate::RpcError>::Ok(()))

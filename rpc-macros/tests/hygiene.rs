@@ -21,9 +21,30 @@ mod plain {
     use ::std::string::String;
     use ::tokio::sync::mpsc;
 
+    /// An error whose fields are named like the derive's locals.
+    #[derive(Debug, PartialEq, ::duplexrpc_core::RpcErrorType)]
+    pub enum Failure {
+        #[rpc_error(code = 1, message = "locals")]
+        Locals {
+            object: u8,
+            error: u8,
+            members: u8,
+            value: u8,
+            e: u8,
+        },
+        #[rpc_error(code = 2, message = "one")]
+        One(String),
+        #[rpc_error(code = 3, message = "none")]
+        Nothing,
+        #[rpc_error(other)]
+        Rpc(RpcError),
+    }
+
     /// Echoes.
     #[rpc(namespace = "hygiene")]
     pub trait Echo {
+        /// Fails with each of `Failure`'s codes.
+        async fn fail(&self, code: u8) -> Result<(), Failure>;
         /// Returns its argument.
         async fn echo(&self, text: String) -> Result<String, RpcError>;
         /// Arguments named like the locals of the generated code, sent by
@@ -44,6 +65,20 @@ mod plain {
     }
 
     impl Echo for Service {
+        async fn fail(&self, code: u8) -> Result<(), Failure> {
+            ::core::result::Result::Err(match code {
+                1 => Failure::Locals {
+                    object: 1,
+                    error: 2,
+                    members: 3,
+                    value: 4,
+                    e: 5,
+                },
+                2 => Failure::One(::core::convert::From::from("x")),
+                _ => Failure::Nothing,
+            })
+        }
+
         async fn echo(&self, text: String) -> Result<String, RpcError> {
             ::core::result::Result::Ok(text)
         }
@@ -87,6 +122,17 @@ mod plain {
         );
         ::std::assert_eq!(client.locals(1, 2, 3, 4, 5).await, ::core::result::Result::Ok(12_345));
         ::std::assert_eq!(client.zero().await, ::core::result::Result::Ok(0));
+        let locals = Failure::Locals {
+            object: 1,
+            error: 2,
+            members: 3,
+            value: 4,
+            e: 5,
+        };
+        ::std::assert_eq!(client.fail(1).await, ::core::result::Result::Err(locals));
+        let one = Failure::One(::core::convert::From::from("x"));
+        ::std::assert_eq!(client.fail(2).await, ::core::result::Result::Err(one));
+        ::std::assert_eq!(client.fail(3).await, ::core::result::Result::Err(Failure::Nothing));
         client.bump(7).await.unwrap();
         ::std::assert_eq!(bumped.recv().await, ::core::option::Option::Some(7));
         // (Streams are consumed in duplexrpc-core's tests; this one only opens.)
@@ -104,8 +150,9 @@ mod plain {
 
         let meta = <EchoClient as RpcApi>::META;
         ::std::assert_eq!(meta.namespace, ::core::option::Option::Some("hygiene"));
-        ::std::assert_eq!(meta.methods[1].wire_name, "hygiene.locals");
-        ::std::assert_eq!(meta.methods[1].params[0].name, "this");
+        ::std::assert_eq!(meta.methods[2].wire_name, "hygiene.locals");
+        ::std::assert_eq!(meta.methods[2].params[0].name, "this");
+        ::std::assert_eq!(meta.methods[0].errors.len(), 3);
 
         server.close().await;
         client.peer().closed().await;
@@ -118,9 +165,19 @@ mod renamed {
 
     use ::renamed_core::{PeerBuilder, RpcError, rpc, transport::memory};
 
+    #[derive(Debug, PartialEq, ::renamed_core::RpcErrorType)]
+    #[rpc_error(crate = "::renamed_core")]
+    pub enum Overflow {
+        #[rpc_error(code = 1, message = "overflow")]
+        Overflow,
+        #[rpc_error(other)]
+        Rpc(RpcError),
+    }
+
     #[rpc(crate = "::renamed_core")]
     pub trait Counter {
         async fn add(&self, a: i64, b: i64) -> ::core::result::Result<i64, RpcError>;
+        async fn checked_add(&self, a: i64, b: i64) -> ::core::result::Result<i64, Overflow>;
         #[notification(name = "tick")]
         async fn on_tick(&self);
     }
@@ -130,6 +187,10 @@ mod renamed {
     impl Counter for Service {
         async fn add(&self, a: i64, b: i64) -> ::core::result::Result<i64, RpcError> {
             ::core::result::Result::Ok(a + b)
+        }
+
+        async fn checked_add(&self, a: i64, b: i64) -> ::core::result::Result<i64, Overflow> {
+            a.checked_add(b).ok_or(Overflow::Overflow)
         }
 
         async fn on_tick(&self) {}
@@ -142,6 +203,8 @@ mod renamed {
         let server = server.start(a_tx, a_rx);
         let client = CounterClient::new(PeerBuilder::new().start(b_tx, b_rx));
         ::std::assert_eq!(client.add(2, 3).await, ::core::result::Result::Ok(5));
+        let overflow = client.checked_add(i64::MAX, 1).await;
+        ::std::assert_eq!(overflow, ::core::result::Result::Err(Overflow::Overflow));
         client.on_tick().await.unwrap();
         server.close().await;
     }

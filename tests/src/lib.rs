@@ -21,7 +21,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
 use duplexrpc_core::{RpcError, rpc};
-use examples::{Browser, BrowserClient, Calculator, CalculatorService};
+use examples::{Browser, BrowserClient, CalcError, Calculator, CalculatorService};
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -362,7 +362,7 @@ impl Calculator for RecordingCalculator {
         self.inner.add(a, b).await
     }
 
-    async fn divide(&self, a: i64, b: i64) -> Result<i64, RpcError> {
+    async fn divide(&self, a: i64, b: i64) -> Result<i64, CalcError> {
         self.inner.divide(a, b).await
     }
 

@@ -2,9 +2,9 @@
 //! the client that is calling it (from inside a handler and from outside),
 //! notifications both ways, and callbacks nested two levels deep.
 
-use duplexrpc_core::{Peer, RpcError, rpc};
+use duplexrpc_core::{Peer, RpcError, RpcErrorType, rpc};
 use duplexrpc_ws::{Server, ServerHandle};
-use examples::{Browser, BrowserClient, Calculator, CalculatorClient, DECLINED, DIVISION_BY_ZERO};
+use examples::{Browser, BrowserClient, CalcError, Calculator, CalculatorClient, DECLINED, DIVISION_BY_ZERO};
 use rpc_tests::{BrowserEvent, RecordingBrowser, RecordingCalculator, next, within};
 use tokio::sync::mpsc;
 
@@ -44,7 +44,8 @@ async fn client_calls_server() {
     assert_eq!(within("add", calc.add(-40, 2)).await, Ok(-38));
     assert_eq!(within("divide", calc.divide(7, 2)).await, Ok(3));
     let err = within("divide by zero", calc.divide(7, 0)).await.unwrap_err();
-    let obj = err.object().expect("an error reply");
+    assert_eq!(err, CalcError::DivisionByZero(7));
+    let obj = &err.into_error_object();
     assert_eq!(
         (obj.code, obj.message.as_str(), obj.data.clone()),
         (DIVISION_BY_ZERO, "division by zero", Some(7.into()))

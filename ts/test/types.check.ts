@@ -8,6 +8,7 @@ import { decodeInt64, type AbortSignalLike, type CallContext, type Peer } from "
 import {
   CalculatorClient,
   EvaluatorClient,
+  isCalcError,
   registerBrowser,
   TickerClient,
   type Browser,
@@ -60,6 +61,10 @@ export function typeChecks(peer: Peer, signal: AbortSignalLike): void {
   // Call options: `{ signal, timeoutMs }` last, on calls and streams.
   void calc.add(2, 3, { signal, timeoutMs: 500 });
   void new TickerClient(peer).ticks(3, null, { timeoutMs: 500 });
+  // A trailing Option<T> param may be left out (`failAt?: number | null`).
+  void new TickerClient(peer).ticks(3);
+  // @ts-expect-error: `n` is required
+  void new TickerClient(peer).ticks();
   // @ts-expect-error: the option is `timeoutMs`, not `timeout`
   void calc.add(2, 3, { timeout: 500 });
   // @ts-expect-error: a notification has no reply to time out or abort
@@ -71,6 +76,22 @@ export function typeChecks(peer: Peer, signal: AbortSignalLike): void {
   });
   // @ts-expect-error: the second argument is the CallContext, not a string
   registerBrowser(peer, { confirm: (_question, context: string) => context === "", progress: () => {} });
+
+  // A custom error type: a union of RpcErrors on `code`, narrowed by its guard.
+  void calc.divide(1, 0).catch((e: unknown) => {
+    // @ts-expect-error: a caught value is unknown until the guard narrows it
+    void e.code;
+    if (isCalcError(e)) {
+      const code: 1 = e.code;
+      const dividend: number = e.data;
+      const message: string = e.message;
+      // @ts-expect-error: the data of code 1 (division by zero) is a number
+      const wrong: string = e.data;
+      // @ts-expect-error: CalcError has no code 2
+      void (e.code === 2);
+      void [code, dividend, message, wrong];
+    }
+  });
 
   const exact: bigint = decodeInt64("9223372036854775807");
   // @ts-expect-error: an Int64 arrives as a string, not a number

@@ -5,6 +5,12 @@
 // only up to Number.MAX_SAFE_INTEGER (2^53 - 1). duplexrpc_core::int64's
 // Int64 and Uint64 are exact: typed `string` here (decodeInt64 makes a bigint).
 /**
+ * True if `e` is one of the errors of `CalcError` (an error with one of its codes).
+ */
+export function isCalcError(e) {
+    return e instanceof Error && "code" in e && (e.code === 1);
+}
+/**
  * Served by the server; clients call it.
  *
  * Calls `Calculator` on the other end of a connection (the other end implements it).
@@ -24,9 +30,11 @@ export class CalculatorClient {
         return this.peer.call("calc.add", [a, b], options);
     }
     /**
-     * Integer division; fails with [`DIVISION_BY_ZERO`] (data: the dividend).
+     * Integer division; fails with [`CalcError::DivisionByZero`].
      *
      * JSON-RPC method `calc.divide`.
+     *
+     * @throws {CalcError} the errors of `CalcError` (narrow with `isCalcError`)
      */
     divide(a, b, options) {
         return this.peer.call("calc.divide", [a, b], options);

@@ -5,7 +5,7 @@
 // only up to Number.MAX_SAFE_INTEGER (2^53 - 1). duplexrpc_core::int64's
 // Int64 and Uint64 are exact: typed `string` here (decodeInt64 makes a bigint).
 
-import type { CallContext, CallOptions, Peer, RpcStream } from "duplexrpc";
+import type { CallContext, CallOptions, Peer, RpcError, RpcStream } from "duplexrpc";
 
 /**
  * An arithmetic expression: a tree the client builds and the server
@@ -90,6 +90,23 @@ export type Summary = {
   bySign: { [key in Sign]?: number }, };
 
 /**
+ * The errors `CalcError` fails a call with: an `RpcError` with one of these codes.
+ * Narrow a caught error with `isCalcError(e)`, then on `e.code`.
+ */
+export type CalcError =
+  /**
+   * "division by zero": Code [`DIVISION_BY_ZERO`]; data: the dividend.
+   */
+  | (RpcError & { readonly code: 1; readonly data: number });
+
+/**
+ * True if `e` is one of the errors of `CalcError` (an error with one of its codes).
+ */
+export function isCalcError(e: unknown): e is CalcError {
+  return e instanceof Error && "code" in e && (e.code === 1);
+}
+
+/**
  * Served by the server; clients call it.
  *
  * Calls `Calculator` on the other end of a connection (the other end implements it).
@@ -112,9 +129,11 @@ export class CalculatorClient {
   }
 
   /**
-   * Integer division; fails with [`DIVISION_BY_ZERO`] (data: the dividend).
+   * Integer division; fails with [`CalcError::DivisionByZero`].
    *
    * JSON-RPC method `calc.divide`.
+   *
+   * @throws {CalcError} the errors of `CalcError` (narrow with `isCalcError`)
    */
   divide(a: number, b: number, options?: CallOptions): Promise<number> {
     return this.peer.call<number>("calc.divide", [a, b], options);
@@ -204,7 +223,7 @@ export class TickerClient {
    *
    * JSON-RPC method `tick.ticks`.
    */
-  ticks(n: number, failAt: number | null, options?: CallOptions): Promise<RpcStream<number>> {
+  ticks(n: number, failAt?: number | null, options?: CallOptions): Promise<RpcStream<number>> {
     return this.peer.subscribe<number>("tick.ticks", [n, failAt], options);
   }
 

@@ -16,10 +16,11 @@ use tokio::time::Instant;
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
-use crate::wire::error::ErrorObject;
+use crate::wire::error::RpcError;
 
-/// What a pending call receives: the raw `result`, or the error object.
-pub(crate) type Reply = Result<Box<RawValue>, ErrorObject>;
+/// What a pending call receives: the raw `result`, or the error (the error
+/// object received, or why the reply could not be read).
+pub(crate) type Reply = Result<Box<RawValue>, RpcError>;
 
 /// What a waiting call is told: the reply, or `None` once its deadline passed.
 pub(crate) type Answer = Option<Reply>;
@@ -211,9 +212,9 @@ mod tests {
             .unwrap()
             .send(Some(Ok(RawValue::from_string("2".into()).unwrap())))
             .unwrap();
-        t.take(a).unwrap().send(Some(Err(ErrorObject::new(1, "x")))).unwrap();
+        t.take(a).unwrap().send(Some(Err(RpcError::new(1, "x")))).unwrap();
         assert_eq!(rb.try_recv().unwrap().unwrap().unwrap().get(), "2");
-        assert_eq!(ra.try_recv().unwrap().unwrap().unwrap_err().code, 1);
+        assert_eq!(ra.try_recv().unwrap().unwrap().unwrap_err().code(), Some(1));
         assert!(t.take(a).is_none(), "a reply is delivered once");
         assert!(t.is_empty());
     }

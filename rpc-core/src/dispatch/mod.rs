@@ -25,7 +25,7 @@ use tokio::task::AbortHandle;
 use crate::connection::outgoing::Outgoing;
 use crate::connection::{FrameHandler, Outbox, Shared, Tasks};
 use crate::stream;
-use crate::wire::error::{ErrorCode, ErrorObject, REQUEST_CANCELLED, SERVER_BUSY};
+use crate::wire::error::{ErrorCode, ErrorObject, REQUEST_CANCELLED, RpcError, SERVER_BUSY};
 use crate::wire::id::Id;
 use crate::wire::message::{Frame, Incoming, encode_code, encode_error, parse_frame};
 use crate::wire::protocol::{CANCEL_METHOD, CancelParams, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM};
@@ -175,11 +175,17 @@ impl Dispatcher {
                 None
             }
             Incoming::Response { id, outcome } => {
-                self.response(id, outcome.map(|raw| raw.to_owned()));
+                self.response(id, outcome.map(|raw| raw.to_owned()).map_err(RpcError::Call));
                 None
             }
             Incoming::Invalid { id } => Some(Reply::Ready(encode_code(ErrorCode::InvalidRequest, &id))),
-            Incoming::BadResponse { reason } => {
+            // A malformed reply fails its call at once, rather than at its timeout.
+            Incoming::BadResponse { id: Some(id), reason } => {
+                tracing::warn!(%reason, "malformed response");
+                self.response(id, Err(RpcError::Decode(reason)));
+                None
+            }
+            Incoming::BadResponse { id: None, reason } => {
                 tracing::warn!(%reason, "dropping malformed response");
                 None
             }
@@ -214,7 +220,7 @@ impl Dispatcher {
         }
     }
 
-    fn response(&self, id: Id, reply: Result<Box<serde_json::value::RawValue>, ErrorObject>) {
+    fn response(&self, id: Id, reply: Result<Box<serde_json::value::RawValue>, RpcError>) {
         let delivered = match id {
             Id::Number(n) => u64::try_from(n).is_ok_and(|n| self.shared.complete(n, reply)),
             _ => false,

@@ -11,12 +11,17 @@
 //!
 //! * this file: the descriptions ([`ApiMeta`], [`MethodMeta`], [`ParamMeta`])
 //!   and [`TypeInfo`];
+//! * [`errors`]: [`RpcErrorType`], the custom error types methods may
+//!   return, and their codes ([`ErrorMeta`]);
 //! * [`probe`]: how generated code finds a type's TypeScript form and schema
 //!   without requiring `ts_rs::TS` or `schemars::JsonSchema`.
 //!
 //! No generator lives here: `duplexrpc-codegen` reads these.
 
+pub mod errors;
 pub mod probe;
+
+pub use errors::{ErrorData, ErrorMeta, RpcErrorType};
 
 use std::fmt;
 
@@ -43,6 +48,9 @@ pub struct ParamMeta {
     pub ts_type: TsType,
     /// The type's JSON Schema.
     pub schema: SchemaType,
+    /// A trailing `Option<T>`: callers may leave it out, by position or by
+    /// name (the server reads it as `None`).
+    pub optional: bool,
 }
 
 /// One method of a trait.
@@ -62,6 +70,10 @@ pub struct MethodMeta {
     pub result_ts_type: TsType,
     /// The success type's JSON Schema.
     pub result_schema: SchemaType,
+    /// The error type as written (`E` of `Result<T, E>`); `RpcError` for notifications.
+    pub error_type: &'static str,
+    /// The codes of the error type ([`RpcErrorType::ERRORS`]; none for `RpcError`).
+    pub errors: &'static [ErrorMeta],
     /// The doc comment.
     pub docs: &'static str,
 }
@@ -95,6 +107,7 @@ pub struct ApiMeta {
 /// let api = CalculatorClient::META;
 /// assert_eq!(api.methods[0].wire_name, "calc.add");
 /// assert_eq!(api.methods[0].params[1].name, "b");
+/// assert!(!api.methods[0].params[1].optional);
 /// assert_eq!(api.methods[1].kind, MethodKind::Notification);
 /// ```
 pub trait RpcApi {

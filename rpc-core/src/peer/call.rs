@@ -101,7 +101,7 @@ impl Call<'_> {
         guard.answered = true;
         match answer {
             Ok(Some(Ok(raw))) => serde_json::from_str(raw.get()).map_err(|e| RpcError::Decode(e.to_string())),
-            Ok(Some(Err(error))) => Err(RpcError::Call(error)),
+            Ok(Some(Err(error))) => Err(error),
             Ok(None) => Err(RpcError::Timeout(limit.unwrap_or_default())),
             Err(_) => Err(shared.disconnected()),
         }

@@ -98,6 +98,10 @@ impl From<ErrorCode> for i32 {
 
 /// The `error` member of a JSON-RPC response.
 ///
+/// Received objects keep every member when passed on: `"data": null` stays
+/// apart from no `data` (`Some(Value::Null)` against `None`), and members
+/// the spec does not define are kept, in [`ErrorObject::extra`].
+///
 /// ```
 /// use duplexrpc_core::ErrorObject;
 /// let e = ErrorObject::new(42, "no such user").with_data(serde_json::json!({"user": 7}));
@@ -112,9 +116,18 @@ pub struct ErrorObject {
     pub code: i32,
     /// A short description.
     pub message: String,
-    /// Optional details.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Optional details: `None` when absent, `Some(Value::Null)` for `"data": null`.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub data: Option<serde_json::Value>,
+    /// Members besides `code`, `message` and `data`, kept so that a relayed
+    /// object is sent on intact.
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Reads a member that is present as `Some`, even when it is `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 impl ErrorObject {
@@ -124,6 +137,7 @@ impl ErrorObject {
             code: code.into(),
             message: message.into(),
             data: None,
+            extra: serde_json::Map::new(),
         }
     }
 
@@ -135,6 +149,31 @@ impl ErrorObject {
     /// Attaches `data`.
     pub fn with_data(mut self, data: serde_json::Value) -> Self {
         self.data = Some(data);
+        self
+    }
+
+    /// The members besides `code`, `message` and `data` (none unless received).
+    ///
+    /// ```
+    /// use duplexrpc_core::ErrorObject;
+    /// let text = r#"{"code":1,"message":"m","data":null,"retry":3}"#;
+    /// let e: ErrorObject = serde_json::from_str(text).unwrap();
+    /// assert_eq!(e.data, Some(serde_json::Value::Null));
+    /// assert_eq!(e.extra()["retry"], 3);
+    /// assert_eq!(serde_json::to_string(&e).unwrap(), text);
+    /// ```
+    pub fn extra(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.extra
+    }
+
+    /// Adds a member besides `code`, `message` and `data` (the spec defines
+    /// no others; some peers send their own). `code`, `message` and `data`
+    /// are not taken here: they are the fields.
+    pub fn with_extra(mut self, name: impl Into<String>, value: serde_json::Value) -> Self {
+        let name = name.into();
+        if !matches!(name.as_str(), "code" | "message" | "data") {
+            self.extra.insert(name, value);
+        }
         self
     }
 
@@ -266,12 +305,36 @@ mod tests {
 
     #[test]
     fn error_object_wire_form() {
-        let e: ErrorObject = serde_json::from_str(r#"{"code":-32601,"message":"Method not found","x":1}"#).unwrap();
+        let e: ErrorObject = serde_json::from_str(r#"{"code":-32601,"message":"Method not found"}"#).unwrap();
         assert_eq!(e, ErrorObject::from_code(ErrorCode::MethodNotFound));
         assert_eq!(
             serde_json::to_string(&e).unwrap(),
             r#"{"code":-32601,"message":"Method not found"}"#
         );
+    }
+
+    #[test]
+    fn received_members_are_kept() {
+        let text = r#"{"code":-32601,"message":"Method not found","data":null,"x":{"y":[1]}}"#;
+        let e: ErrorObject = serde_json::from_str(text).unwrap();
+        assert_eq!(e.data, Some(serde_json::Value::Null));
+        assert_eq!(
+            e,
+            ErrorObject::from_code(ErrorCode::MethodNotFound)
+                .with_data(serde_json::Value::Null)
+                .with_extra("x", serde_json::json!({"y": [1]}))
+        );
+        assert_eq!(serde_json::to_string(&e).unwrap(), text);
+        let without: ErrorObject = serde_json::from_str(r#"{"code":1,"message":"m"}"#).unwrap();
+        assert_eq!(without.data, None);
+        assert_eq!(ErrorObject::new(1, "m").with_extra("code", 2.into()).extra().len(), 0);
+        for bad in [
+            r#"{"code":"1","message":"m"}"#,
+            r#"{"code":1.5,"message":"m"}"#,
+            r#"{"code":1}"#,
+        ] {
+            assert!(serde_json::from_str::<ErrorObject>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

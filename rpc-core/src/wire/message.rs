@@ -7,9 +7,10 @@
 //!   notification. `jsonrpc` must be `"2.0"` and `params`, when present, an
 //!   array or an object (`"params": null` is not), or the reply is -32600.
 //! * it has no `method` but a `result` or an `error`: a response, matched to a
-//!   pending call by id; a malformed or unmatched response is logged and
-//!   dropped, never answered (answering could start an error ping-pong
-//!   between two peers).
+//!   pending call by id; a malformed or unmatched response is never answered
+//!   (answering could start an error ping-pong between two peers). A
+//!   malformed one with a readable id fails the call it answers (as
+//!   `RpcError::Decode`); the rest are logged and dropped.
 //! * anything else: -32600 Invalid Request, with its id when it has a valid
 //!   one and `null` otherwise.
 //!
@@ -57,8 +58,11 @@ pub enum Incoming<'a> {
         /// The id to answer with (`null` when it could not be read).
         id: Id,
     },
-    /// A malformed response: logged and dropped, never answered.
+    /// A malformed response: never answered; fails the call `id` when it
+    /// could be read, else logged and dropped.
     BadResponse {
+        /// The id of the call it answers, when it has a valid one.
+        id: Option<Id>,
         /// What is wrong with it.
         reason: String,
     },
@@ -93,7 +97,13 @@ impl PartialEq for Incoming<'_> {
                 },
             ) => id == id2 && outcome.as_ref().map(|r| r.get()) == outcome2.as_ref().map(|r| r.get()),
             (Incoming::Invalid { id }, Incoming::Invalid { id: id2 }) => id == id2,
-            (Incoming::BadResponse { reason }, Incoming::BadResponse { reason: reason2 }) => reason == reason2,
+            (
+                Incoming::BadResponse { id, reason },
+                Incoming::BadResponse {
+                    id: id2,
+                    reason: reason2,
+                },
+            ) => id == id2 && reason == reason2,
             _ => false,
         }
     }
@@ -201,24 +211,34 @@ fn classify_call<'a>(
 }
 
 fn classify_response<'a>(raw: &RawMessage<'a>, version_ok: bool) -> Incoming<'a> {
-    let bad = |reason: &str| Incoming::BadResponse {
-        reason: reason.to_owned(),
-    };
+    let id = raw.id.and_then(parse_id);
+    let bad = |reason: String| Incoming::BadResponse { id: id.clone(), reason };
     if !version_ok {
-        return bad("missing or wrong \"jsonrpc\" member");
+        return bad("missing or wrong \"jsonrpc\" member".to_owned());
     }
-    let Some(id) = raw.id.and_then(parse_id) else {
-        return bad("missing or invalid id");
+    let Some(id) = id.clone() else {
+        return bad("missing or invalid id".to_owned());
     };
     let outcome = match (raw.result, raw.error) {
         (Some(result), None) => Ok(result),
         (None, Some(error)) => match serde_json::from_str::<ErrorObject>(error.get()) {
             Ok(e) => Err(e),
-            Err(_) => return bad("malformed error object"),
+            Err(e) => return bad(format!("malformed error object {}: {e}", excerpt(error.get()))),
         },
-        _ => return bad("both \"result\" and \"error\""),
+        _ => return bad("both \"result\" and \"error\"".to_owned()),
     };
     Incoming::Response { id, outcome }
+}
+
+/// At most the first 120 bytes of `text` (cut at a character boundary), for
+/// a reason that quotes what the other end sent.
+fn excerpt(text: &str) -> Cow<'_, str> {
+    const MAX: usize = 120;
+    if text.len() <= MAX {
+        return Cow::Borrowed(text);
+    }
+    let end = (0..=MAX).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+    Cow::Owned(format!("{}...", &text[..end]))
 }
 
 fn parse_id(raw: &RawValue) -> Option<Id> {
@@ -429,6 +449,24 @@ mod tests {
         ] {
             assert!(matches!(single(bad), Incoming::BadResponse { .. }), "{bad}");
         }
+        // The id of a malformed reply is kept, so that its call fails at once.
+        let m = single(r#"{"jsonrpc":"2.0","error":{"code":1.5,"message":"m"},"id":4}"#);
+        assert!(
+            matches!(m, Incoming::BadResponse { id: Some(Id::Number(4)), ref reason }
+                if reason.starts_with(r#"malformed error object {"code":1.5,"message":"m"}: invalid type"#)),
+            "{m:?}"
+        );
+        let m = single(r#"{"jsonrpc":"2.0","result":1,"id":[1]}"#);
+        assert!(matches!(m, Incoming::BadResponse { id: None, .. }), "{m:?}");
+        // A long object is quoted in part.
+        let long = format!(
+            r#"{{"jsonrpc":"2.0","error":{{"code":"x","message":"{}"}},"id":1}}"#,
+            "é".repeat(500)
+        );
+        let Incoming::BadResponse { reason, .. } = single(&long) else {
+            panic!()
+        };
+        assert!(reason.len() < 300 && reason.contains("...: invalid type"), "{reason}");
     }
 
     #[test]
