@@ -88,7 +88,7 @@ fn connect(install: impl FnOnce(&mut PeerBuilder)) -> (Peer, Log) {
 struct DenySecret;
 
 impl Middleware for DenySecret {
-    fn call<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> middleware::Result {
+    fn call<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> middleware::CallResult {
         if call.method() == "secret" {
             return Err(ErrorObject::new(FORBIDDEN, "Forbidden").with_data("secret is not for you".into()));
         }
@@ -133,7 +133,7 @@ async fn a_middleware_answers_a_call_itself() {
 struct Named(&'static str, Log);
 
 impl Middleware for Named {
-    fn call<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> middleware::Result {
+    fn call<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> middleware::CallResult {
         self.1.push(format!("{} in", self.0));
         let reply = next.run(call)?;
         let (name, log) = (self.0, self.1.clone());

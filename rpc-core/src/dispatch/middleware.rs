@@ -28,7 +28,7 @@
 //! struct AdminOnly { user: String }
 //!
 //! impl middleware::Middleware for AdminOnly {
-//!     fn call<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> middleware::Result {
+//!     fn call<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> middleware::CallResult {
 //!         if call.method().starts_with("admin.") && self.user != "admin" {
 //!             return Err(ErrorObject::new(-32003, "Forbidden"));
 //!         }
@@ -77,7 +77,7 @@ use crate::wire::message::EncodedResult;
 
 /// What a middleware (and [`Next::run`]) returns: the future of the reply,
 /// or the error to reply with at once.
-pub type Result = std::result::Result<HandlerFuture, ErrorObject>;
+pub type CallResult = Result<HandlerFuture, ErrorObject>;
 
 /// Wraps every incoming call of a connection; see the [module](self) docs.
 ///
@@ -90,11 +90,11 @@ pub type Result = std::result::Result<HandlerFuture, ErrorObject>;
 pub trait Middleware: Send + Sync + 'static {
     /// Handles one call: pass it on with `next.run(call)`, or refuse or
     /// answer it.
-    fn call<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> Result;
+    fn call<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> CallResult;
 }
 
 impl<M: Middleware + ?Sized> Middleware for Arc<M> {
-    fn call<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> Result {
+    fn call<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> CallResult {
         (**self).call(call, next)
     }
 }
@@ -164,7 +164,7 @@ impl<'a> Next<'a> {
     /// to the handler, which parses the params (-32602 if they do not fit;
     /// -32601 if there is no such method) and returns the future of its
     /// reply without running it.
-    pub fn run(self, call: Call<'a>) -> Result {
+    pub fn run(self, call: Call<'a>) -> CallResult {
         match self.layers.split_first() {
             Some((first, rest)) => first.call(call, Next { layers: rest, ..self }),
             None => {
@@ -189,7 +189,7 @@ impl<'a> Next<'a> {
 /// });
 /// # drop(answer);
 /// ```
-pub fn reply<T: Serialize + ?Sized>(value: &T) -> Result {
+pub fn reply<T: Serialize + ?Sized>(value: &T) -> CallResult {
     let outcome = EncodedResult::encode(value).map(Outcome::Value);
     Ok(Box::pin(std::future::ready(outcome)))
 }
@@ -197,7 +197,7 @@ pub fn reply<T: Serialize + ?Sized>(value: &T) -> Result {
 /// A middleware from a function or closure; see the [module](self) docs.
 pub fn from_fn<F>(f: F) -> FromFn<F>
 where
-    F: for<'a> Fn(Call<'a>, Next<'a>) -> Result + Send + Sync + 'static,
+    F: for<'a> Fn(Call<'a>, Next<'a>) -> CallResult + Send + Sync + 'static,
 {
     FromFn(f)
 }
@@ -214,9 +214,9 @@ impl<F> fmt::Debug for FromFn<F> {
 
 impl<F> Middleware for FromFn<F>
 where
-    F: for<'a> Fn(Call<'a>, Next<'a>) -> Result + Send + Sync + 'static,
+    F: for<'a> Fn(Call<'a>, Next<'a>) -> CallResult + Send + Sync + 'static,
 {
-    fn call<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> Result {
+    fn call<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> CallResult {
         (self.0)(call, next)
     }
 }
@@ -239,7 +239,7 @@ impl Stack {
     }
 
     /// Runs the call through the middleware (if any) to its handler.
-    pub(crate) fn invoke(&self, method: &str, params: Params<'_>, id: Option<&Id>) -> Result {
+    pub(crate) fn invoke(&self, method: &str, params: Params<'_>, id: Option<&Id>) -> CallResult {
         let call = Call {
             method,
             params,

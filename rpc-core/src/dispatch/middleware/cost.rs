@@ -38,7 +38,7 @@ fn methods() -> Methods {
 struct Pass;
 
 impl Middleware for Pass {
-    fn call<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> super::Result {
+    fn call<'a>(&'a self, call: Call<'a>, next: Next<'a>) -> super::CallResult {
         next.run(call)
     }
 }
@@ -183,7 +183,8 @@ fn run_tower(service: Erased) -> f64 {
 fn middleware_cost() {
     // Warm-up, then each variant twice, interleaved.
     let _ = ours(0);
-    let variants: [(&str, fn() -> f64); 7] = [
+    type Variant = (&'static str, fn() -> f64);
+    let variants: [Variant; 7] = [
         ("no middleware", || ours(0)),
         ("our trait, 1 layer", || ours(1)),
         ("our trait, 3 layers", || ours(3)),
