@@ -8,10 +8,32 @@
 //!
 //! Metrics: implement [`Metrics`] (every method has a no-op default) and set
 //! it with [`crate::PeerConfig::metrics`]; [`Counters`] is a ready one that
-//! keeps atomic totals to read or export (e.g. to Prometheus).
+//! keeps atomic totals to read or export.
 //!
-//! When neither is enabled the cost per call is one level check and one
-//! `Option` check.
+//! With the feature `metrics`, every peer also reports through the
+//! [`metrics`](https://docs.rs/metrics) crate's facade, besides its own hook,
+//! so any exporter (Prometheus, StatsD, ...) that installs a recorder gets
+//! them without glue:
+//!
+//! | name | kind | labels | what |
+//! |---|---|---|---|
+//! | `duplexrpc_connections_opened_total` | counter | | connections started |
+//! | `duplexrpc_connections_closed_total` | counter | | connections ended |
+//! | `duplexrpc_connections_open` | gauge | | connections open now |
+//! | `duplexrpc_calls_in_flight` | gauge | `direction` | calls started, not yet ended |
+//! | `duplexrpc_calls_total` | counter | `direction`, `method`, `outcome` | calls ended |
+//! | `duplexrpc_call_errors_total` | counter | `direction`, `method`, `code` | calls ended with an error reply |
+//! | `duplexrpc_call_duration_seconds` | histogram | `direction`, `method` | from receipt (or send) to reply |
+//!
+//! `direction` is `incoming` (the remote end called) or `outgoing`;
+//! `outcome` is `ok`, `error` (an error reply, whose `code` the errors
+//! counter has) or `failed` (no reply: disconnected, timed out, cancelled).
+//! Incoming notifications count as calls; outgoing ones do not. The label
+//! values are allocated per call, so the feature costs a little per call
+//! even before a recorder is installed.
+//!
+//! When neither tracing nor a hook is enabled (and the feature is off) the
+//! cost per call is one level check and one `Option` check.
 
 use std::fmt;
 use std::sync::Arc;
@@ -165,6 +187,18 @@ impl Metrics for Counters {
         }
     }
 }
+
+/// The hook a peer reports to: `hook` as configured, plus, with the feature
+/// `metrics`, the `metrics` crate's facade.
+pub(crate) fn with_facade(hook: Option<Arc<dyn Metrics>>) -> Option<Arc<dyn Metrics>> {
+    #[cfg(feature = "metrics")]
+    return Some(facade::Facade::around(hook));
+    #[cfg(not(feature = "metrics"))]
+    hook
+}
+
+#[cfg(feature = "metrics")]
+mod facade;
 
 /// One call being observed; `None` when neither tracing nor metrics want it.
 #[derive(Debug)]

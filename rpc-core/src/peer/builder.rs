@@ -10,6 +10,7 @@ use crate::connection::{self, Settings, Shared};
 use crate::dispatch::Dispatcher;
 use crate::dispatch::methods::{Methods, RegisterError};
 use crate::dispatch::middleware::{Middleware, Stack};
+use crate::observe;
 use crate::transport::{Receiver, Sender, Transport};
 
 /// The next connection's number (see [`PeerBuilder::connection_id`]).
@@ -63,7 +64,7 @@ impl PeerBuilder {
             send_queue: config.send_queue,
             call_timeout: config.call_timeout,
             stream_window: config.stream_window,
-            metrics: config.metrics.clone(),
+            metrics: observe::with_facade(config.metrics.clone()),
             max_concurrent_calls: config.max_concurrent_calls,
         }));
         PeerBuilder {
@@ -139,10 +140,10 @@ impl PeerBuilder {
             config,
         } = self;
         let span = tracing::debug_span!("rpc.connection", conn = connection);
-        if let Some(m) = &config.metrics {
+        let shared = peer.direct().expect("a builder's peer is direct");
+        if let Some(m) = &shared.metrics {
             m.connection_opened();
         }
-        let shared = peer.direct().expect("a builder's peer is direct");
         let stack = Stack::new(methods, middleware, connection);
         let frames = Dispatcher::new(stack, shared.clone(), config.max_batch_len);
         let connection = connection::run(connection::Parts {
