@@ -238,6 +238,11 @@ impl Stack {
         }
     }
 
+    /// Whether the connection has a method of this name.
+    pub(crate) fn knows(&self, method: &str) -> bool {
+        self.methods.get(method).is_some()
+    }
+
     /// Runs the call through the middleware (if any) to its handler.
     pub(crate) fn invoke(&self, method: &str, params: Params<'_>, id: Option<&Id>) -> CallResult {
         let call = Call {

@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use super::Dispatcher;
 use super::methods::{HandlerFuture, Outcome, Params};
-use crate::observe::{self, CallOutcome, CallTrace, Direction};
+use crate::observe::{self, CallOutcome, CallTrace};
 use crate::wire::error::{ErrorObject, SERVER_BUSY};
 use crate::wire::id::Id;
 
@@ -47,7 +47,7 @@ impl Dispatcher {
             Some(id) => id,
             None => &"none",
         };
-        let trace = CallTrace::start(&self.shared.metrics, Direction::Incoming, method, shown);
+        let trace = CallTrace::start_incoming(&self.shared.metrics, method, shown, |m| self.stack.knows(m));
         let _entered = trace.as_ref().map(|t| t.span().clone().entered());
         // Only a handler still running after its first poll takes a permit:
         // a call that completes at once costs no Arc clone and no semaphore
