@@ -61,7 +61,7 @@ fn time(mut dispatch: impl FnMut(Id, &str, Option<&RawValue>) -> String) -> f64 
             unreachable!("a request")
         };
         let text = dispatch(id, &method, params);
-        assert!(text.ends_with(r#""result":5}"#), "{text}");
+        assert!(text.contains(r#""result":5,"#), "{text}");
         bytes += text.len();
     }
     assert!(bytes > CALLS);
@@ -181,7 +181,7 @@ fn run_tower(service: Erased) -> f64 {
 #[test]
 #[ignore = "a measurement: run in release with --ignored --nocapture"]
 fn middleware_cost() {
-    // Warm-up, then each variant twice, interleaved.
+    // Warm-up, then each variant three times, interleaved.
     let _ = ours(0);
     type Variant = (&'static str, fn() -> f64);
     let variants: [Variant; 7] = [
@@ -193,7 +193,7 @@ fn middleware_cost() {
         ("tower, 3 layers", || tower(3)),
         ("tower, 3 static layers", tower_static),
     ];
-    for round in 1..=2 {
+    for round in 1..=3 {
         for (name, run) in &variants {
             println!("round {round}: {name:<22} {:>7.1} ns/call", run());
         }
