@@ -42,10 +42,15 @@ struct Who {
     admin: bool,
 }
 
+/// (user, connection id, method) of every call a middleware saw.
+type Log = Arc<Mutex<Vec<(&'static str, u64, String)>>>;
+/// (user, connection id) of every connection set up.
+type Connections = Arc<Mutex<Vec<(&'static str, u64)>>>;
+
 /// `admin.*` only for admins. Logs (user, connection id, method) of every call it sees.
 struct Authorize {
     who: Who,
-    log: Arc<Mutex<Vec<(&'static str, u64, String)>>>,
+    log: Log,
 }
 
 impl Middleware for Authorize {
@@ -61,13 +66,11 @@ impl Middleware for Authorize {
     }
 }
 
-type Log = Arc<Mutex<Vec<(&'static str, u64, String)>>>;
-
 /// A server authenticating by bearer token; returns its handle, the calls
 /// the middleware saw, and (user, connection id) of each connection set up.
-async fn server() -> (ServerHandle, Log, Arc<Mutex<Vec<(&'static str, u64)>>>) {
+async fn server() -> (ServerHandle, Log, Connections) {
     let log = Log::default();
-    let connections = Arc::new(Mutex::new(Vec::new()));
+    let connections = Connections::default();
     let (seen, set_up) = (log.clone(), connections.clone());
     let handle = Server::bind("127.0.0.1:0")
         .await
