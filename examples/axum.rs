@@ -1,11 +1,15 @@
 //! The example API inside an axum app, on one port: `/health` (for a load
-//! balancer), a static page at `/`, and the JSON-RPC WebSocket at `/rpc`.
+//! balancer), a static page at `/`, the JSON-RPC WebSocket at `/rpc`, and
+//! `/metrics` (Prometheus' text format: the counts and latencies every
+//! connection reports through the `metrics` crate, feature `metrics`).
 //!
 //! Run: `cargo run -p examples --example axum` (or `-- PORT`), then connect a
 //! client to `ws://127.0.0.1:PORT/rpc?token=demo-token` (or send
 //! `Authorization: Bearer demo-token`). The handshake checks the token with
 //! an async lookup (a stand-in for a session store or a database) and hands
-//! the user to every call of the connection. Ctrl-C stops the app: the
+//! the user to every call of the connection. Every call goes through two
+//! middleware (`examples/src/middleware.rs`): logging with timing, and a
+//! rate limit of 20 calls a second per user (bursts of 50). Ctrl-C stops the app: the
 //! WebSocket connections are closed with 1001 "server shutting down" after
 //! their running calls finish.
 
@@ -18,12 +22,15 @@ use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
 use duplexrpc_ws::{Endpoint, HandshakeRequest, Rejection, WsConfig};
+use examples::middleware::{LogCalls, RateLimit};
 use examples::{BrowserClient, Calculator, CalculatorService};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 const PAGE: &str = "<!doctype html>\n<title>duplexrpc on axum</title>\n\
 <h1>duplexrpc on axum</h1>\n\
-<p>JSON-RPC over WebSocket at <code>/rpc?token=demo-token</code>; health at <code>/health</code>.</p>\n";
+<p>JSON-RPC over WebSocket at <code>/rpc?token=demo-token</code>; health at <code>/health</code>; \
+metrics at <a href=\"/metrics\"><code>/metrics</code></a>.</p>\n";
 
 /// Tokens and their users; an async lookup, as a session store would be.
 #[derive(Clone, Default)]
@@ -52,17 +59,37 @@ async fn authenticate(sessions: Sessions, req: HandshakeRequest) -> Result<Strin
         .ok_or_else(|| Rejection::forbidden("unknown token"))
 }
 
+/// Installs the Prometheus recorder for the `metrics` facade, and keeps
+/// its histograms trimmed (the exporter's upkeep) while the app runs.
+fn metrics_recorder() -> Result<PrometheusHandle, Box<dyn std::error::Error>> {
+    let handle = PrometheusBuilder::new().install_recorder()?;
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Ok(handle)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = match std::env::args().nth(1) {
         Some(arg) => arg.parse().map_err(|_| format!("usage: axum [PORT]; got {arg:?}"))?,
         None => 0,
     };
+    let _output = examples::init_output();
+    let metrics = metrics_recorder()?;
     let sessions = Sessions(Arc::new(HashMap::from([("demo-token".into(), "demo".into())])));
+    let limiter = RateLimit::limiter(20, 50);
     let rpc = Endpoint::builder()
         .with_config(WsConfig::default().max_connections(1_000))
         .on_handshake_async(move |req| authenticate(sessions.clone(), req))
-        .build(|conn, _info| {
+        .build(move |conn, info| {
+            conn.middleware(LogCalls::new(info.auth.clone()));
+            conn.middleware(RateLimit::new(limiter.clone(), info.auth.clone()));
             let browser = BrowserClient::new(conn.peer().clone());
             conn.register(CalculatorService::new(browser).into_methods())?;
             Ok(())
@@ -70,12 +97,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/health", get(|| async { "ok" }))
+        .route("/metrics", get(move || std::future::ready(metrics.render())))
         .route("/rpc", get(duplexrpc_ws::axum::handler(rpc.clone())));
 
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
-    println!("page: http://{addr}/");
-    println!("websocket: ws://{addr}/rpc?token=demo-token");
+    tracing::info!("page: http://{addr}/");
+    tracing::info!("metrics: http://{addr}/metrics");
+    tracing::info!("websocket: ws://{addr}/rpc?token=demo-token");
     let shutdown = {
         let rpc = rpc.clone();
         async move {

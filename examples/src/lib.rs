@@ -11,6 +11,7 @@
 //! following their serde attributes.
 
 pub mod cluster;
+pub mod middleware;
 
 /// Sets up the examples' output: `tracing` events, message only, written to
 /// stdout by a background thread, so that code on the runtime never blocks

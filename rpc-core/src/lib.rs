@@ -14,7 +14,8 @@
 //! * `connection/`: the task that runs one connection, the state its handles
 //!   share, the outgoing queue, the pending calls.
 //! * `dispatch/`: [`methods`] ([`Methods`], the dispatch table a service turns
-//!   into) and the one handler pipeline every incoming call takes.
+//!   into), [`middleware`] (what wraps every incoming call) and the one
+//!   handler pipeline every incoming call takes.
 //! * [`peer`]: [`Peer`], one end of a connection, which calls the other end
 //!   and serves its calls at once (both ends are the same type);
 //!   [`PeerBuilder`], [`PeerConfig`], [`PeerSlot`].
@@ -60,7 +61,7 @@ pub mod stream;
 pub mod transport;
 mod wire;
 
-pub use dispatch::methods;
+pub use dispatch::{methods, middleware};
 pub use duplexrpc_macros::{RpcErrorType, rpc};
 pub use meta::{ApiMeta, MethodKind, MethodMeta, ParamMeta, RpcApi, RpcErrorType};
 pub use methods::{Methods, Params, RegisterError};

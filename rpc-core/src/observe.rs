@@ -8,10 +8,34 @@
 //!
 //! Metrics: implement [`Metrics`] (every method has a no-op default) and set
 //! it with [`crate::PeerConfig::metrics`]; [`Counters`] is a ready one that
-//! keeps atomic totals to read or export (e.g. to Prometheus).
+//! keeps atomic totals to read or export.
 //!
-//! When neither is enabled the cost per call is one level check and one
-//! `Option` check.
+//! With the feature `metrics`, every peer also reports through the
+//! [`metrics`](https://docs.rs/metrics) crate's facade, besides its own hook,
+//! so any exporter (Prometheus, StatsD, ...) that installs a recorder gets
+//! them without glue:
+//!
+//! | name | kind | labels | what |
+//! |---|---|---|---|
+//! | `duplexrpc_connections_opened_total` | counter | | connections started |
+//! | `duplexrpc_connections_closed_total` | counter | | connections ended |
+//! | `duplexrpc_connections_open` | gauge | | connections open now |
+//! | `duplexrpc_calls_in_flight` | gauge | `direction` | calls started, not yet ended |
+//! | `duplexrpc_calls_total` | counter | `direction`, `method`, `outcome` | calls ended |
+//! | `duplexrpc_call_errors_total` | counter | `direction`, `method`, `code` | calls ended with an error reply |
+//! | `duplexrpc_call_duration_seconds` | histogram | `direction`, `method` | from receipt (or send) to reply |
+//!
+//! `direction` is `incoming` (the remote end called) or `outgoing`;
+//! `method` is the method's name, or [`UNKNOWN_METHOD`] for an incoming
+//! call to a method the connection does not have;
+//! `outcome` is `ok`, `error` (an error reply, whose `code` the errors
+//! counter has) or `failed` (no reply: disconnected, timed out, cancelled).
+//! Incoming notifications count as calls; outgoing ones do not. The label
+//! values are allocated per call, so the feature costs a little per call
+//! even before a recorder is installed.
+//!
+//! When neither tracing nor a hook is enabled (and the feature is off) the
+//! cost per call is one level check and one `Option` check.
 
 use std::fmt;
 use std::sync::Arc;
@@ -76,8 +100,17 @@ impl CallOutcome {
     }
 }
 
+/// What the metrics name an incoming call to a method the connection does
+/// not have (see [`Metrics`]).
+pub const UNKNOWN_METHOD: &str = "(unknown)";
+
 /// Receives connection and call events. Every method defaults to doing
 /// nothing; implement the ones you export.
+///
+/// The `method` of an incoming call is its name if the connection has such
+/// a method, and [`UNKNOWN_METHOD`] otherwise (also when a middleware
+/// answered or refused it), so that a client making up names cannot grow
+/// per-method metrics without bound.
 pub trait Metrics: Send + Sync + fmt::Debug + 'static {
     /// A connection started.
     fn connection_opened(&self) {}
@@ -166,6 +199,18 @@ impl Metrics for Counters {
     }
 }
 
+/// The hook a peer reports to: `hook` as configured, plus, with the feature
+/// `metrics`, the `metrics` crate's facade.
+pub(crate) fn with_facade(hook: Option<Arc<dyn Metrics>>) -> Option<Arc<dyn Metrics>> {
+    #[cfg(feature = "metrics")]
+    return Some(facade::Facade::around(hook));
+    #[cfg(not(feature = "metrics"))]
+    hook
+}
+
+#[cfg(feature = "metrics")]
+mod facade;
+
 /// One call being observed; `None` when neither tracing nor metrics want it.
 #[derive(Debug)]
 pub(crate) struct CallTrace {
@@ -187,18 +232,44 @@ impl CallTrace {
         method: &str,
         id: &dyn fmt::Display,
     ) -> Option<CallTrace> {
+        Self::start_with(metrics, direction, method, id, |m| m.into())
+    }
+
+    /// Starts observing an incoming call; `known(method)` tells whether the
+    /// connection has such a method. The metrics name an unknown one
+    /// [`UNKNOWN_METHOD`] (the span has the name as received), so a client
+    /// cannot grow them without bound by making up names.
+    pub(crate) fn start_incoming(
+        metrics: &Option<Arc<dyn Metrics>>,
+        method: &str,
+        id: &dyn fmt::Display,
+        known: impl FnOnce(&str) -> bool,
+    ) -> Option<CallTrace> {
+        Self::start_with(metrics, Direction::Incoming, method, id, |m| {
+            if known(m) { m.into() } else { UNKNOWN_METHOD.into() }
+        })
+    }
+
+    fn start_with(
+        metrics: &Option<Arc<dyn Metrics>>,
+        direction: Direction,
+        method: &str,
+        id: &dyn fmt::Display,
+        name: impl FnOnce(&str) -> Box<str>,
+    ) -> Option<CallTrace> {
         let span = tracing::debug_span!("rpc.call", method, id = %id, direction = direction.as_str());
         if span.is_disabled() && metrics.is_none() {
             return None;
         }
+        let method = name(method);
         if let Some(m) = metrics {
-            m.call_started(direction, method);
+            m.call_started(direction, &method);
         }
         Some(CallTrace {
             span,
             started: Instant::now(),
             direction,
-            method: method.into(),
+            method,
             metrics: metrics.clone(),
             recorded: false,
         })

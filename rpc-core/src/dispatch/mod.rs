@@ -3,6 +3,7 @@
 //!
 //! * this file: the [`Dispatcher`], what the connection task hands frames to;
 //! * [`methods`]: the dispatch table (method name -> handler);
+//! * [`middleware`]: what wraps every incoming call on its way to its handler;
 //! * `pipeline`: the one path every incoming call (request or notification)
 //!   takes through its handler: permit, trace, first poll, panic guard.
 //!
@@ -11,6 +12,7 @@
 //! pending moves to its own task, so a slow handler never blocks the others.
 
 pub mod methods;
+pub mod middleware;
 pub(crate) mod params;
 mod pipeline;
 
@@ -29,7 +31,8 @@ use crate::wire::error::{ErrorCode, ErrorObject, REQUEST_CANCELLED, RpcError, SE
 use crate::wire::id::Id;
 use crate::wire::message::{Frame, Incoming, encode_code, encode_error, parse_frame};
 use crate::wire::protocol::{CANCEL_METHOD, CancelParams, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM};
-use methods::{Methods, Outcome, Params};
+use methods::{Outcome, Params};
+use middleware::Stack;
 use pipeline::Run;
 
 /// The reply to one request: ready now, or once its handler completes.
@@ -51,7 +54,7 @@ struct PendingReply {
 }
 
 pub(crate) struct Dispatcher {
-    methods: Arc<Methods>,
+    stack: Stack,
     shared: Arc<Shared>,
     limit: Arc<Semaphore>,
     max_batch_len: usize,
@@ -70,9 +73,9 @@ impl FrameHandler for Dispatcher {
 }
 
 impl Dispatcher {
-    pub(crate) fn new(methods: Arc<Methods>, shared: Arc<Shared>, max_batch_len: usize) -> Self {
+    pub(crate) fn new(stack: Stack, shared: Arc<Shared>, max_batch_len: usize) -> Self {
         Dispatcher {
-            methods,
+            stack,
             limit: shared.handler_slots.clone(),
             max_batch_len,
             running: HashMap::new(),

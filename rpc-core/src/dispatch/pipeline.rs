@@ -1,10 +1,12 @@
 //! The handler pipeline: the one path every incoming call takes, request or
-//! notification. In order: trace, permit check, [`Dispatcher::invoke`] (look
-//! the method up, parse the params), one poll on the spot, and, for a handler
-//! still pending, the rest of the call with its permit and a panic guard.
+//! notification. In order: trace, permit check, [`Dispatcher::invoke`] (the
+//! middleware, if any, then the method's lookup and params parsing), one poll
+//! on the spot, and, for a handler still pending, the rest of the call with
+//! its permit and a panic guard.
 //!
-//! [`Dispatcher::invoke`] is the point where a middleware could wrap every
-//! call: it gets the method and params and returns the handler's future.
+//! [`Dispatcher::invoke`] is where the connection's middleware wraps every
+//! call (see [`super::middleware`]): it gets the method, params and id and
+//! returns the handler's future.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -14,8 +16,8 @@ use tracing::Instrument;
 
 use super::Dispatcher;
 use super::methods::{HandlerFuture, Outcome, Params};
-use crate::observe::{self, CallOutcome, CallTrace, Direction};
-use crate::wire::error::{ErrorCode, ErrorObject, SERVER_BUSY};
+use crate::observe::{self, CallOutcome, CallTrace};
+use crate::wire::error::{ErrorObject, SERVER_BUSY};
 use crate::wire::id::Id;
 
 /// How far a call got on the spot. Its trace is finished, except for
@@ -45,7 +47,7 @@ impl Dispatcher {
             Some(id) => id,
             None => &"none",
         };
-        let trace = CallTrace::start(&self.shared.metrics, Direction::Incoming, method, shown);
+        let trace = CallTrace::start_incoming(&self.shared.metrics, method, shown, |m| self.stack.knows(m));
         let _entered = trace.as_ref().map(|t| t.span().clone().entered());
         // Only a handler still running after its first poll takes a permit:
         // a call that completes at once costs no Arc clone and no semaphore
@@ -58,7 +60,7 @@ impl Dispatcher {
             observe::finish(trace, CallOutcome::Error(SERVER_BUSY));
             return Run::Busy;
         }
-        let mut fut = match self.invoke(method, params) {
+        let mut fut = match self.invoke(method, params, id) {
             Ok(fut) => fut,
             Err(error) => {
                 if id.is_none() {
@@ -82,14 +84,12 @@ impl Dispatcher {
         })
     }
 
-    /// Looks the method up and runs its synchronous part (params parsing):
-    /// where every call meets its handler.
-    fn invoke(&self, method: &str, params: Params<'_>) -> Result<HandlerFuture, ErrorObject> {
-        let handler = self
-            .methods
-            .get(method)
-            .ok_or_else(|| ErrorObject::from_code(ErrorCode::MethodNotFound))?;
-        std::panic::catch_unwind(AssertUnwindSafe(|| handler(params))).unwrap_or_else(|panic| Err(panicked(&panic)))
+    /// Runs the call through the middleware to its handler's synchronous
+    /// part (lookup, params parsing): where every call meets its handler. A
+    /// panic in a middleware or in params parsing becomes -32603.
+    fn invoke(&self, method: &str, params: Params<'_>, id: Option<&Id>) -> Result<HandlerFuture, ErrorObject> {
+        std::panic::catch_unwind(AssertUnwindSafe(|| self.stack.invoke(method, params, id)))
+            .unwrap_or_else(|panic| Err(panicked(&panic)))
     }
 }
 

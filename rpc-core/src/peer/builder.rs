@@ -9,7 +9,12 @@ use super::{Link, Peer, PeerConfig};
 use crate::connection::{self, Settings, Shared};
 use crate::dispatch::Dispatcher;
 use crate::dispatch::methods::{Methods, RegisterError};
+use crate::dispatch::middleware::{Middleware, Stack};
+use crate::observe;
 use crate::transport::{Receiver, Sender, Transport};
+
+/// The next connection's number (see [`PeerBuilder::connection_id`]).
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(0);
 
 /// Sets up one connection: its [`Peer`] handle exists at once (so services can
 /// hold stubs for the remote end), services are registered, then
@@ -21,11 +26,23 @@ use crate::transport::{Receiver, Sender, Transport};
 /// let peer = builder.peer().clone(); // usable once started
 /// # drop(peer);
 /// ```
-#[derive(Debug)]
 pub struct PeerBuilder {
     peer: Peer,
     methods: Methods,
+    middleware: Vec<Arc<dyn Middleware>>,
+    connection: u64,
     config: PeerConfig,
+}
+
+impl std::fmt::Debug for PeerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerBuilder")
+            .field("connection", &self.connection)
+            .field("methods", &self.methods)
+            .field("middleware", &self.middleware.len())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for PeerBuilder {
@@ -47,7 +64,7 @@ impl PeerBuilder {
             send_queue: config.send_queue,
             call_timeout: config.call_timeout,
             stream_window: config.stream_window,
-            metrics: config.metrics.clone(),
+            metrics: observe::with_facade(config.metrics.clone()),
             max_concurrent_calls: config.max_concurrent_calls,
         }));
         PeerBuilder {
@@ -55,8 +72,17 @@ impl PeerBuilder {
                 link: Link::Direct(shared),
             },
             methods: Methods::new(),
+            middleware: Vec::new(),
+            connection: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
             config,
         }
+    }
+
+    /// This connection's number in this process: what a middleware sees as
+    /// [`Call::connection_id`](crate::middleware::Call::connection_id), and
+    /// the `conn` field of its `rpc.connection` span.
+    pub fn connection_id(&self) -> u64 {
+        self.connection
     }
 
     /// The handle for this connection.
@@ -68,6 +94,24 @@ impl PeerBuilder {
     pub fn register(&mut self, methods: Methods) -> Result<&mut Self, RegisterError> {
         self.methods.merge(methods)?;
         Ok(self)
+    }
+
+    /// Installs a middleware around every incoming call of this connection
+    /// (see [`crate::middleware`]). Several run in the order installed: the
+    /// first one sees each call first.
+    ///
+    /// ```
+    /// use duplexrpc_core::{PeerBuilder, middleware};
+    /// let mut builder = PeerBuilder::new();
+    /// let conn = builder.connection_id();
+    /// builder.middleware(middleware::from_fn(move |call, next| {
+    ///     assert_eq!(call.connection_id(), conn);
+    ///     next.run(call)
+    /// }));
+    /// ```
+    pub fn middleware(&mut self, middleware: impl Middleware) -> &mut Self {
+        self.middleware.push(Arc::new(middleware));
+        self
     }
 
     /// Starts the connection's task on the current tokio runtime and returns
@@ -88,14 +132,20 @@ impl PeerBuilder {
     /// # });
     /// ```
     pub fn start_transport<T: Transport>(self, transport: T) -> Peer {
-        let PeerBuilder { peer, methods, config } = self;
-        static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(0);
-        let span = tracing::debug_span!("rpc.connection", conn = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed));
-        if let Some(m) = &config.metrics {
+        let PeerBuilder {
+            peer,
+            methods,
+            middleware,
+            connection,
+            config,
+        } = self;
+        let span = tracing::debug_span!("rpc.connection", conn = connection);
+        let shared = peer.direct().expect("a builder's peer is direct");
+        if let Some(m) = &shared.metrics {
             m.connection_opened();
         }
-        let shared = peer.direct().expect("a builder's peer is direct");
-        let frames = Dispatcher::new(Arc::new(methods), shared.clone(), config.max_batch_len);
+        let stack = Stack::new(methods, middleware, connection);
+        let frames = Dispatcher::new(stack, shared.clone(), config.max_batch_len);
         let connection = connection::run(connection::Parts {
             transport,
             frames,
