@@ -163,7 +163,13 @@ where
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
-        self.sink().poll_ready(cx).map_err(io_error)
+        let ready = self.sink().poll_ready(cx).map_err(io_error);
+        if ready.is_pending() {
+            // The connection may have stopped reading until this write goes
+            // (back-pressure): the keepalive deadline must run meanwhile.
+            self.poll_keepalive(cx)?;
+        }
+        ready
     }
 
     fn start_send(&mut self, text: String) -> Result<(), TransportError> {
@@ -263,8 +269,16 @@ where
             return Poll::Ready(Ok(msg));
         }
         self.poll_assembly_deadline(cx)?;
+        self.poll_keepalive(cx)?;
+        Poll::Pending
+    }
+
+    /// Fails once nothing has arrived for the keepalive deadline. Polled
+    /// when no frame is ready, and while a write waits (the connection may
+    /// not be reading then).
+    fn poll_keepalive(&mut self, cx: &mut Context<'_>) -> Result<(), TransportError> {
         let Some(keepalive) = &mut self.keepalive else {
-            return Poll::Pending;
+            return Ok(());
         };
         // The clock is read once per burst of frames, not once per frame.
         if std::mem::take(&mut keepalive.fresh) {
@@ -274,14 +288,14 @@ where
             let deadline = keepalive.last_seen + keepalive.dead_after;
             if deadline <= Instant::now() {
                 self.status.set(Disconnect::KeepaliveTimeout);
-                return Poll::Ready(Err(TransportError::Io(format!(
+                return Err(TransportError::Io(format!(
                     "keepalive timeout: nothing received for {:?}",
                     keepalive.dead_after
-                ))));
+                )));
             }
             keepalive.timer.as_mut().reset(deadline);
         }
-        Poll::Pending
+        Ok(())
     }
 }
 
