@@ -51,6 +51,13 @@ const READ_BUDGET: usize = 32;
 /// client's big messages cost the others at most about one message's work
 /// of waiting.
 const READ_BYTES: usize = 64 << 10;
+/// A message at least this large is handled (parsed, answered when its
+/// handler completes at once, its reply encoded) with the worker thread
+/// handed off (`block_in_place`, multi-thread runtime only): the other
+/// connections of this worker move to another thread meanwhile, so one
+/// client's 16 MiB messages do not hold up every other client's calls for
+/// the time they take.
+const HAND_OFF_ABOVE: usize = 256 << 10;
 /// How long the final close (and the messages queued before it) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -155,6 +162,8 @@ struct Io<T> {
     limit: Limit,
     /// Fails the connection once a write has been pending this long.
     stall: Stall,
+    /// On a multi-thread runtime: large messages are handled in `block_in_place`.
+    hand_off: bool,
     keepalive: Option<Interval>,
     ping_due: bool,
     unflushed: bool,
@@ -299,6 +308,8 @@ pub(crate) async fn run<T: Transport, H: FrameHandler>(parts: Parts<T, H>) {
         outbox: Outbox::default(),
         limit,
         stall: Stall::new(write_timeout),
+        hand_off: tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread),
         keepalive,
         ping_due: false,
         unflushed: false,
@@ -410,7 +421,11 @@ impl<T: Transport> Io<T> {
             match self.transport.poll_receive(cx) {
                 Poll::Ready(Ok(text)) => {
                     let text = text.as_ref();
-                    frames.handle_frame(text, handlers, &mut self.outbox);
+                    if self.hand_off && text.len() >= HAND_OFF_ABOVE {
+                        tokio::task::block_in_place(|| frames.handle_frame(text, handlers, &mut self.outbox));
+                    } else {
+                        frames.handle_frame(text, handlers, &mut self.outbox);
+                    }
                     read += 1;
                     read_bytes += text.len();
                     if read_bytes >= READ_BYTES {
