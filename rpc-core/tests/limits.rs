@@ -152,7 +152,7 @@ async fn an_overlong_batch_gets_one_invalid_request_error() {
     let reply = raw.exchange(&format!("[{call},{call},{call}]")).await;
     assert_eq!(
         reply,
-        r#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request","data":"batch of 3 exceeds the limit of 2"},"id":null}"#
+        r#"{"jsonrpc":"2.0","error":{"code":-32600,"message":"Invalid Request","data":"batch longer than the limit of 2 elements"},"id":null}"#
     );
     let reply = raw.exchange(&format!("[{call},{call}]")).await;
     assert_eq!(

@@ -1,5 +1,7 @@
 //! Settings shared by the server and the client.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use duplexrpc_core::PeerConfig;
@@ -86,6 +88,20 @@ pub struct WsConfig {
     /// sent part of its request, for at most `handshake_timeout`: some
     /// 600 to 800 MiB at most with the default limit.
     pub max_pending_handshakes: usize,
+
+    /// Bytes of large incoming messages (frames over 64 KiB) that all the
+    /// connections of this endpoint may hold at once (default 1 GiB), so
+    /// that `max_connections x max_message_size` is never the real bound. A
+    /// connection whose large message would take more than is left is
+    /// closed with 1013 "server busy: too many large messages in flight"
+    /// (its client may try again later). A connection's share is what the
+    /// largest frame it read since its buffers were last rebuilt announced,
+    /// given back when they are rebuilt small (once it is idle) or it
+    /// closes. Shared by every connection whose config is a clone of this
+    /// one (all of a server's).
+    pub max_large_message_bytes: usize,
+    /// Bytes taken under `max_large_message_bytes` now, shared by clones.
+    pub(crate) large_message_bytes: Arc<AtomicUsize>,
 }
 
 impl Default for WsConfig {
@@ -103,6 +119,8 @@ impl Default for WsConfig {
             handshake_timeout: Duration::from_secs(10),
             message_timeout: Some(Duration::from_secs(30)),
             max_pending_handshakes: 20_000,
+            max_large_message_bytes: 1 << 30,
+            large_message_bytes: Arc::default(),
         }
     }
 }
@@ -178,6 +196,12 @@ impl WsConfig {
     /// Sets [`WsConfig::max_pending_handshakes`].
     pub fn max_pending_handshakes(mut self, n: usize) -> Self {
         self.max_pending_handshakes = n;
+        self
+    }
+
+    /// Sets [`WsConfig::max_large_message_bytes`].
+    pub fn max_large_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_large_message_bytes = bytes;
         self
     }
 

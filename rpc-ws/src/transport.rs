@@ -1,6 +1,8 @@
 //! tokio-tungstenite's WebSocket stream as an `duplexrpc_core` transport.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use std::future::Future;
@@ -67,7 +69,57 @@ struct Watch<S> {
     message_timeout: Option<Duration>,
     /// The deadline of the message being assembled (by its number).
     assembly: Option<(u64, Pin<Box<Sleep>>)>,
+    /// This connection's share of the server-wide budget of large messages.
+    large: LargeShare,
 }
+
+/// A connection's share of [`WsConfig::max_large_message_bytes`]: the size
+/// of the largest frame it has read since its buffers were rebuilt, taken
+/// when its header arrives and given back when they are rebuilt or the
+/// connection ends.
+#[derive(Debug)]
+struct LargeShare {
+    taken: usize,
+    limit: usize,
+    in_use: Arc<AtomicUsize>,
+}
+
+impl LargeShare {
+    /// Takes up to `largest` (a frame's size) if it is large; false if the
+    /// budget has no room for it.
+    fn take(&mut self, largest: u64) -> bool {
+        let want = usize::try_from(largest).unwrap_or(usize::MAX);
+        if want <= self.taken || want <= SHRINK_ABOVE {
+            return true;
+        }
+        let more = want - self.taken;
+        let limit = self.limit;
+        let taken = self
+            .in_use
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                n.checked_add(more).filter(|&total| total <= limit)
+            })
+            .is_ok();
+        if taken {
+            self.taken = want;
+        }
+        taken
+    }
+
+    fn give_back(&mut self) {
+        self.in_use.fetch_sub(std::mem::take(&mut self.taken), Ordering::AcqRel);
+    }
+}
+
+impl Drop for LargeShare {
+    fn drop(&mut self) {
+        self.give_back();
+    }
+}
+
+/// The close of a connection whose large message does not fit the
+/// server-wide budget (1013: try again later).
+const LARGE_BUDGET: CloseReason = CloseReason::new(1013, "server busy: too many large messages in flight");
 
 /// Dead-peer detection: the other end must send something (a pong to our
 /// pings at least) within `dead_after` of the last frame.
@@ -139,6 +191,11 @@ where
             role,
             message_timeout: config.message_timeout,
             assembly: None,
+            large: LargeShare {
+                taken: 0,
+                limit: config.max_large_message_bytes,
+                in_use: config.large_message_bytes.clone(),
+            },
         });
         transport
     }
@@ -163,7 +220,13 @@ where
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
-        self.sink().poll_ready(cx).map_err(io_error)
+        let ready = self.sink().poll_ready(cx).map_err(io_error);
+        if ready.is_pending() {
+            // The connection may have stopped reading until this write goes
+            // (back-pressure): the keepalive deadline must run meanwhile.
+            self.poll_keepalive(cx)?;
+        }
+        ready
     }
 
     fn start_send(&mut self, text: String) -> Result<(), TransportError> {
@@ -250,7 +313,9 @@ where
     /// message assembly deadline passes first.
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Result<Message, WsError>>, TransportError>> {
         self.shrink_if_idle(cx);
-        if let Poll::Ready(msg) = self.ws.poll_next_unpin(cx) {
+        let msg = self.ws.poll_next_unpin(cx);
+        self.take_large_share()?;
+        if let Poll::Ready(msg) = msg {
             match &msg {
                 Some(Ok(Message::Close(_))) => self.closing = true,
                 Some(Ok(_)) => {}
@@ -263,8 +328,16 @@ where
             return Poll::Ready(Ok(msg));
         }
         self.poll_assembly_deadline(cx)?;
+        self.poll_keepalive(cx)?;
+        Poll::Pending
+    }
+
+    /// Fails once nothing has arrived for the keepalive deadline. Polled
+    /// when no frame is ready, and while a write waits (the connection may
+    /// not be reading then).
+    fn poll_keepalive(&mut self, cx: &mut Context<'_>) -> Result<(), TransportError> {
         let Some(keepalive) = &mut self.keepalive else {
-            return Poll::Pending;
+            return Ok(());
         };
         // The clock is read once per burst of frames, not once per frame.
         if std::mem::take(&mut keepalive.fresh) {
@@ -274,14 +347,14 @@ where
             let deadline = keepalive.last_seen + keepalive.dead_after;
             if deadline <= Instant::now() {
                 self.status.set(Disconnect::KeepaliveTimeout);
-                return Poll::Ready(Err(TransportError::Io(format!(
+                return Err(TransportError::Io(format!(
                     "keepalive timeout: nothing received for {:?}",
                     keepalive.dead_after
-                ))));
+                )));
             }
             keepalive.timer.as_mut().reset(deadline);
         }
-        Poll::Pending
+        Ok(())
     }
 }
 
@@ -317,6 +390,19 @@ impl<S> WsTransport<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    /// Takes the share of the server-wide budget that the largest frame so
+    /// far needs (nothing for small frames: one comparison); fails with 1013
+    /// if there is no room.
+    fn take_large_share(&mut self) -> Result<(), TransportError> {
+        let Some(watch) = &mut self.watch else { return Ok(()) };
+        let largest = (watch.frames)(self.ws.get_ref()).largest;
+        if watch.large.take(largest) {
+            return Ok(());
+        }
+        tracing::debug!(largest, "large message over the server-wide budget");
+        Err(TransportError::Protocol(LARGE_BUDGET))
+    }
+
     /// Fails once a data message has been incomplete for longer than
     /// [`WsConfig::message_timeout`].
     fn poll_assembly_deadline(&mut self, cx: &mut Context<'_>) -> Result<(), TransportError> {
@@ -366,6 +452,9 @@ where
         let fresh = WebSocketStream::from_raw_socket(stream, watch.role, Some(config));
         self.ws = futures::executor::block_on(fresh);
         self.sent_large = false;
+        if let Some(watch) = &mut self.watch {
+            watch.large.give_back();
+        }
     }
 }
 

@@ -5,8 +5,11 @@
 //! tasks queued (calls, notifications, replies of handlers that had to wait),
 //! writes it all and flushes once. Reading and writing are polled side by
 //! side, so a peer whose socket is full still reads its own replies, up to the
-//! outbox limit ([`crate::PeerConfig::send_queue`]); past it, reading pauses
-//! until the other end reads (back-pressure).
+//! outbox limits ([`crate::PeerConfig::send_queue`] messages,
+//! [`crate::PeerConfig::send_buffer`] bytes); past either, reading pauses
+//! until the other end reads (back-pressure). A write that stays pending for
+//! [`crate::PeerConfig::write_timeout`] (the other end reads nothing) ends
+//! the connection, in every state: the timer runs whether or not it reads.
 //!
 //! * this file: the run loop, and [`FrameHandler`], what it hands frames to;
 //! * `shared`: the state every handle and task of the connection shares;
@@ -42,11 +45,77 @@ pub(crate) use shared::{Settings, Shared};
 /// hand-rolled loop; 32: 1.1x; 48 and up took turns again; README,
 /// "Performance").
 const READ_BUDGET: usize = 32;
+/// Bytes of messages handled in one turn, at most (after the message that
+/// crosses it, the turn ends): a peer sending large messages gets one or a
+/// few handled per turn, then the worker runs other connections, so one
+/// client's big messages cost the others at most about one message's work
+/// of waiting.
+const READ_BYTES: usize = 64 << 10;
+/// A message at least this large is handled (parsed, answered when its
+/// handler completes at once, its reply encoded) with the worker thread
+/// handed off (`block_in_place`, multi-thread runtime only): the other
+/// connections of this worker move to another thread meanwhile, so one
+/// client's 16 MiB messages do not hold up every other client's calls for
+/// the time they take.
+const HAND_OFF_ABOVE: usize = 256 << 10;
 /// How long the final close (and the messages queued before it) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Replies and messages waiting for the sending half.
-pub(crate) type Outbox = VecDeque<String>;
+/// Replies and messages waiting for the sending half, and their bytes
+/// (one add per message: the byte limit costs nothing more).
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    items: VecDeque<String>,
+    bytes: usize,
+}
+
+impl Outbox {
+    pub(crate) fn push_back(&mut self, text: String) {
+        self.bytes += text.len();
+        self.items.push_back(text);
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<String> {
+        let text = self.items.pop_front()?;
+        self.bytes -= text.len();
+        Some(text)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Bytes of the texts held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Drops everything held (the peer will never read it).
+    fn clear(&mut self) {
+        self.items.clear();
+        self.bytes = 0;
+    }
+}
+
+/// The outbox's limits: past either, the connection stops reading.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limit {
+    /// Messages (`PeerConfig::send_queue`).
+    pub(crate) messages: usize,
+    /// Bytes (`PeerConfig::send_buffer`).
+    pub(crate) bytes: usize,
+}
+
+impl Limit {
+    /// True while `out` may take more.
+    pub(crate) fn has_room(&self, out: &Outbox) -> bool {
+        out.len() < self.messages && out.bytes() < self.bytes
+    }
+}
 
 /// The connection's handler tasks. A task that answers one request returns
 /// that request's id, so the frame handler can forget it when it is reaped.
@@ -66,10 +135,12 @@ pub(crate) trait FrameHandler: Send + 'static {
 pub(crate) struct Parts<T, H> {
     pub(crate) transport: T,
     pub(crate) frames: H,
-    /// `PeerConfig::send_queue`: the outbox limit.
-    pub(crate) send_queue: usize,
+    /// `PeerConfig::send_queue` and `PeerConfig::send_buffer`: the outbox limits.
+    pub(crate) limit: Limit,
     /// `PeerConfig::handler_grace`.
     pub(crate) handler_grace: Duration,
+    /// `PeerConfig::write_timeout`.
+    pub(crate) write_timeout: Option<Duration>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -81,12 +152,18 @@ enum End {
     Write(TransportError),
     /// Closed on this side: a queued close, or the connection was shut down.
     Local(Option<CloseReason>),
+    /// A write stayed pending for the write timeout.
+    WriteTimeout,
 }
 
 struct Io<T> {
     transport: T,
     outbox: Outbox,
-    limit: usize,
+    limit: Limit,
+    /// Fails the connection once a write has been pending this long.
+    stall: Stall,
+    /// On a multi-thread runtime: large messages are handled in `block_in_place`.
+    hand_off: bool,
     keepalive: Option<Interval>,
     ping_due: bool,
     unflushed: bool,
@@ -169,6 +246,48 @@ impl Timer {
     }
 }
 
+/// The write timeout: armed when the sending half stops taking bytes, off
+/// again once it takes them. The clock is read only when a write stalls, not
+/// per message.
+struct Stall {
+    timeout: Option<Duration>,
+    since: Option<Pin<Box<Sleep>>>,
+    stalled: bool,
+}
+
+impl Stall {
+    fn new(timeout: Option<Duration>) -> Self {
+        Stall {
+            timeout,
+            since: None,
+            stalled: false,
+        }
+    }
+
+    /// The write is pending: true once it has been for the whole timeout.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(timeout) = self.timeout else { return false };
+        if !std::mem::replace(&mut self.stalled, true) {
+            let at = Instant::now() + timeout;
+            match &mut self.since {
+                Some(sleep) => sleep.as_mut().reset(at),
+                None => self.since = Some(Box::pin(tokio::time::sleep_until(at))),
+            }
+        }
+        self.since
+            .as_mut()
+            .is_some_and(|sleep| sleep.as_mut().poll(cx).is_ready())
+    }
+
+    /// The sending half took what it was given.
+    fn progressed(&mut self) {
+        self.stalled = false;
+    }
+}
+
+/// The close sent (if the socket ever drains) when the write timeout passes.
+const WRITE_TIMEOUT: CloseReason = CloseReason::new(1008, "write timeout: the peer is not reading");
+
 /// Runs one connection until it is over, then closes it and stops its handlers.
 ///
 /// The connection's state is built here, outside the returned future: built
@@ -178,8 +297,9 @@ pub(crate) fn run<T: Transport, H: FrameHandler>(parts: Parts<T, H>) -> impl Fut
     let Parts {
         transport,
         mut frames,
-        send_queue,
+        limit,
         handler_grace,
+        write_timeout,
         shared,
     } = parts;
     let keepalive = transport.ping_interval().map(|every| {
@@ -189,8 +309,11 @@ pub(crate) fn run<T: Transport, H: FrameHandler>(parts: Parts<T, H>) -> impl Fut
     });
     let mut io = Io {
         transport,
-        outbox: Outbox::new(),
-        limit: send_queue,
+        outbox: Outbox::default(),
+        limit,
+        stall: Stall::new(write_timeout),
+        hand_off: tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread),
         keepalive,
         ping_due: false,
         unflushed: false,
@@ -215,8 +338,16 @@ async fn finish<T: Transport>(
     shared: Arc<Shared>,
 ) {
     // Nothing more is taken from the queue after the close: senders fail.
-    let leftover = shared.out.drain_into(&mut io.outbox, usize::MAX);
+    let unbounded = Limit {
+        messages: usize::MAX,
+        bytes: usize::MAX,
+    };
+    let leftover = shared.out.drain_into(&mut io.outbox, unbounded);
     shared.out.close();
+    if matches!(end, End::WriteTimeout) {
+        // The peer reads nothing: what is waiting would only delay the close.
+        io.outbox.clear();
+    }
     let close = close_to_send(end, leftover, &shared);
     let closing = async {
         if let Some(reason) = close {
@@ -258,6 +389,11 @@ fn close_to_send(end: End, queued_close: Option<CloseReason>, shared: &Shared) -
             None
         }
         End::Local(reason) => Some(reason.or(queued_close)),
+        End::WriteTimeout => {
+            tracing::debug!("write timeout: the peer is not reading");
+            shared.shut_down(&WRITE_TIMEOUT.reason);
+            Some(Some(WRITE_TIMEOUT))
+        }
     }
 }
 
@@ -290,11 +426,30 @@ impl<T: Transport> Io<T> {
             self.timer.set(next);
         }
         let mut read = 0;
-        while self.outbox.len() < self.limit && read < READ_BUDGET {
+        let mut read_bytes = 0;
+        // Reading stopped at the outbox limit, not because nothing was ready.
+        let mut paused = false;
+        loop {
+            if !self.limit.has_room(&self.outbox) {
+                paused = true;
+                break;
+            }
+            if read >= READ_BUDGET {
+                break;
+            }
             match self.transport.poll_receive(cx) {
                 Poll::Ready(Ok(text)) => {
-                    frames.handle_frame(text.as_ref(), handlers, &mut self.outbox);
+                    let text = text.as_ref();
+                    if self.hand_off && text.len() >= HAND_OFF_ABOVE {
+                        tokio::task::block_in_place(|| frames.handle_frame(text, handlers, &mut self.outbox));
+                    } else {
+                        frames.handle_frame(text, handlers, &mut self.outbox);
+                    }
                     read += 1;
+                    read_bytes += text.len();
+                    if read_bytes >= READ_BYTES {
+                        read = READ_BUDGET;
+                    }
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(End::Received(e)),
                 Poll::Pending => break,
@@ -317,10 +472,13 @@ impl<T: Transport> Io<T> {
         {
             self.ping_due = true;
         }
-        if let Err(e) = self.poll_write(cx) {
-            return Poll::Ready(End::Write(e));
+        match self.poll_write(cx) {
+            Ok(false) => {}
+            Ok(true) => return Poll::Ready(End::WriteTimeout),
+            Err(e) => return Poll::Ready(End::Write(e)),
         }
-        if read == READ_BUDGET || (self.outbox.len() < self.limit && !shared.out.is_empty()) {
+        let room = self.limit.has_room(&self.outbox);
+        if read >= READ_BUDGET || (room && (paused || !shared.out.is_empty())) {
             // More may be ready: come back after other tasks had a turn.
             cx.waker().wake_by_ref();
         }
@@ -328,13 +486,17 @@ impl<T: Transport> Io<T> {
     }
 
     /// Hands the outbox (and a due ping) to the sending half as far as it
-    /// takes them, then flushes.
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<(), TransportError> {
+    /// takes them, then flushes. True once the write timeout has passed.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, TransportError> {
+        let mut blocked = false;
         while self.ping_due || !self.outbox.is_empty() {
             match self.transport.poll_ready(cx) {
-                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Ok(())) => self.stall.progressed(),
                 Poll::Ready(Err(e)) => return Err(e),
-                Poll::Pending => break,
+                Poll::Pending => {
+                    blocked = true;
+                    break;
+                }
             }
             if self.ping_due {
                 self.ping_due = false;
@@ -346,12 +508,15 @@ impl<T: Transport> Io<T> {
         }
         if self.unflushed {
             match self.transport.poll_flush(cx) {
-                Poll::Ready(Ok(())) => self.unflushed = false,
+                Poll::Ready(Ok(())) => {
+                    self.unflushed = false;
+                    self.stall.progressed();
+                }
                 Poll::Ready(Err(e)) => return Err(e),
-                Poll::Pending => {}
+                Poll::Pending => blocked = true,
             }
         }
-        Ok(())
+        Ok(blocked && self.stall.poll_expired(cx))
     }
 
     /// The connection is over: send what is still waiting (best effort,

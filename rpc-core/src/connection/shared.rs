@@ -15,7 +15,7 @@ use super::Outbox;
 use super::outgoing::{OutQueue, Outgoing};
 use super::pending::{Answer, InsertError, PendingCalls, Reply};
 use crate::observe::Metrics;
-use crate::stream::{Link, Streams};
+use crate::stream::{Link, StreamLimits, Streams};
 use crate::wire::error::RpcError;
 use crate::wire::protocol::cancel_request;
 
@@ -24,8 +24,10 @@ use crate::wire::protocol::cancel_request;
 pub(crate) struct Settings {
     pub(crate) max_pending_calls: usize,
     pub(crate) send_queue: usize,
+    pub(crate) send_buffer: usize,
     pub(crate) call_timeout: Option<Duration>,
     pub(crate) stream_window: usize,
+    pub(crate) stream_limits: StreamLimits,
     pub(crate) metrics: Option<Arc<dyn Metrics>>,
     pub(crate) max_concurrent_calls: usize,
 }
@@ -57,12 +59,12 @@ impl Shared {
     pub(crate) fn new(settings: Settings) -> Self {
         Shared {
             pending: Mutex::new(PendingCalls::with_limit(settings.max_pending_calls)),
-            out: OutQueue::new(settings.send_queue),
+            out: OutQueue::new(settings.send_queue, settings.send_buffer),
             done: CancellationToken::new(),
             tasks: TaskTracker::new(),
             rearm: AtomicBool::new(false),
             call_timeout: settings.call_timeout,
-            streams: Streams::new(settings.stream_window),
+            streams: Streams::new(settings.stream_window, settings.stream_limits),
             metrics: settings.metrics,
             handler_slots: Arc::new(Semaphore::new(settings.max_concurrent_calls)),
             max_concurrent_calls: settings.max_concurrent_calls,

@@ -29,7 +29,7 @@ use crate::connection::{FrameHandler, Outbox, Shared, Tasks};
 use crate::stream;
 use crate::wire::error::{ErrorCode, ErrorObject, REQUEST_CANCELLED, RpcError, SERVER_BUSY};
 use crate::wire::id::Id;
-use crate::wire::message::{Frame, Incoming, encode_code, encode_error, parse_frame};
+use crate::wire::message::{Frame, Incoming, encode_code, encode_error, parse_frame_limited};
 use crate::wire::protocol::{CANCEL_METHOD, CancelParams, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM};
 use methods::{Outcome, Params};
 use middleware::Stack;
@@ -84,14 +84,18 @@ impl Dispatcher {
     }
 
     pub(crate) fn handle_frame(&mut self, text: &str, tasks: &mut Tasks, out: &mut Outbox) {
-        match parse_frame(text) {
+        // An oversize batch is refused after scanning `max_batch_len + 1`
+        // elements: its rest is never parsed.
+        let frame = match parse_frame_limited(text, self.max_batch_len) {
+            Ok(frame) => frame,
+            Err(too_long) => {
+                let error = ErrorObject::from_code(ErrorCode::InvalidRequest).with_data(too_long.to_string().into());
+                return out.push_back(encode_error(&error, &Id::Null));
+            }
+        };
+        match frame {
             Frame::ParseError => out.push_back(encode_code(ErrorCode::ParseError, &Id::Null)),
             Frame::EmptyBatch => out.push_back(encode_code(ErrorCode::InvalidRequest, &Id::Null)),
-            Frame::Batch(items) if items.len() > self.max_batch_len => {
-                let error = ErrorObject::from_code(ErrorCode::InvalidRequest)
-                    .with_data(format!("batch of {} exceeds the limit of {}", items.len(), self.max_batch_len).into());
-                out.push_back(encode_error(&error, &Id::Null))
-            }
             Frame::Single(Incoming::Notification { method, params }) if method == CANCEL_METHOD => {
                 self.cancel(Params::new(params), out)
             }

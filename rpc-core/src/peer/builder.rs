@@ -11,6 +11,7 @@ use crate::dispatch::Dispatcher;
 use crate::dispatch::methods::{Methods, RegisterError};
 use crate::dispatch::middleware::{Middleware, Stack};
 use crate::observe;
+use crate::stream::StreamLimits;
 use crate::transport::{Receiver, Sender, Transport};
 
 /// The next connection's number (see [`PeerBuilder::connection_id`]).
@@ -62,8 +63,14 @@ impl PeerBuilder {
         let shared = Arc::new(Shared::new(Settings {
             max_pending_calls: config.max_pending_calls,
             send_queue: config.send_queue,
+            send_buffer: config.send_buffer,
             call_timeout: config.call_timeout,
             stream_window: config.stream_window,
+            stream_limits: StreamLimits {
+                per_connection: config.max_streams,
+                total: config.max_total_streams,
+                open_total: config.total_streams.clone(),
+            },
             metrics: observe::with_facade(config.metrics.clone()),
             max_concurrent_calls: config.max_concurrent_calls,
         }));
@@ -149,8 +156,12 @@ impl PeerBuilder {
         let connection = connection::run(connection::Parts {
             transport,
             frames,
-            send_queue: config.send_queue,
+            limit: connection::Limit {
+                messages: config.send_queue,
+                bytes: config.send_buffer,
+            },
             handler_grace: config.handler_grace,
+            write_timeout: config.write_timeout,
             shared: shared.clone(),
         });
         let tasks = &shared.tasks;

@@ -30,7 +30,8 @@ mod producer;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use futures::Stream;
@@ -136,11 +137,45 @@ pub(crate) trait Link: Send + Sync + 'static {
     fn disconnected(&self) -> RpcError;
 }
 
+/// How many streams may be produced at once (`PeerConfig::max_streams`,
+/// `PeerConfig::max_total_streams`).
+#[derive(Debug)]
+pub(crate) struct StreamLimits {
+    pub(crate) per_connection: usize,
+    pub(crate) total: usize,
+    /// Producing now, on every connection sharing the budget.
+    pub(crate) open_total: Arc<AtomicUsize>,
+}
+
+/// One producing stream's place under both limits; given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Place {
+    open: Arc<AtomicUsize>,
+    open_total: Arc<AtomicUsize>,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        self.open_total.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Takes one of `limit` places counted in `count`; false if none is left.
+fn take(count: &AtomicUsize, limit: usize) -> bool {
+    count
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
+        .is_ok()
+}
+
 /// The streams of one connection, both ways: their single owner.
 #[derive(Debug)]
 pub(crate) struct Streams {
     /// Items in flight per stream (see [`crate::PeerConfig::stream_window`]).
     window: usize,
+    limits: StreamLimits,
+    /// Streams this connection produces now (producer tasks running).
+    open: Arc<AtomicUsize>,
     /// Streams this end consumes, by our request id.
     consumers: Mutex<consumer::Consumers>,
     /// Streams this end produces, by the consumer's request id.
@@ -148,9 +183,11 @@ pub(crate) struct Streams {
 }
 
 impl Streams {
-    pub(crate) fn new(window: usize) -> Self {
+    pub(crate) fn new(window: usize, limits: StreamLimits) -> Self {
         Streams {
             window,
+            limits,
+            open: Arc::default(),
             consumers: Mutex::default(),
             producers: Mutex::default(),
         }
@@ -162,6 +199,27 @@ impl Streams {
 
     fn producers(&self) -> MutexGuard<'_, producer::Producers> {
         self.producers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A place for one more producing stream, or the reason there is none.
+    pub(crate) fn place(&self) -> Result<Place, String> {
+        if !take(&self.open, self.limits.per_connection) {
+            return Err(format!(
+                "too many open streams on this connection (limit {})",
+                self.limits.per_connection
+            ));
+        }
+        if !take(&self.limits.open_total, self.limits.total) {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            return Err(format!(
+                "too many open streams on this server (limit {})",
+                self.limits.total
+            ));
+        }
+        Ok(Place {
+            open: self.open.clone(),
+            open_total: self.limits.open_total.clone(),
+        })
     }
 
     /// Opens the consumer side of the stream our request `id` starts.

@@ -10,8 +10,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::{ItemStream, Link};
+use crate::wire::error::{ErrorObject, SERVER_BUSY};
 use crate::wire::id::Id;
-use crate::wire::message::EncodedResult;
+use crate::wire::message::{EncodedResult, encode_error};
 use crate::wire::protocol::{CreditParams, STREAM_CANCEL, stream_end, stream_item};
 
 /// Control of one running producer.
@@ -27,8 +28,19 @@ pub(super) type Producers = HashMap<Id, Arc<Producer>>;
 /// Starts streaming `items` for request `id` (a task on the connection's
 /// tracker that ends with the stream, on cancel, or when the connection
 /// ends) and returns the reply to the request.
+///
+/// A stream over [`crate::PeerConfig::max_streams`] or
+/// [`crate::PeerConfig::max_total_streams`] does not start: the reply is
+/// -32000 "Server busy", with data saying which limit.
 pub(crate) fn start<L: Link>(link: &Arc<L>, id: &Id, items: ItemStream) -> String {
     let streams = link.streams();
+    let place = match streams.place() {
+        Ok(place) => place,
+        Err(why) => {
+            let busy = ErrorObject::new(SERVER_BUSY, "Server busy").with_data(why.into());
+            return encode_error(&busy, id);
+        }
+    };
     let producer = Arc::new(Producer {
         credits: Semaphore::new(streams.window),
         cancel: CancellationToken::new(),
@@ -37,6 +49,7 @@ pub(crate) fn start<L: Link>(link: &Arc<L>, id: &Id, items: ItemStream) -> Strin
     let link = link.clone();
     let sub = id.clone();
     link.tasks().clone().spawn(async move {
+        let _place = place;
         produce(&*link, &sub, items, &producer).await;
         let mut running = link.streams().producers();
         if running.get(&sub).is_some_and(|p| Arc::ptr_eq(p, &producer)) {

@@ -18,8 +18,9 @@
 //! one `String` each, with no intermediate `Value` tree.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
-use serde::de::IgnoredAny;
+use serde::de::{DeserializeSeed, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
@@ -146,14 +147,88 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
 
 /// Classifies one received text frame.
 pub fn parse_frame(text: &str) -> Frame<'_> {
+    parse_frame_limited(text, usize::MAX).unwrap_or(Frame::ParseError)
+}
+
+/// A batch had more elements than the limit (see [`parse_frame_limited`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("batch longer than the limit of {limit} elements")]
+pub struct BatchTooLong {
+    /// The limit it exceeded.
+    pub limit: usize,
+}
+
+/// Like [`parse_frame`], but a batch of more than `max_batch_len` elements
+/// is rejected as soon as its element `max_batch_len + 1` has been scanned:
+/// nothing after it is looked at, and no element is classified, so an
+/// oversize batch costs no more than a scan of its first `max_batch_len`
+/// elements.
+///
+/// ```
+/// use duplexrpc_core::message::{BatchTooLong, Frame, parse_frame_limited};
+/// assert!(matches!(parse_frame_limited("[1,2]", 2), Ok(Frame::Batch(_))));
+/// assert_eq!(parse_frame_limited("[1,2,3, this is never read", 2), Err(BatchTooLong { limit: 2 }));
+/// ```
+pub fn parse_frame_limited(text: &str, max_batch_len: usize) -> Result<Frame<'_>, BatchTooLong> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
-        return match serde_json::from_str::<Vec<&RawValue>>(text) {
-            Ok(items) if items.is_empty() => Frame::EmptyBatch,
-            Ok(items) => Frame::Batch(items.into_iter().map(|raw| classify_value(raw.get())).collect()),
-            Err(_) => Frame::ParseError,
+        let too_long = Cell::new(false);
+        return match parse_batch(text, max_batch_len, &too_long) {
+            _ if too_long.get() => Err(BatchTooLong { limit: max_batch_len }),
+            Ok(items) if items.is_empty() => Ok(Frame::EmptyBatch),
+            Ok(items) => Ok(Frame::Batch(
+                items.into_iter().map(|raw| classify_value(raw.get())).collect(),
+            )),
+            Err(_) => Ok(Frame::ParseError),
         };
     }
+    Ok(parse_single(text))
+}
+
+/// The elements of a batch, unparsed; stops (and sets `too_long`) at
+/// element `limit + 1`.
+fn parse_batch<'a>(text: &'a str, limit: usize, too_long: &Cell<bool>) -> serde_json::Result<Vec<&'a RawValue>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let items = Elements { limit, too_long }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(items)
+}
+
+/// Collects a batch's elements, up to `limit` of them.
+struct Elements<'c> {
+    limit: usize,
+    too_long: &'c Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for Elements<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Elements<'_> {
+    type Value = Vec<&'de RawValue>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a batch")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.limit).min(1024));
+        while let Some(item) = seq.next_element::<&RawValue>()? {
+            if items.len() == self.limit {
+                self.too_long.set(true);
+                return Err(serde::de::Error::custom("batch too long"));
+            }
+            items.push(item);
+        }
+        Ok(items)
+    }
+}
+
+fn parse_single(text: &str) -> Frame<'_> {
     match serde_json::from_str::<RawMessage<'_>>(text) {
         Ok(raw) => Frame::Single(classify(raw)),
         Err(_) if serde_json::from_str::<IgnoredAny>(text).is_ok() => Frame::Single(Incoming::Invalid { id: Id::Null }),
