@@ -14,6 +14,7 @@
 //! | `typescript` | | `typescript`: TypeScript bindings from the traits (`duplexrpc-codegen`) |
 //! | `openrpc` | | `openrpc`: an OpenRPC document from the traits (`duplexrpc-codegen`) |
 //! | `axum` | | `ws::axum`: the endpoint on a route of an axum app, on the app's port |
+//! | `metrics` | | counts and latencies through the `metrics` crate (names on [`observe`]) |
 //!
 //! ```
 //! use duplexrpc::{rpc, RpcError};
