@@ -3,6 +3,7 @@
 #[cfg(feature = "tls")]
 use std::sync::Arc;
 
+use duplexrpc_core::middleware::Middleware;
 use duplexrpc_core::{Methods, Peer, PeerBuilder, RegisterError};
 use tokio::net::TcpStream;
 use tokio_tungstenite::MaybeTlsStream;
@@ -37,6 +38,13 @@ impl Connection {
     pub fn register(&mut self, methods: Methods) -> Result<&mut Self, RegisterError> {
         self.builder.register(methods)?;
         Ok(self)
+    }
+
+    /// Wraps every call the server makes on this connection (see
+    /// [`duplexrpc_core::middleware`]); several run in the order added.
+    pub fn middleware(&mut self, middleware: impl Middleware) -> &mut Self {
+        self.builder.middleware(middleware);
+        self
     }
 
     /// Tells, once the connection has ended, how: a clean close by the

@@ -56,7 +56,7 @@ pub use config::WsConfig;
 pub use error::ConnectError;
 pub use handshake::{HandshakeRequest, Rejection};
 pub use reconnect::{Backoff, ConnectionEvent, Reconnect, ReconnectingClient};
-pub use server::{ConnectionInfo, Endpoint, EndpointBuilder, Server, ServerHandle};
+pub use server::{ConnectionInfo, Endpoint, EndpointBuilder, Server, ServerHandle, Services};
 pub use status::{ConnectionStatus, Disconnect};
 /// The HTTP types of the handshake (headers, status codes), as tungstenite uses them.
 pub use tokio_tungstenite::tungstenite::http;

@@ -138,3 +138,75 @@ async fn a_middleware_authorizes_each_method_from_the_handshakes_user() {
     bob.close().await;
     server.stop().await;
 }
+
+/// The client side too: a middleware on the client's connection wraps the
+/// calls the server makes into it.
+#[tokio::test]
+async fn a_client_middleware_wraps_the_calls_the_server_makes() {
+    let (client_peer_tx, client_peer_rx) = tokio::sync::oneshot::channel::<Peer>();
+    let client_peer_tx = Mutex::new(Some(client_peer_tx));
+    let server = Server::bind("127.0.0.1:0").await.unwrap().serve(move |conn, _info| {
+        if let Some(tx) = client_peer_tx.lock().unwrap().take() {
+            let _ = tx.send(conn.peer().clone());
+        }
+        Ok(())
+    });
+    let log = Log::default();
+    let mut conn = ClientBuilder::new(server.url()).connect().await.unwrap();
+    conn.register(Admin::into_methods(Service)).unwrap();
+    conn.register(User::into_methods(Service)).unwrap();
+    conn.middleware(Authorize {
+        who: Who {
+            name: "server",
+            admin: false,
+        },
+        log: log.clone(),
+    });
+    let client = conn.start();
+    let to_client = client_peer_rx.await.unwrap();
+
+    assert_eq!(UserClient::new(to_client.clone()).hello().await.unwrap(), "hello");
+    let refused = AdminClient::new(to_client.clone()).reset().await.unwrap_err();
+    assert_eq!(refused.object().map(|e| e.code), Some(FORBIDDEN));
+    let seen: Vec<String> = log.lock().unwrap().iter().map(|(_, _, m)| m.clone()).collect();
+    assert_eq!(seen, ["user.hello", "admin.reset"]);
+    client.close().await;
+    server.stop().await;
+}
+
+/// An asynchronous setup returns its middleware with its methods.
+#[tokio::test]
+async fn an_async_setup_installs_middleware_with_its_methods() {
+    let log = Log::default();
+    let seen = log.clone();
+    let server = Server::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .on_handshake(|req| match req.bearer_token() {
+            Some("t-bob") => Ok(Who {
+                name: "bob",
+                admin: false,
+            }),
+            _ => Err(Rejection::unauthorized("unknown token")),
+        })
+        .serve_async(move |_peer, info| {
+            let seen = seen.clone();
+            async move {
+                tokio::task::yield_now().await; // e.g. a session store's round trip
+                let mut methods = Admin::into_methods(Service);
+                methods.merge(User::into_methods(Service))?;
+                Ok(duplexrpc_ws::Services::new(methods).middleware(Authorize {
+                    who: info.auth.clone(),
+                    log: seen,
+                }))
+            }
+        });
+    let bob = client(&server, "t-bob").await;
+    assert_eq!(UserClient::new(bob.clone()).hello().await.unwrap(), "hello");
+    let refused = AdminClient::new(bob.clone()).reset().await.unwrap_err();
+    assert_eq!(refused.object().map(|e| e.code), Some(FORBIDDEN));
+    let seen: Vec<String> = log.lock().unwrap().iter().map(|(_, _, m)| m.clone()).collect();
+    assert_eq!(seen, ["user.hello", "admin.reset"]);
+    bob.close().await;
+    server.stop().await;
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use duplexrpc_core::transport::CloseReason;
-use duplexrpc_core::{Methods, Peer, PeerBuilder, RegisterError};
+use duplexrpc_core::{Peer, PeerBuilder, RegisterError};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::upgrade::{OnUpgrade, Upgraded};
@@ -23,8 +23,8 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::ConnectionInfo;
 use super::http::{self, Kind};
+use super::{ConnectionInfo, Services};
 use crate::config::WsConfig;
 use crate::handshake::{HandshakeRequest, Rejection, RequestHead};
 use crate::transport::{Watched, WsTransport};
@@ -35,14 +35,14 @@ pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 pub(crate) type Hook<A> = Arc<dyn Fn(HandshakeRequest) -> BoxFuture<Result<A, Rejection>> + Send + Sync>;
 
 /// The per-connection setup: synchronous on the connection's builder, or
-/// asynchronous, returning the methods to register.
+/// asynchronous, returning the methods to register and their middleware.
 pub(crate) enum Setup<A> {
     Sync(Box<SyncSetup<A>>),
     Async(Box<AsyncSetup<A>>),
 }
 
 type SyncSetup<A> = dyn Fn(&mut PeerBuilder, &ConnectionInfo<A>) -> Result<(), RegisterError> + Send + Sync;
-type AsyncSetup<A> = dyn Fn(Peer, ConnectionInfo<A>) -> BoxFuture<Result<Methods, RegisterError>> + Send + Sync;
+type AsyncSetup<A> = dyn Fn(Peer, ConnectionInfo<A>) -> BoxFuture<Result<Services, RegisterError>> + Send + Sync;
 
 /// Why a connection's setup did not complete.
 #[derive(Debug)]
@@ -62,11 +62,17 @@ impl<A> Setup<A> {
         match self {
             Setup::Sync(setup) => setup(builder, &info).map_err(SetupError::Register),
             Setup::Async(setup) => {
-                let methods = tokio::time::timeout_at(deadline, setup(builder.peer().clone(), info))
+                let services = tokio::time::timeout_at(deadline, setup(builder.peer().clone(), info))
                     .await
                     .map_err(|_| SetupError::TimedOut)?
                     .map_err(SetupError::Register)?;
-                builder.register(methods).map(drop).map_err(SetupError::Register)
+                for middleware in services.middleware {
+                    builder.middleware(middleware);
+                }
+                builder
+                    .register(services.methods)
+                    .map(drop)
+                    .map_err(SetupError::Register)
             }
         }
     }

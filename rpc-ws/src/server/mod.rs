@@ -4,13 +4,14 @@
 mod accept;
 mod endpoint;
 pub(crate) mod http;
+mod services;
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use duplexrpc_core::{Methods, Peer, PeerBuilder, RegisterError};
+use duplexrpc_core::{Peer, PeerBuilder, RegisterError};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::http::HeaderMap;
@@ -21,6 +22,7 @@ use crate::config::WsConfig;
 use crate::handshake::{HandshakeRequest, Rejection};
 pub use endpoint::Endpoint;
 use endpoint::{Hook, Setup, Shared};
+pub use services::Services;
 
 /// What the server knows about a connection when it sets it up.
 ///
@@ -128,12 +130,16 @@ impl<A: Send + Sync + 'static> EndpointBuilder<A> {
     }
 
     /// The endpoint, with an asynchronous setup; see [`Server::serve_async`].
-    pub fn build_async<F, Fut>(self, setup: F) -> Endpoint<A>
+    pub fn build_async<F, Fut, S>(self, setup: F) -> Endpoint<A>
     where
         F: Fn(Peer, ConnectionInfo<A>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Methods, RegisterError>> + Send + 'static,
+        Fut: Future<Output = Result<S, RegisterError>> + Send + 'static,
+        S: Into<Services>,
     {
-        self.with_setup(Setup::Async(Box::new(move |peer, info| Box::pin(setup(peer, info)))))
+        self.with_setup(Setup::Async(Box::new(move |peer, info| {
+            let setup = setup(peer, info);
+            Box::pin(async move { setup.await.map(Into::into) })
+        })))
     }
 
     fn with_setup(self, setup: Setup<A>) -> Endpoint<A> {
@@ -320,7 +326,7 @@ impl<A: Send + Sync + 'static> Server<A> {
     /// Like [`Server::serve`], with an asynchronous setup: it gets the
     /// connection's peer handle (for calling back into that client) and what
     /// the handshake learned, may await, and returns the methods the client
-    /// may call. It must finish within [`WsConfig::handshake_timeout`] of the
+    /// may call ([`duplexrpc_core::Methods`], or [`Services`]: methods and middleware). It must finish within [`WsConfig::handshake_timeout`] of the
     /// connection's accept; one that fails or does not closes the connection
     /// with 1011.
     ///
@@ -335,10 +341,11 @@ impl<A: Send + Sync + 'static> Server<A> {
     /// handle.stop().await;
     /// # });
     /// ```
-    pub fn serve_async<F, Fut>(self, setup: F) -> ServerHandle
+    pub fn serve_async<F, Fut, S>(self, setup: F) -> ServerHandle
     where
         F: Fn(Peer, ConnectionInfo<A>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Methods, RegisterError>> + Send + 'static,
+        Fut: Future<Output = Result<S, RegisterError>> + Send + 'static,
+        S: Into<Services>,
     {
         self.start(|builder| builder.build_async(setup))
     }
