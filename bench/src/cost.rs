@@ -613,3 +613,15 @@ fn render_targets(rows: &[Value], w_order: &[String]) -> String {
     }
     md
 }
+
+/// Re-prints the cost table of a saved run (`bench table FILE.jsonl`).
+pub fn table_cmd(text: &str) {
+    let costs: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["kind"] == "cost")
+        .collect();
+    if !costs.is_empty() {
+        println!("{}", render(&costs));
+    }
+}

@@ -154,7 +154,11 @@ fn main() -> anyhow::Result<()> {
         "cost" => cost::cost_cmd(&args),
         "big" => big::big_cmd(&args),
         "chart" => chart::chart_cmd(&args),
-        "table" => orchestrate::table_cmd(&args),
+        "table" => orchestrate::saved_run(&args).and_then(|text| {
+            orchestrate::table_cmd(&text)?;
+            cost::table_cmd(&text);
+            Ok(())
+        }),
         "list" => {
             for s in systems::all() {
                 println!("{:<20} {}", s.name(), s.describe());

@@ -567,12 +567,17 @@ pub fn run_cmd(args: &Args) -> anyhow::Result<()> {
 }
 
 /// Re-prints the report from a saved JSONL file (the last summary of each case wins).
-pub fn table_cmd(args: &Args) -> anyhow::Result<()> {
+/// `bench table FILE.jsonl`: the saved file's text.
+pub fn saved_run(args: &Args) -> anyhow::Result<String> {
     let path = args
         .pos
         .first()
         .ok_or_else(|| anyhow::anyhow!("usage: bench table FILE.jsonl"))?;
-    let text = std::fs::read_to_string(path)?;
+    Ok(std::fs::read_to_string(path)?)
+}
+
+/// Re-prints the wall-clock and memory tables of a saved run.
+pub fn table_cmd(text: &str) -> anyhow::Result<()> {
     let mut sums: Vec<Value> = vec![];
     // Throughput runs since the last summary of their case, for files written
     // before summaries kept each round's figures.
@@ -601,16 +606,8 @@ pub fn table_cmd(args: &Args) -> anyhow::Result<()> {
             sums.push(v);
         }
     }
-    let costs: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["kind"] == "cost")
-        .collect();
     if !sums.is_empty() {
         println!("{}", render(&sums));
-    }
-    if !costs.is_empty() {
-        println!("{}", crate::cost::render(&costs));
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use proc_macro2::Span;
 use syn::Ident;
 
 use crate::attrs::{self, combine};
-use crate::model::unraw;
+use crate::idents::unraw;
 
 /// A method's wire name and where it comes from.
 pub struct WireName {

@@ -14,6 +14,7 @@ use quote::ToTokens;
 mod attrs;
 mod check;
 mod derive_error;
+mod idents;
 mod model;
 mod render_client;
 mod render_meta;

@@ -9,6 +9,7 @@ use syn::{
 
 use crate::attrs::{self, MethodOptions, ParamsForm, TraitOptions, combine};
 use crate::check::{self, WireName};
+pub use crate::idents::unraw;
 use crate::type_name::type_name;
 
 /// One `#[rpc]` trait.
@@ -596,11 +597,6 @@ fn result_types(ty: &Type) -> Option<(Type, Type)> {
     let ok = types.next()?;
     let err = types.next()?;
     Some((ok, err))
-}
-
-pub fn unraw(ident: &Ident) -> String {
-    let s = ident.to_string();
-    s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
 }
 
 /// The text of `///` comments (`#[doc = "..."]`), one line each.

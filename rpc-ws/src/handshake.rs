@@ -3,8 +3,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http_body_util::Full;
-use hyper::body::Bytes;
 use tokio_tungstenite::tungstenite::http::{self, HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 /// The HTTP upgrade request of a connection being opened, as a handshake hook
@@ -98,9 +96,9 @@ impl HandshakeRequest {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Rejection {
-    status: StatusCode,
-    body: String,
-    headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) status: StatusCode,
+    pub(crate) body: String,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Rejection {
@@ -146,17 +144,5 @@ impl Rejection {
     /// The body sent.
     pub fn body(&self) -> &str {
         &self.body
-    }
-
-    /// The HTTP response: the status, the headers, a plain-text body, and
-    /// `Connection: close`.
-    pub(crate) fn into_response(self) -> http::Response<Full<Bytes>> {
-        let mut response = crate::server::http::plain(self.status, self.body);
-        let headers = response.headers_mut();
-        for (name, value) in self.headers {
-            headers.append(name, value);
-        }
-        headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-        response
     }
 }

@@ -181,11 +181,14 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
         };
         let Some(on_upgrade) = on_upgrade else {
             tracing::error!("an upgrade request without hyper's upgrade handle (HTTP/2?)");
-            return Rejection::new(StatusCode::HTTP_VERSION_NOT_SUPPORTED, "WebSocket needs HTTP/1.1").into_response();
+            return http::rejected(Rejection::new(
+                StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                "WebSocket needs HTTP/1.1",
+            ));
         };
         let admitted = match self.admit(&head, remote_addr, deadline).await {
             Ok(admitted) => admitted,
-            Err(rejection) => return rejection.into_response(),
+            Err(rejection) => return http::rejected(rejection),
         };
         // Boxed: the upgrade and the setup (the WebSocket being built, the
         // setup's future, what the request said) are large and only needed

@@ -6,6 +6,8 @@ use hyper::body::Bytes;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header, request};
 
+use crate::handshake::Rejection;
+
 /// What a request asks for.
 #[derive(Debug)]
 pub(crate) enum Kind {
@@ -98,6 +100,18 @@ pub(crate) fn healthy() -> Response<Full<Bytes>> {
 }
 
 /// A response with a plain-text body.
+/// A refused handshake as its HTTP response: the status, the hook's headers,
+/// a plain-text body, and `Connection: close`.
+pub(crate) fn rejected(rejection: Rejection) -> Response<Full<Bytes>> {
+    let mut response = plain(rejection.status, rejection.body);
+    let headers = response.headers_mut();
+    for (name, value) in rejection.headers {
+        headers.append(name, value);
+    }
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 pub(crate) fn plain(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
