@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use duplexrpc_cluster::ConnectionId;
 use duplexrpc_core::{Peer, RpcError};
 use duplexrpc_ws::{Backoff, ConnectionEvent, Reconnect, ReconnectingClient};
-use examples::cluster::harness::{Node, Proc, TempDir, start_caddy, start_node, start_redis};
+use examples::cluster::harness::{LogsOnPanic, Node, Proc, TempDir, start_caddy, start_node, start_redis};
 use examples::cluster::{ChatClient, Hello, Member, NODE_DOWN, NOT_CONNECTED};
 
 const NODE: &str = env!("CARGO_BIN_EXE_cluster-node");
@@ -226,26 +226,6 @@ async fn ask(control: &ChatClient, conn: ConnectionId, question: &str) -> (Resul
     let started = Instant::now();
     let outcome = control.ask(conn, question.to_owned()).await;
     (outcome, started.elapsed())
-}
-
-/// Prints the processes' logs (the `*.log` files in the test's directory)
-/// if the test fails.
-struct LogsOnPanic<'a>(&'a std::path::Path);
-
-impl Drop for LogsOnPanic<'_> {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        let Ok(entries) = std::fs::read_dir(self.0) else { return };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "log") {
-                let log = std::fs::read_to_string(&path).unwrap_or_default();
-                eprintln!("----- {} -----\n{log}", path.display());
-            }
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

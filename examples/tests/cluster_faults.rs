@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use duplexrpc_cluster::ConnectionId;
 use duplexrpc_core::{Peer, RpcError};
-use examples::cluster::harness::{Node, Proc, TempDir, free_port, start_node, start_redis_on};
+use examples::cluster::harness::{LogsOnPanic, Node, Proc, TempDir, free_port, start_node, start_redis_on};
 use examples::cluster::{ChatClient, Member};
 use tokio::sync::watch;
 
@@ -315,25 +315,6 @@ fn report(test: &str, figures: &Shared, delivered: usize) {
     no_wrong_reply(figures);
 }
 
-/// Prints the processes' logs if the test fails.
-struct LogsOnPanic<'a>(&'a std::path::Path);
-
-impl Drop for LogsOnPanic<'_> {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        let Ok(entries) = std::fs::read_dir(self.0) else { return };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "log") {
-                let log = std::fs::read_to_string(&path).unwrap_or_default();
-                eprintln!("----- {} -----\n{log}", path.display());
-            }
-        }
-    }
-}
-
 fn node(dir: &TempDir, name: &str, redis: &str) -> Node {
     let args: Vec<&str> = ["--redis", redis].into_iter().chain(NODE_ARGS).collect();
     start_node(NODE.as_ref(), dir.path(), name, "127.0.0.1:0", &args).unwrap()
@@ -397,20 +378,7 @@ async fn stall() {
     c.nodes[1].proc.signal("CONT").unwrap();
 
     recovered(&figures, a, b, &everyone, "resumed").await;
-    // 40 new calls into the same connection, held too; then everything is
-    // released: only the new calls may be answered, each with its own reply.
-    let new = hold(&figures, a, b, 2, "new", 40);
-    wait_until("b received the 40 new held calls", || b.questions("hold:2:") == 40).await;
-    c.release.send_replace(2);
-    let (ok, _) = outcomes(new).await;
-    no_wrong_reply(&figures);
-    assert_eq!(ok, 40, "the new calls are answered");
-    // The calls reported failed were cancelled at the callee.
-    wait_until("the 20 failed calls were cancelled at b's client", || {
-        b.held("hold:1:").0 == 20
-    })
-    .await;
-    assert_eq!(b.held("hold:1:"), (20, 0), "(cancelled, answered) of the failed calls");
+    new_calls_answered_old_ones_cancelled(&c, &figures).await;
 
     let log = c.nodes[0].proc.log();
     assert!(
@@ -420,6 +388,25 @@ async fn stall() {
     say(&figures, b, "after the stall".into()).await;
     let delivered = check_broadcasts(&figures, &everyone, &[]).await;
     report("node stall", &figures, delivered);
+}
+
+/// After a fault that failed the 20 held calls `hold:1:` from a into b's
+/// client: 40 new calls into the same connection, held too; then everything
+/// is released: only the new calls may be answered, each with its own reply,
+/// and the calls reported failed were cancelled at the callee.
+async fn new_calls_answered_old_ones_cancelled(c: &Cluster, figures: &Shared) {
+    let (a, b) = (&c.a, &c.b);
+    let new = hold(figures, a, b, 2, "new", 40);
+    wait_until("b received the 40 new held calls", || b.questions("hold:2:") == 40).await;
+    c.release.send_replace(2);
+    let (ok, _) = outcomes(new).await;
+    no_wrong_reply(figures);
+    assert_eq!(ok, 40, "the new calls are answered");
+    wait_until("the 20 failed calls were cancelled at b's client", || {
+        b.held("hold:1:").0 == 20
+    })
+    .await;
+    assert_eq!(b.held("hold:1:"), (20, 0), "(cancelled, answered) of the failed calls");
 }
 
 /// Redis goes away while calls are held and broadcasts are made, then comes
@@ -454,17 +441,7 @@ async fn redis_restart(test: &str, persist: bool) -> (Cluster, Shared) {
     assert_eq!(ok, 0, "the held calls were not answered (not released)");
 
     recovered(&figures, &a, &b, &everyone, "back").await;
-    let new = hold(&figures, &a, &b, 2, "new", 40);
-    wait_until("b received the 40 new held calls", || b.questions("hold:2:") == 40).await;
-    c.release.send_replace(2);
-    let (ok, _) = outcomes(new).await;
-    no_wrong_reply(&figures);
-    assert_eq!(ok, 40, "the new calls are answered");
-    wait_until("the 20 failed calls were cancelled at b's client", || {
-        b.held("hold:1:").0 == 20
-    })
-    .await;
-    assert_eq!(b.held("hold:1:"), (20, 0), "(cancelled, answered) of the failed calls");
+    new_calls_answered_old_ones_cancelled(&c, &figures).await;
     let delivered = check_broadcasts(&figures, &everyone, &[]).await;
     report(test, &figures, delivered);
     // Each node knew it was the one cut off, and none took the other for

@@ -3,37 +3,19 @@
 //! `max_batch_len + 1` elements, without parsing the rest or classifying
 //! any, so it costs the server neither its memory nor other clients' time.
 
+mod common;
+mod heap;
 mod raw;
 
-use std::alloc::System;
 use std::time::{Duration, Instant};
 
-use duplexrpc_core::{Methods, RpcError};
-use duplexrpc_ws::{Server, ServerHandle, WsConfig};
-use raw::{Raw, TEXT};
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-const FIN: u8 = 0x80;
-
-fn heap() -> usize {
-    let s = GLOBAL.stats();
-    s.bytes_allocated - s.bytes_deallocated
-}
+use common::{add_add, serve};
+use duplexrpc_ws::{ServerHandle, WsConfig};
+use heap::heap;
+use raw::{FIN, Raw, TEXT};
 
 async fn add_server() -> ServerHandle {
-    Server::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .with_config(WsConfig::default())
-        .serve(|conn, _| {
-            let mut methods = Methods::new();
-            methods.method("add", |(a, b): (i64, i64)| async move { Ok::<_, RpcError>(a + b) })?;
-            conn.register(methods)?;
-            Ok(())
-        })
+    serve(WsConfig::default(), add_add).await
 }
 
 /// A batch of `len` requests `{"id":1}`: invalid, so each would be answered.

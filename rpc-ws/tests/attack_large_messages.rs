@@ -4,25 +4,17 @@
 //! clients each starting a 16 MiB message cannot make it hold 1.1 GiB: the
 //! ones past the budget are closed with 1013 at once.
 
+mod common;
 mod raw;
 
 use std::time::Duration;
 
-use duplexrpc_core::{Methods, RpcError};
-use duplexrpc_ws::{Server, ServerHandle, WsConfig};
+use common::{add_echo, serve};
+use duplexrpc_ws::{ServerHandle, WsConfig};
 use raw::{CLOSE, Raw};
 
 async fn echo_server(config: WsConfig) -> ServerHandle {
-    Server::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .with_config(config)
-        .serve(|conn, _| {
-            let mut methods = Methods::new();
-            methods.method("echo", |(s,): (String,)| async move { Ok::<_, RpcError>(s) })?;
-            conn.register(methods)?;
-            Ok(())
-        })
+    serve(config, add_echo).await
 }
 
 /// The header of a masked text frame of `len` bytes and its first `sent`

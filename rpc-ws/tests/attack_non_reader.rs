@@ -4,30 +4,18 @@
 //! in messages; and while the connection is paused for it, the keepalive
 //! deadline and the write timeout still drop it on time.
 
+mod common;
+mod heap;
 mod raw;
 
-use std::alloc::System;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use duplexrpc_core::{Methods, Peer, PeerConfig, RpcError};
+use common::add_blob;
+use duplexrpc_core::{Methods, Peer, PeerConfig};
 use duplexrpc_ws::{Server, ServerHandle, WsConfig};
-use raw::{Raw, TEXT};
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-const FIN: u8 = 0x80;
-/// The reply of `blob`: a 44-byte request gets 64 KiB.
-const BLOB: usize = 64 << 10;
-
-/// Bytes allocated and not yet freed in this process (stats_alloc counts a
-/// realloc's growth or shrink in these two already).
-fn heap() -> usize {
-    let s = GLOBAL.stats();
-    s.bytes_allocated - s.bytes_deallocated
-}
+use heap::heap;
+use raw::{FIN, Raw, TEXT};
 
 /// A server with `blob` (a small request, a 64 KiB reply); the peers of its
 /// connections go to the returned list.
@@ -41,7 +29,7 @@ async fn blob_server(config: WsConfig) -> (ServerHandle, Arc<Mutex<Vec<Peer>>>) 
         .serve(move |conn, _| {
             seen.lock().unwrap().push(conn.peer().clone());
             let mut methods = Methods::new();
-            methods.method("blob", |(): ()| async { Ok::<_, RpcError>("b".repeat(BLOB)) })?;
+            add_blob(&mut methods);
             conn.register(methods)?;
             Ok(())
         });
@@ -49,12 +37,7 @@ async fn blob_server(config: WsConfig) -> (ServerHandle, Arc<Mutex<Vec<Peer>>>) 
 }
 
 fn blob_requests(n: usize) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    for id in 0..n {
-        let text = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"blob"}}"#);
-        bytes.extend(raw::frame_bytes(FIN | TEXT, text.as_bytes(), true));
-    }
-    bytes
+    raw::text_frames((0..n).map(|id| format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"blob"}}"#)))
 }
 
 /// Batches of `len` invalid elements (`[1,1,...]`): each element's -32600
@@ -86,14 +69,13 @@ async fn peak_while_not_reading(server: &ServerHandle, bytes: Vec<u8>, watch: Du
     peak
 }
 
-/// 2,000 requests of 44 bytes (88 KB) whose replies total 125 MiB: before,
-/// the outbox and the queue held 1,024 replies each (128 MiB).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn small_requests_with_big_replies_never_read_pin_a_bounded_heap() {
+/// A client sends `bytes` to a default server and never reads: over 2 s
+/// the server's heap must grow by under 4 MiB: twice the 64 KiB budget, a
+/// reply in hand, tungstenite's 128 KiB write buffer, and room for the
+/// test's own bookkeeping.
+async fn heap_stays_bounded_for_a_non_reader_of(bytes: Vec<u8>) {
     let (server, _peers) = blob_server(WsConfig::default()).await;
-    let peak = peak_while_not_reading(&server, blob_requests(2000), Duration::from_secs(2)).await;
-    // Twice the 64 KiB budget, a reply in hand, tungstenite's 128 KiB write
-    // buffer, and room for the test's own bookkeeping.
+    let peak = peak_while_not_reading(&server, bytes, Duration::from_secs(2)).await;
     let bound = 4 << 20;
     eprintln!("heap growth for one non-reader: {peak} bytes");
     assert!(
@@ -103,19 +85,18 @@ async fn small_requests_with_big_replies_never_read_pin_a_bounded_heap() {
     server.stop().await;
 }
 
+/// 2,000 requests of 44 bytes (88 KB) whose replies total 125 MiB: before,
+/// the outbox and the queue held 1,024 replies each (128 MiB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_requests_with_big_replies_never_read_pin_a_bounded_heap() {
+    heap_stays_bounded_for_a_non_reader_of(blob_requests(2000)).await;
+}
+
 /// 300 batches of 1,000 invalid elements (2 KB each, 600 KB in all) whose
 /// replies total 23 MiB: before, the outbox held every one of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_of_invalid_elements_never_read_pin_a_bounded_heap() {
-    let (server, _peers) = blob_server(WsConfig::default()).await;
-    let peak = peak_while_not_reading(&server, invalid_batches(300, 1000), Duration::from_secs(2)).await;
-    let bound = 4 << 20;
-    eprintln!("heap growth for one non-reader: {peak} bytes");
-    assert!(
-        peak < bound,
-        "the server's heap grew by {peak} bytes for one non-reader (bound {bound})"
-    );
-    server.stop().await;
+    heap_stays_bounded_for_a_non_reader_of(invalid_batches(300, 1000)).await;
 }
 
 /// Waits until the server's only connection is closed; panics after `limit`.
@@ -136,21 +117,29 @@ async fn closed_within(peers: &Mutex<Vec<Peer>>, limit: Duration) -> String {
     peer.close_reason().map(|r| r.to_string()).unwrap_or_default()
 }
 
-/// Before, a paused connection polled nothing, so a non-reader outlived the
-/// keepalive deadline (1 s + 1 s here) for as long as it liked.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paused_connection_still_meets_its_keepalive_deadline() {
-    let config = WsConfig::default().keepalive(Some(Duration::from_secs(1)), Duration::from_secs(1));
+/// One client sends 2,000 `blob` requests to a server with `config` and
+/// never reads; returns the close reason of the server's side, which must
+/// close within `limit`.
+async fn not_reading_until_closed(config: WsConfig, limit: Duration) -> String {
     let (server, peers) = blob_server(config).await;
     let mut client = Raw::connect(server.local_addr()).await;
     let writer = tokio::spawn(async move {
         client.send_bytes(&blob_requests(2000)).await;
         client
     });
-    let reason = closed_within(&peers, Duration::from_secs(6)).await;
-    assert!(reason.contains("keepalive timeout"), "{reason}");
+    let reason = closed_within(&peers, limit).await;
     writer.abort();
     server.stop().await;
+    reason
+}
+
+/// Before, a paused connection polled nothing, so a non-reader outlived the
+/// keepalive deadline (1 s + 1 s here) for as long as it liked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_connection_still_meets_its_keepalive_deadline() {
+    let config = WsConfig::default().keepalive(Some(Duration::from_secs(1)), Duration::from_secs(1));
+    let reason = not_reading_until_closed(config, Duration::from_secs(6)).await;
+    assert!(reason.contains("keepalive timeout"), "{reason}");
 }
 
 /// The write timeout drops a non-reader even with keepalive off.
@@ -158,14 +147,6 @@ async fn a_paused_connection_still_meets_its_keepalive_deadline() {
 async fn a_socket_that_takes_no_bytes_is_dropped_after_the_write_timeout() {
     let peer = PeerConfig::default().write_timeout(Some(Duration::from_secs(1)));
     let config = WsConfig::default().keepalive(None, Duration::ZERO).peer(peer);
-    let (server, peers) = blob_server(config).await;
-    let mut client = Raw::connect(server.local_addr()).await;
-    let writer = tokio::spawn(async move {
-        client.send_bytes(&blob_requests(2000)).await;
-        client
-    });
-    let reason = closed_within(&peers, Duration::from_secs(5)).await;
+    let reason = not_reading_until_closed(config, Duration::from_secs(5)).await;
     assert!(reason.contains("write timeout"), "{reason}");
-    writer.abort();
-    server.stop().await;
 }

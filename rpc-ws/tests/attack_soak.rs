@@ -11,34 +11,24 @@
 //! clients (the legitimate clients are measured idle first, so the growth
 //! under attack is the server's plus the attackers' small buffers).
 
+mod common;
+mod heap;
 mod raw;
 
-use std::alloc::System;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use duplexrpc_core::__private::encode_stream;
-use duplexrpc_core::{Methods, Peer, RpcError, RpcStream};
-use duplexrpc_ws::{Server, ServerHandle, WsConfig};
-use raw::{Raw, TEXT};
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use common::{add_add, add_blob, add_echo, add_forever, serve};
+use duplexrpc_core::Peer;
+use duplexrpc_ws::{ServerHandle, WsConfig};
+use heap::heap;
+use raw::{Raw, text_frames as frames};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-const FIN: u8 = 0x80;
 const LEGITIMATE: usize = 100;
-
-/// Bytes allocated and not yet freed (a realloc's growth or shrink is in
-/// these two already: adding `bytes_reallocated` would count it twice).
-fn heap() -> usize {
-    let s = GLOBAL.stats();
-    s.bytes_allocated - s.bytes_deallocated
-}
 
 /// Resident set size of this process, from /proc (0 elsewhere).
 fn rss() -> usize {
@@ -62,22 +52,13 @@ struct Scale {
 }
 
 async fn server() -> ServerHandle {
-    Server::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .with_config(WsConfig::default())
-        .serve(|conn, _| {
-            let mut methods = Methods::new();
-            methods.method("add", |(a, b): (i64, i64)| async move { Ok::<_, RpcError>(a + b) })?;
-            methods.method("echo", |(s,): (String,)| async move { Ok::<_, RpcError>(s) })?;
-            methods.method("blob", |(): ()| async { Ok::<_, RpcError>("b".repeat(64 << 10)) })?;
-            methods.insert("forever", |_| {
-                let stream: RpcStream<u32> = RpcStream::new(futures::stream::pending());
-                Ok(Box::pin(async move { encode_stream(Ok::<_, RpcError>(stream)) }))
-            })?;
-            conn.register(methods)?;
-            Ok(())
-        })
+    serve(WsConfig::default(), |methods| {
+        add_add(methods);
+        add_echo(methods);
+        add_blob(methods);
+        add_forever(methods);
+    })
+    .await
 }
 
 /// Latencies of every call, and the calls that failed.
@@ -123,12 +104,6 @@ async fn call_for(clients: &[Peer], length: Duration) -> Calls {
         all.errors += calls.errors;
     }
     all
-}
-
-fn frames(texts: impl Iterator<Item = String>) -> Vec<u8> {
-    texts
-        .flat_map(|t| raw::frame_bytes(FIN | TEXT, t.as_bytes(), true))
-        .collect()
 }
 
 /// Starts every attacker; they run until `stop` (or the server drops them).

@@ -3,53 +3,28 @@
 //! the next request for one is refused with -32000 "Server busy" saying why;
 //! all connections together at most `max_total_streams`.
 
+mod common;
+mod heap;
 mod raw;
 
-use std::alloc::System;
 use std::time::Duration;
 
-use duplexrpc_core::__private::encode_stream;
-use duplexrpc_core::{Methods, PeerConfig, RpcError, RpcStream};
-use duplexrpc_ws::{Server, ServerHandle, WsConfig};
-use raw::{Raw, TEXT};
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-const FIN: u8 = 0x80;
-
-fn heap() -> usize {
-    let s = GLOBAL.stats();
-    s.bytes_allocated - s.bytes_deallocated
-}
+use common::{add_forever, serve};
+use duplexrpc_core::PeerConfig;
+use duplexrpc_ws::{ServerHandle, WsConfig};
+use heap::heap;
+use raw::Raw;
 
 /// A server whose `forever` streams nothing and never ends.
 async fn stream_server(config: WsConfig) -> ServerHandle {
-    Server::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .with_config(config)
-        .serve(|conn, _| {
-            let mut methods = Methods::new();
-            methods.insert("forever", |_| {
-                let stream: RpcStream<u32> = RpcStream::new(futures::stream::pending());
-                Ok(Box::pin(async move { encode_stream(Ok::<_, RpcError>(stream)) }))
-            })?;
-            conn.register(methods)?;
-            Ok(())
-        })
+    serve(config, add_forever).await
 }
 
 /// Opens `n` streams on a fresh raw connection; returns how many were
 /// refused, the last refusal, and the connection (kept open).
 async fn open_streams(server: &ServerHandle, n: usize) -> (usize, String, Raw) {
     let mut client = Raw::connect(server.local_addr()).await;
-    let mut bytes = Vec::new();
-    for id in 0..n {
-        let text = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"forever"}}"#);
-        bytes.extend(raw::frame_bytes(FIN | TEXT, text.as_bytes(), true));
-    }
+    let bytes = raw::text_frames((0..n).map(|id| format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"forever"}}"#)));
     client.send_bytes(&bytes).await;
     let (mut refused, mut last) = (0, String::new());
     for _ in 0..n {

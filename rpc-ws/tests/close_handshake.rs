@@ -6,10 +6,8 @@ mod raw;
 
 use duplexrpc_core::Methods;
 use duplexrpc_ws::{Disconnect, Server};
-use raw::{CLOSE, Raw, close_payload};
+use raw::{CLOSE, FIN, Raw, close_payload};
 use tokio::net::TcpListener;
-
-const FIN: u8 = 0x80;
 
 #[tokio::test]
 async fn the_server_echoes_a_close_the_client_starts_then_ends_the_tcp_connection() {

@@ -1,7 +1,10 @@
 //! The handshake hook (auth, 401/403), the Origin allow-list and client headers.
 
+mod common;
+
 use std::sync::Arc;
 
+use common::{bare_server, connect_and_close};
 use duplexrpc_core::{RpcError, rpc};
 use duplexrpc_ws::{ClientBuilder, ConnectError, Rejection, Server, WsConfig};
 
@@ -142,18 +145,13 @@ async fn the_origin_allow_list_refuses_other_sites_with_403() {
     // clients, which send no Origin.
     from("https://app.example.com").await.unwrap().start().close().await;
     from("HTTPS://APP.EXAMPLE.COM").await.unwrap().start().close().await;
-    duplexrpc_ws::connect(&server.url())
-        .await
-        .unwrap()
-        .start()
-        .close()
-        .await;
+    connect_and_close(&server).await;
     server.stop().await;
 }
 
 #[tokio::test]
 async fn without_an_allow_list_any_origin_connects() {
-    let server = Server::bind("127.0.0.1:0").await.unwrap().serve(|_conn, _info| Ok(()));
+    let server = bare_server().await;
     let peer = ClientBuilder::new(server.url())
         .header("origin", "https://anywhere.example")
         .connect()

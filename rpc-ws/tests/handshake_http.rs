@@ -2,8 +2,11 @@
 //! `Upgrade: websocket`) instead of an empty reply, and an optional health
 //! path answering 200, so a load balancer's health check passes.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{bare_server, connect_and_close};
 use duplexrpc_ws::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -42,7 +45,7 @@ fn has_header(response: &str, name: &str, value: &str) -> bool {
 
 #[tokio::test]
 async fn a_plain_get_gets_426_upgrade_required_with_upgrade_websocket() {
-    let server = Server::bind("127.0.0.1:0").await.unwrap().serve(|_conn, _info| Ok(()));
+    let server = bare_server().await;
     let response = http(server.local_addr(), &get("/")).await;
     assert_eq!(status_line(&response), "HTTP/1.1 426 Upgrade Required", "{response}");
     assert!(has_header(&response, "upgrade", "websocket"), "{response}");
@@ -50,12 +53,7 @@ async fn a_plain_get_gets_426_upgrade_required_with_upgrade_websocket() {
     let response = http(server.local_addr(), &get("/health")).await;
     assert_eq!(status_line(&response), "HTTP/1.1 426 Upgrade Required", "{response}");
     // The server still upgrades WebSocket clients.
-    duplexrpc_ws::connect(&server.url())
-        .await
-        .unwrap()
-        .start()
-        .close()
-        .await;
+    connect_and_close(&server).await;
     server.stop().await;
 }
 
@@ -76,7 +74,7 @@ async fn the_health_path_answers_200() {
 
 #[tokio::test]
 async fn an_upgrade_of_another_websocket_version_gets_426_naming_13() {
-    let server = Server::bind("127.0.0.1:0").await.unwrap().serve(|_conn, _info| Ok(()));
+    let server = bare_server().await;
     let request = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                    Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n";
     let response = http(server.local_addr(), request).await;
@@ -87,7 +85,7 @@ async fn an_upgrade_of_another_websocket_version_gets_426_naming_13() {
 
 #[tokio::test]
 async fn a_request_head_over_16_kib_gets_431_instead_of_being_buffered() {
-    let server = Server::bind("127.0.0.1:0").await.unwrap().serve(|_conn, _info| Ok(()));
+    let server = bare_server().await;
     // An unfinished head: without a bound the server would wait for more.
     let request = format!(
         "GET / HTTP/1.1\r\nHost: localhost\r\nX-Padding: {}\r\n",

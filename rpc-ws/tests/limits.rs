@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
+mod common;
+
+use common::{add_echo, serve};
 use duplexrpc_core::transport::CloseReason;
-use duplexrpc_core::{Methods, RpcError};
-use duplexrpc_ws::{ConnectError, Server, WsConfig};
+use duplexrpc_ws::{ConnectError, WsConfig};
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -14,23 +16,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, O
 
 const BOUND: Duration = Duration::from_secs(15);
 
-fn echo() -> Methods {
-    let mut methods = Methods::new();
-    methods
-        .method("echo", |(s,): (String,)| async move { Ok::<_, RpcError>(s) })
-        .unwrap();
-    methods
-}
-
 async fn echo_server(config: WsConfig) -> duplexrpc_ws::ServerHandle {
-    Server::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .with_config(config)
-        .serve(|conn, _info| {
-            conn.register(echo())?;
-            Ok(())
-        })
+    serve(config, add_echo).await
 }
 
 #[tokio::test]

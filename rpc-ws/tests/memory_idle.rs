@@ -2,34 +2,19 @@
 //! upgraded, idle WebSocket connection, measured with a counting allocator,
 //! right after the upgrade and again after one call on each.
 
+mod common;
+mod heap;
 mod raw;
 
-use std::alloc::System;
 use std::time::Duration;
 
-use duplexrpc_core::{Methods, RpcError};
-use duplexrpc_ws::{Server, ServerHandle};
-use raw::{Raw, TEXT};
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-const FIN: u8 = 0x80;
-
-/// Bytes allocated and not yet freed, in this whole process.
-fn heap() -> i64 {
-    let s = GLOBAL.stats();
-    s.bytes_allocated as i64 - s.bytes_deallocated as i64
-}
+use common::{add_add, raise_fd_limit, serve};
+use duplexrpc_ws::{ServerHandle, WsConfig};
+use heap::heap_i64 as heap;
+use raw::{FIN, Raw, TEXT};
 
 async fn add_server() -> ServerHandle {
-    Server::bind("127.0.0.1:0").await.unwrap().serve(|conn, _| {
-        let mut methods = Methods::new();
-        methods.method("add", |(a, b): (i64, i64)| async move { Ok::<_, RpcError>(a + b) })?;
-        conn.register(methods)?;
-        Ok(())
-    })
+    serve(WsConfig::default(), add_add).await
 }
 
 async fn add(client: &mut Raw) {
@@ -57,8 +42,7 @@ const BUDGET: i64 = 8 << 10;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_connection_costs_the_server_under_8_kib() {
     const N: usize = 500;
-    let got = rlimit::increase_nofile_limit((2 * N + 200) as u64).unwrap_or(1024);
-    let n = N.min((got.saturating_sub(200) / 2) as usize);
+    let n = raise_fd_limit(N);
     let server = add_server().await;
     // Warm up (the runtime's and the server's one-time allocations).
     let mut warm = Raw::connect(server.local_addr()).await;

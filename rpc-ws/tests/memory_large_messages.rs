@@ -3,39 +3,19 @@
 //! the same connections cost idle; and a message whose last fragment never
 //! comes is closed by the assembly deadline (1008).
 
+mod common;
+mod heap;
 mod raw;
 
-use std::alloc::System;
 use std::time::Duration;
 
-use duplexrpc_core::{Methods, RpcError};
-use duplexrpc_ws::{Server, ServerHandle, WsConfig};
-use raw::{BOUND, CONTINUATION, Raw, TEXT};
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-const FIN: u8 = 0x80;
-
-/// Bytes allocated and not yet freed, in this whole process (stats_alloc
-/// already counts a realloc's growth or shrink in these two).
-fn heap() -> usize {
-    let s = GLOBAL.stats();
-    s.bytes_allocated - s.bytes_deallocated
-}
+use common::{add_echo, serve};
+use duplexrpc_ws::{ServerHandle, WsConfig};
+use heap::heap;
+use raw::{BOUND, CONTINUATION, FIN, Raw, TEXT};
 
 async fn echo_server(config: WsConfig) -> ServerHandle {
-    Server::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .with_config(config)
-        .serve(|conn, _| {
-            let mut methods = Methods::new();
-            methods.method("echo", |(s,): (String,)| async move { Ok::<_, RpcError>(s) })?;
-            conn.register(methods)?;
-            Ok(())
-        })
+    serve(config, add_echo).await
 }
 
 fn echo_request(text: &str) -> Vec<u8> {

@@ -7,9 +7,7 @@ mod raw;
 
 use duplexrpc_core::Methods;
 use duplexrpc_ws::{Server, ServerHandle};
-use raw::{CLOSE, CONTINUATION, PING, Raw, TEXT, close_payload, frame_bytes};
-
-const FIN: u8 = 0x80;
+use raw::{CLOSE, CONTINUATION, FIN, PING, Raw, TEXT, close_payload, frame_bytes};
 
 async fn server() -> ServerHandle {
     Server::bind("127.0.0.1:0").await.unwrap().serve(|conn, _| {

@@ -2,38 +2,15 @@
 //! accept: thousands of silent sockets (opened, sending nothing) do not lock
 //! legitimate clients out (issue 12, item 5).
 
+mod common;
+
 use std::time::Duration;
 
-use duplexrpc_core::{Methods, RpcError};
+use common::{add_echo, echo, open_silent, raise_fd_limit, serve};
 use duplexrpc_ws::{Server, WsConfig};
-use tokio::net::TcpStream;
 
 const BOUND: Duration = Duration::from_secs(20);
 const SILENT: usize = 3_000;
-
-fn echo() -> Methods {
-    let mut methods = Methods::new();
-    methods
-        .method("echo", |(s,): (String,)| async move { Ok::<_, RpcError>(s) })
-        .unwrap();
-    methods
-}
-
-/// Raises the open-file limit for `sockets` client sockets plus the server's
-/// ends (and some spare); returns how many silent sockets the limit allows.
-fn raise_fd_limit(sockets: usize) -> usize {
-    let want = (2 * sockets + 500) as u64;
-    let got = rlimit::increase_nofile_limit(want).unwrap_or(1024);
-    sockets.min((got.saturating_sub(500) / 2) as usize)
-}
-
-async fn open_silent(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
-    let mut silent = Vec::with_capacity(n);
-    for _ in 0..n {
-        silent.push(TcpStream::connect(addr).await.unwrap());
-    }
-    silent
-}
 
 /// Connects `clients` clients one after another; each must connect and call.
 async fn legitimate_clients_call(url: &str, clients: usize) {
@@ -49,14 +26,7 @@ async fn legitimate_clients_call(url: &str, clients: usize) {
 }
 
 async fn server(config: WsConfig) -> duplexrpc_ws::ServerHandle {
-    Server::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .with_config(config)
-        .serve(|conn, _info| {
-            conn.register(echo())?;
-            Ok(())
-        })
+    serve(config, add_echo).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

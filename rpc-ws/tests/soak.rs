@@ -14,7 +14,10 @@
 //! fails with the disconnect error, on both sides; afterwards no connection,
 //! task or file descriptor of the server is left. RSS is reported.
 
-use std::alloc::System;
+// The counting allocator: the test checks the server's memory returns to
+// idle (RSS alone would not: the allocator keeps freed pages).
+mod heap;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -23,19 +26,8 @@ use std::time::{Duration, Instant};
 
 use duplexrpc_core::{Methods, RpcError};
 use duplexrpc_ws::{Server, WsConfig};
+use heap::heap_i64 as heap_bytes;
 use serde::{Deserialize, Serialize};
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-
-/// Counts heap bytes, so the test can check the server's memory returns to
-/// idle (RSS alone would not: the allocator keeps freed pages).
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-/// Live heap bytes of this process.
-fn heap_bytes() -> i64 {
-    let s = GLOBAL.stats();
-    s.bytes_allocated as i64 - s.bytes_deallocated as i64 + s.bytes_reallocated as i64
-}
 
 /// Client->server `soak.add` calls per connection (plus one nested `soak.twice`).
 const CALLS: usize = 4;

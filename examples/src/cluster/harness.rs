@@ -1,8 +1,8 @@
 //! Starts the pieces of a local cluster as child processes on loopback
 //! ports: `redis-server`, `cluster-node`s and Caddy in front of them. Used by
-//! the cluster test (`tests/cluster.rs`) and the cluster benchmark
-//! (`src/bin/cluster-bench.rs`); `examples/cluster/run.sh` does the same
-//! from a shell.
+//! the cluster tests (`tests/cluster.rs`, `tests/cluster_faults.rs`) and the
+//! cluster benchmark (`src/bin/cluster-bench.rs`); `examples/cluster/run.sh`
+//! does the same from a shell.
 //!
 //! Every process is stopped through its handle: [`Proc`] kills and reaps
 //! its child when dropped. Logs go to files in a [`TempDir`].
@@ -38,6 +38,28 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Prints the processes' logs (the `*.log` files in `.0`, a test's
+/// [`TempDir`]) if the thread panics while it is alive: keep one for the
+/// length of a test.
+#[derive(Debug)]
+pub struct LogsOnPanic<'a>(pub &'a Path);
+
+impl Drop for LogsOnPanic<'_> {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(self.0) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "log") {
+                let log = std::fs::read_to_string(&path).unwrap_or_default();
+                eprintln!("----- {} -----\n{log}", path.display());
+            }
+        }
     }
 }
 

@@ -46,24 +46,19 @@ pub(super) struct Call<'a> {
     pub(super) limit: Option<Duration>,
 }
 
-impl Call<'_> {
-    pub(super) async fn traced<P, R>(
-        self,
-        trace: CallTrace,
-        reply: oneshot::Receiver<Answer>,
-        method: &str,
-        params: P,
-    ) -> Result<R, RpcError>
-    where
-        P: Serialize,
-        R: DeserializeOwned,
-    {
-        let span = trace.span().clone();
-        let result = self.exchange(reply, method, params).instrument(span).await;
-        trace.finish(CallOutcome::of_call(&result));
-        result
-    }
+/// Runs `exchange` (a [`Call::exchange`]) in the span of `trace`, then
+/// records its outcome there.
+pub(super) async fn traced<R>(
+    trace: CallTrace,
+    exchange: impl std::future::Future<Output = Result<R, RpcError>>,
+) -> Result<R, RpcError> {
+    let span = trace.span().clone();
+    let result = exchange.instrument(span).await;
+    trace.finish(CallOutcome::of_call(&result));
+    result
+}
 
+impl Call<'_> {
     pub(super) async fn exchange<P, R>(
         self,
         mut reply: oneshot::Receiver<Answer>,

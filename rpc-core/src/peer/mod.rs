@@ -24,7 +24,7 @@ use crate::stream::{Consumer, RpcStream};
 use crate::transport::CloseReason;
 use crate::wire::error::RpcError;
 use crate::wire::message::encode_call;
-use call::{Call, deadline_after, within};
+use call::{Call, deadline_after, traced, within};
 use slot::Slot;
 
 pub use crate::wire::protocol::CANCEL_METHOD;
@@ -151,7 +151,7 @@ impl Peer {
         // Boxed: observed calls are the exception; inline, the span and
         // trace would grow every call's future.
         if let Some(trace) = CallTrace::start(&shared.metrics, Direction::Outgoing, method, &id) {
-            return Box::pin(call.traced(trace, reply, method, params)).await;
+            return Box::pin(traced(trace, call.exchange(reply, method, params))).await;
         }
         call.exchange(reply, method, params).await
     }

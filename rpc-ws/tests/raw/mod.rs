@@ -14,6 +14,8 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 /// How long any single step may take.
 pub const BOUND: Duration = Duration::from_secs(5);
 
+/// The FIN bit of a frame's first byte.
+pub const FIN: u8 = 0x80;
 pub const TEXT: u8 = 0x1;
 pub const CONTINUATION: u8 = 0x0;
 pub const CLOSE: u8 = 0x8;
@@ -80,6 +82,14 @@ pub fn frame_bytes(head: u8, payload: &[u8], mask: bool) -> Vec<u8> {
         out.extend_from_slice(payload);
     }
     out
+}
+
+/// Masked text frames, one a text, back to back (as a client sends them).
+pub fn text_frames(texts: impl IntoIterator<Item = String>) -> Vec<u8> {
+    texts
+        .into_iter()
+        .flat_map(|t| frame_bytes(FIN | TEXT, t.as_bytes(), true))
+        .collect()
 }
 
 impl Raw {
