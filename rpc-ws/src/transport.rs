@@ -236,7 +236,9 @@ where
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
         ready!(self.sink().poll_flush(cx)).map_err(io_error)?;
-        self.shrink_if_idle(cx);
+        if self.large_seen() {
+            self.shrink_if_idle(cx);
+        }
         Poll::Ready(Ok(()))
     }
 
@@ -312,9 +314,15 @@ where
     /// The next frame of any kind; fails if the keepalive deadline or the
     /// message assembly deadline passes first.
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Result<Message, WsError>>, TransportError>> {
-        self.shrink_if_idle(cx);
+        // The large-message bookkeeping is one comparison per poll until a
+        // large frame or message shows up.
+        if self.large_seen() {
+            self.shrink_if_idle(cx);
+        }
         let msg = self.ws.poll_next_unpin(cx);
-        self.take_large_share()?;
+        if self.large_seen() {
+            self.take_large_share()?;
+        }
         if let Poll::Ready(msg) = msg {
             match &msg {
                 Some(Ok(Message::Close(_))) => self.closing = true,
@@ -390,6 +398,22 @@ impl<S> WsTransport<S>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    /// The frames read so far, if the stream is watched.
+    #[inline]
+    fn frames(&self) -> Option<&FrameWatch> {
+        let watch = self.watch.as_ref()?;
+        Some((watch.frames)(self.ws.get_ref()))
+    }
+
+    /// Whether a large frame was read or a large message sent since the
+    /// buffers were rebuilt (a watched stream only): then the buffers are to
+    /// be shrunk once idle, and the frame's share of the budget taken.
+    #[inline]
+    fn large_seen(&self) -> bool {
+        self.frames()
+            .is_some_and(|frames| self.sent_large || frames.largest > SHRINK_ABOVE as u64)
+    }
+
     /// Takes the share of the server-wide budget that the largest frame so
     /// far needs (nothing for small frames: one comparison); fails with 1013
     /// if there is no room.

@@ -62,7 +62,9 @@ const HAND_OFF_ABOVE: usize = 256 << 10;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Replies and messages waiting for the sending half, and their bytes
-/// (one add per message: the byte limit costs nothing more).
+/// (one add per message: the byte limit costs nothing more). The methods
+/// are `#[inline]`: the run loop is instantiated in the crate of the
+/// transport, where a plain call could not be inlined.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
     items: VecDeque<String>,
@@ -70,26 +72,31 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
+    #[inline]
     pub(crate) fn push_back(&mut self, text: String) {
         self.bytes += text.len();
         self.items.push_back(text);
     }
 
+    #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<String> {
         let text = self.items.pop_front()?;
         self.bytes -= text.len();
         Some(text)
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
     /// Bytes of the texts held.
+    #[inline]
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
@@ -112,6 +119,7 @@ pub(crate) struct Limit {
 
 impl Limit {
     /// True while `out` may take more.
+    #[inline]
     pub(crate) fn has_room(&self, out: &Outbox) -> bool {
         out.len() < self.messages && out.bytes() < self.bytes
     }

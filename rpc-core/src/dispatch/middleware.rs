@@ -63,7 +63,7 @@
 //! seen: the last [`Next::run`] answers it -32601.
 //!
 //! With no middleware installed the cost per call is nothing but an empty
-//! slice check.
+//! slice check: the call goes straight to its handler.
 
 use std::fmt;
 use std::sync::Arc;
@@ -167,15 +167,18 @@ impl<'a> Next<'a> {
     pub fn run(self, call: Call<'a>) -> CallResult {
         match self.layers.split_first() {
             Some((first, rest)) => first.call(call, Next { layers: rest, ..self }),
-            None => {
-                let handler = self
-                    .methods
-                    .get(call.method)
-                    .ok_or_else(|| ErrorObject::from_code(ErrorCode::MethodNotFound))?;
-                handler(call.params)
-            }
+            None => run_handler(self.methods, call.method, call.params),
         }
     }
+}
+
+/// The end of every chain: looks the method up (-32601 if there is none)
+/// and lets its handler parse the params.
+fn run_handler(methods: &Methods, method: &str, params: Params<'_>) -> CallResult {
+    let handler = methods
+        .get(method)
+        .ok_or_else(|| ErrorObject::from_code(ErrorCode::MethodNotFound))?;
+    handler(params)
 }
 
 /// A reply made by a middleware itself: `value`, serialized, as the call's
@@ -245,6 +248,10 @@ impl Stack {
 
     /// Runs the call through the middleware (if any) to its handler.
     pub(crate) fn invoke(&self, method: &str, params: Params<'_>, id: Option<&Id>) -> CallResult {
+        if self.layers.is_empty() {
+            // No middleware: straight to the handler, no chain to build.
+            return run_handler(&self.methods, method, params);
+        }
         let call = Call {
             method,
             params,

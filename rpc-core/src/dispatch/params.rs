@@ -17,6 +17,7 @@ use std::fmt;
 use serde::Deserializer;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use crate::wire::json;
 use crate::{ErrorObject, Params};
 
 /// The params of one method, one slot each, as the macro generates them: a
@@ -54,7 +55,7 @@ pub fn decode<S: ParamSlots>(params: Params<'_>, slots: S) -> Result<S, ErrorObj
         return Ok(slots);
     };
     let text = raw.get();
-    let first = text.trim_start().as_bytes().first().copied();
+    let first = json::first_byte(text);
     if !matches!(first, Some(b'[' | b'{')) {
         let problem = Problem::NotStructured(json_kind(first));
         return Err(ErrorObject::invalid_params(problem.describe(S::NAMES, None)));
@@ -71,10 +72,25 @@ pub fn decode<S: ParamSlots>(params: Params<'_>, slots: S) -> Result<S, ErrorObj
             let error = result.err();
             Err(ErrorObject::invalid_params(problem.describe(S::NAMES, error.as_ref())))
         }
-        // The text was checked as JSON when the message was read, so only a
-        // caller of `Methods::call` can get here with a syntax error.
-        (Err(e), None) => Err(ErrorObject::invalid_params(without_position(&e))),
+        // An array with more values than there are params: the pass stops
+        // after the last param and serde_json refuses the rest, which are
+        // counted here, not on every call. The text was checked as JSON when
+        // the message was read, so only a caller of `Methods::call` can get
+        // here with a syntax error.
+        (Err(e), None) => Err(ErrorObject::invalid_params(match values_in(text) {
+            Some(given) if first == Some(b'[') && given > S::NAMES.len() => {
+                Problem::TooMany(given).describe(S::NAMES, None)
+            }
+            _ => without_position(&e),
+        })),
     }
+}
+
+/// How many values the JSON array `text` holds (`None`: not an array).
+fn values_in(text: &str) -> Option<usize> {
+    serde_json::from_str::<Vec<IgnoredAny>>(text)
+        .ok()
+        .map(|values| values.len())
 }
 
 /// The value of param `name` from its slot. A param not given is read as
@@ -163,6 +179,8 @@ impl<'de, S: ParamSlots> Visitor<'de> for &mut Reader<S> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        // Values past the last param are left unread: serde_json refuses
+        // them, and `decode` counts them for its error.
         for index in 0..S::NAMES.len() {
             if seq
                 .next_element_seed(Slot {
@@ -171,15 +189,8 @@ impl<'de, S: ParamSlots> Visitor<'de> for &mut Reader<S> {
                 })?
                 .is_none()
             {
-                return Ok(());
+                break;
             }
-        }
-        let mut given = S::NAMES.len();
-        while seq.next_element::<IgnoredAny>()?.is_some() {
-            given += 1;
-        }
-        if given > S::NAMES.len() {
-            return Err(self.stop(Problem::TooMany(given)));
         }
         Ok(())
     }

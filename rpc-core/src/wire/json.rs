@@ -3,6 +3,13 @@
 
 use serde::Serialize;
 
+/// The first byte of `text` after JSON's whitespace (space, tab, LF, CR:
+/// RFC 8259 §2), which tells the kind of value that starts there. Other
+/// whitespace is no JSON, and stays: the text fails to parse either way.
+pub(crate) fn first_byte(text: &str) -> Option<u8> {
+    text.bytes().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
 /// Appends `s` as a JSON string literal.
 pub(crate) fn write_json_string(out: &mut String, s: &str) {
     append_json(out, s).expect("a str always serializes");

@@ -170,8 +170,7 @@ pub struct BatchTooLong {
 /// assert_eq!(parse_frame_limited("[1,2,3, this is never read", 2), Err(BatchTooLong { limit: 2 }));
 /// ```
 pub fn parse_frame_limited(text: &str, max_batch_len: usize) -> Result<Frame<'_>, BatchTooLong> {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
+    if super::json::first_byte(text) == Some(b'[') {
         let too_long = Cell::new(false);
         return match parse_batch(text, max_batch_len, &too_long) {
             _ if too_long.get() => Err(BatchTooLong { limit: max_batch_len }),

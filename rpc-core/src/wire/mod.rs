@@ -11,6 +11,6 @@
 pub mod error;
 pub mod id;
 pub mod int64;
-mod json;
+pub(crate) mod json;
 pub mod message;
 pub mod protocol;

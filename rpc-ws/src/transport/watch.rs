@@ -133,16 +133,15 @@ impl FrameWatch {
         self.head_end == HEAD_END.len() && self.header_len == 0 && self.payload_left == 0 && !self.in_message
     }
 
+    /// Follows `bytes`, the next bytes read. Works a header or a payload at
+    /// a time, not a byte at a time (only the HTTP head goes byte by byte):
+    /// this runs on every read.
     fn observe(&mut self, mut bytes: &[u8]) {
-        while let Some((&byte, rest)) = bytes.split_first() {
-            if self.head_end < HEAD_END.len() {
-                self.head_end = match byte {
-                    _ if byte == HEAD_END[self.head_end] => self.head_end + 1,
-                    b'\r' => 1,
-                    _ => 0,
-                };
-                bytes = rest;
-            } else if self.payload_left > 0 {
+        if self.head_end < HEAD_END.len() {
+            bytes = self.skip_head(bytes);
+        }
+        while !bytes.is_empty() {
+            if self.payload_left > 0 {
                 let n = self.payload_left.min(bytes.len() as u64);
                 self.payload_left -= n;
                 bytes = &bytes[n as usize..];
@@ -150,18 +149,57 @@ impl FrameWatch {
                     self.frame_done();
                 }
             } else {
-                self.header[self.header_len] = byte;
-                self.header_len += 1;
-                bytes = rest;
-                if self.header_len == header_size(&self.header) {
-                    self.frame_started();
-                }
+                bytes = self.take_header(bytes);
             }
         }
     }
 
-    fn frame_started(&mut self) {
-        let header = &self.header[..self.header_len];
+    /// Skips the HTTP head up to its blank line; returns what follows it.
+    fn skip_head<'b>(&mut self, mut bytes: &'b [u8]) -> &'b [u8] {
+        while let Some((&byte, rest)) = bytes.split_first() {
+            if self.head_end == HEAD_END.len() {
+                break;
+            }
+            self.head_end = match byte {
+                _ if byte == HEAD_END[self.head_end] => self.head_end + 1,
+                b'\r' => 1,
+                _ => 0,
+            };
+            bytes = rest;
+        }
+        bytes
+    }
+
+    /// Takes the next frame's header, or as much of it as `bytes` holds;
+    /// returns the bytes after it. A header that is all in `bytes` (the
+    /// usual case) is read where it is; only one split across reads is
+    /// gathered in `self.header`.
+    fn take_header<'b>(&mut self, bytes: &'b [u8]) -> &'b [u8] {
+        if self.header_len == 0
+            && let [_, second, ..] = bytes
+            && let Some((header, rest)) = bytes.split_at_checked(header_size(*second))
+        {
+            self.frame_started(header);
+            return rest;
+        }
+        let size = if self.header_len < 2 {
+            2
+        } else {
+            header_size(self.header[1])
+        };
+        let n = (size - self.header_len).min(bytes.len());
+        self.header[self.header_len..self.header_len + n].copy_from_slice(&bytes[..n]);
+        self.header_len += n;
+        if self.header_len >= 2 && self.header_len == header_size(self.header[1]) {
+            self.header_len = 0;
+            let header = self.header;
+            self.frame_started(&header[..header_size(header[1])]);
+        }
+        &bytes[n..]
+    }
+
+    /// A frame's header is all in: `header`, its bytes.
+    fn frame_started(&mut self, header: &[u8]) {
         let fin = header[0] & 0x80 != 0;
         let opcode = header[0] & 0x0F;
         let len = match header[1] & 0x7F {
@@ -176,7 +214,6 @@ impl FrameWatch {
             self.messages_started += 1;
         }
         self.largest = self.largest.max(len);
-        self.header_len = 0;
         self.payload_left = len;
         if len == 0 {
             self.frame_done();
@@ -193,15 +230,14 @@ impl FrameWatch {
     }
 }
 
-/// The size of a frame header whose first bytes are `header` (at least 2
-/// once known; 2 before the second byte is in).
-fn header_size(header: &[u8; 14]) -> usize {
-    let extended = match header[1] & 0x7F {
+/// The size of a frame header whose second byte is `second`.
+fn header_size(second: u8) -> usize {
+    let extended = match second & 0x7F {
         126 => 2,
         127 => 8,
         _ => 0,
     };
-    let mask = if header[1] & 0x80 != 0 { 4 } else { 0 };
+    let mask = if second & 0x80 != 0 { 4 } else { 0 };
     2 + extended + mask
 }
 
@@ -236,5 +272,26 @@ mod tests {
         watch.observe(&bytes[9..15]);
         assert!(watch.in_message(), "a ping does not end the message");
         assert_eq!(watch.completed, 1);
+    }
+
+    #[test]
+    fn the_head_and_frames_are_followed_in_one_read_or_a_byte_at_a_time() {
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        // A 2-byte unmasked frame, a masked 126-length (16-bit) frame, an empty ping.
+        let mut bytes = head.to_vec();
+        bytes.extend([0x81, 0x02, b'h', b'i']);
+        bytes.extend([0x82, 0xFE, 0x00, 0x7E, 9, 9, 9, 9]);
+        bytes.extend([b'y'; 126]);
+        bytes.extend([0x89, 0x00]);
+        let mut whole = FrameWatch::default();
+        whole.observe(&bytes);
+        let mut bytewise = FrameWatch::default();
+        for byte in &bytes {
+            bytewise.observe(std::slice::from_ref(byte));
+        }
+        for watch in [whole, bytewise] {
+            assert!(watch.at_rest());
+            assert_eq!((watch.messages_started, watch.completed, watch.largest), (2, 3, 126));
+        }
     }
 }
