@@ -15,47 +15,12 @@ import {
   Peer,
   RpcError,
   type AbortSignalLike,
-  type WebSocketLike,
 } from "duplexrpc";
 import { WebSocket } from "ws";
 
 import { CalculatorClient, registerBrowser } from "../../examples/web/src/api.js";
+import { FakeSocket } from "./fake-socket.js";
 import { startServer, type ExampleServer } from "./server.js";
-
-type Listener = (event: { data?: unknown; code?: number; reason?: string }) => void;
-
-/** A socket that records what the peer sends and lets the test play the other end. */
-class FakeSocket implements WebSocketLike {
-  readyState = 1;
-  sent: string[] = [];
-  #listeners = new Map<string, Listener[]>();
-  #waiters: (() => void)[] = [];
-
-  send(data: string): void {
-    this.sent.push(data);
-    for (const wake of this.#waiters.splice(0)) wake();
-  }
-
-  close(): void {}
-
-  addEventListener(type: string, listener: Listener): void {
-    this.#listeners.set(type, [...(this.#listeners.get(type) ?? []), listener]);
-  }
-
-  open(): void {
-    this.readyState = 1;
-    for (const listener of this.#listeners.get("open") ?? []) listener({});
-  }
-
-  receive(value: unknown): void {
-    for (const listener of this.#listeners.get("message") ?? []) listener({ data: JSON.stringify(value) });
-  }
-
-  async frame(n: number): Promise<unknown> {
-    while (this.sent.length <= n) await new Promise<void>((wake) => this.#waiters.push(wake));
-    return JSON.parse(this.sent[n] ?? "null");
-  }
-}
 
 const tick = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
