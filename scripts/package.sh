@@ -7,11 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-crates=$(cargo metadata --format-version 1 --no-deps | python3 -c '
+# The workspace as cargo sees it, read once.
+metadata=$(cargo metadata --format-version 1 --no-deps)
+crates=$(python3 -c '
 import json, sys
 for p in json.load(sys.stdin)["packages"]:
     if p.get("publish") != []:
-        print(p["name"])')
+        print(p["name"])' <<<"$metadata")
 args=()
 for c in $crates; do args+=(-p "$c"); done
 # cargo unpacks the crates of its temporary local registry into the cargo
@@ -31,10 +33,8 @@ trap 'rm -rf "$work"' EXIT
 # A user's axum app outside the workspace, on the packaged crates (the
 # unpacked .crate contents that `cargo package` verified), from README's
 # dependency lines alone.
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-version=$(cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "duplexrpc"))')
+target_dir=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])' <<<"$metadata")
+version=$(python3 -c 'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "duplexrpc"))' <<<"$metadata")
 cp -r scripts/fresh-app "$work/fresh-app"
 {
   cat scripts/fresh-app/Cargo.toml.in
