@@ -214,6 +214,7 @@ where
                 TransportError::Closed(reason) => Disconnect::Closed(reason.clone()),
                 TransportError::Protocol(reason) => Disconnect::Refused(reason.clone()),
                 TransportError::Io(e) => Disconnect::Failed(e.clone()),
+                TransportError::SessionLost(e) => Disconnect::Failed(e.to_string()),
             });
         }
         Poll::Ready(result)
