@@ -200,6 +200,17 @@ impl<T: Transport> SessionTransport<T> {
             && (self.received - self.acked >= 2 * self.config.ack_every as u64 || self.unacked_bytes >= 2 * ACK_BYTES)
     }
 
+    /// Connected, with nothing to take from a handle and nothing of its own
+    /// to write: the peer's reads and writes go straight through.
+    #[inline]
+    fn steady(&self) -> bool {
+        self.inner.is_some()
+            && !self.link.is_signalled()
+            && !self.owe_resumed
+            && !self.unflushed
+            && self.resend == self.replay.len()
+    }
+
     /// True when this transport has writes of its own to make that no write
     /// of the peer above may come to carry: a `#resumed`, re-sends, an
     /// overdue ack, an unflushed write.
@@ -332,6 +343,12 @@ impl<T: Transport> Transport for SessionTransport<T> {
     type Text = T::Text;
 
     fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<T::Text, TransportError>> {
+        if self.steady() && !self.ack_overdue() {
+            match ready!(self.poll_next(cx))? {
+                Next::Message(text) => return Poll::Ready(Ok(text)),
+                Next::Frame | Next::Detached => {}
+            }
+        }
         loop {
             self.take_requests()?;
             if self.inner.is_none() {
@@ -354,6 +371,13 @@ impl<T: Transport> Transport for SessionTransport<T> {
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        if self.steady() && !self.replay_full() {
+            let inner = self.inner.as_mut().expect("steady");
+            match ready!(inner.poll_ready(cx)) {
+                Ok(()) => return Poll::Ready(Ok(())),
+                Err(e) => self.detach(&e),
+            }
+        }
         self.take_requests()?;
         if self.inner.is_some() {
             let caught_up = self.on_inner(cx, |s, cx| {
@@ -394,6 +418,13 @@ impl<T: Transport> Transport for SessionTransport<T> {
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        if self.steady() && !self.owe_ack {
+            let inner = self.inner.as_mut().expect("steady");
+            if let Err(e) = ready!(inner.poll_flush(cx)) {
+                self.detach(&e);
+            }
+            return Poll::Ready(Ok(()));
+        }
         if self.inner.is_none() {
             return Poll::Ready(Ok(()));
         }
