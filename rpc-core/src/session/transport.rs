@@ -13,7 +13,7 @@ use super::SessionConfig;
 use super::frame::Frame;
 use super::link::{Attach, Link, Requests, SessionHandle, SessionStatus};
 use super::replay::Replay;
-use crate::transport::{CloseReason, Transport, TransportError};
+use crate::transport::{CloseReason, SharedText, Transport, TransportError};
 
 /// A received message's bytes past which an ack is due at once, not only with
 /// the next write (a peer that only receives still acknowledges).
@@ -225,25 +225,28 @@ impl<T: Transport> SessionTransport<T> {
         while self.owe_resumed || self.owe_ack || self.resend < self.replay.len() {
             let inner = self.inner.as_mut().expect("connected");
             ready!(inner.poll_ready(cx))?;
-            let text = if self.owe_resumed {
+            if self.owe_resumed {
                 self.owe_resumed = false;
-                Frame::Resumed {
-                    received: self.received,
-                }
-                .to_string()
+                inner.start_send(
+                    Frame::Resumed {
+                        received: self.received,
+                    }
+                    .to_string(),
+                )?;
             } else if self.owe_ack {
                 self.owe_ack = false;
                 self.acked = self.received;
                 self.unacked_bytes = 0;
-                Frame::Ack {
-                    received: self.received,
-                }
-                .to_string()
-            } else {
+                inner.start_send(
+                    Frame::Ack {
+                        received: self.received,
+                    }
+                    .to_string(),
+                )?;
+            } else if let Some(text) = self.replay.get(self.resend) {
+                inner.start_send_shared(text.clone())?;
                 self.resend += 1;
-                self.replay.get(self.resend - 1).cloned().unwrap_or_default()
-            };
-            inner.start_send(text)?;
+            }
             self.unflushed = true;
         }
         Poll::Ready(Ok(()))
@@ -406,13 +409,14 @@ impl<T: Transport> Transport for SessionTransport<T> {
         let caught_up = !self.owe_resumed && self.resend == self.replay.len();
         match &mut self.inner {
             Some(inner) if caught_up => {
+                let text = SharedText::from(text);
                 self.replay.push(text.clone());
                 self.resend += 1;
-                if let Err(e) = inner.start_send(text) {
+                if let Err(e) = inner.start_send_shared(text) {
                     self.detach(&e);
                 }
             }
-            _ => self.replay.push(text),
+            _ => self.replay.push(text.into()),
         }
         Ok(())
     }
