@@ -120,7 +120,13 @@ impl Calculator for CalculatorService {
         if b == 0 {
             return Err(CalcError::DivisionByZero(a));
         }
-        Ok(a / b)
+        // i64::MIN / -1 does not fit: a wrong argument, not a crash.
+        a.checked_div(b).ok_or_else(|| {
+            CalcError::Rpc(RpcError::new(
+                -32602,
+                format!("invalid params: {a} / {b} overflows i64"),
+            ))
+        })
     }
 
     async fn clear(&self, reason: String) -> Result<String, RpcError> {

@@ -50,6 +50,10 @@ async fn client_calls_server() {
         (obj.code, obj.message.as_str(), obj.data.clone()),
         (DIVISION_BY_ZERO, "division by zero", Some(7.into()))
     );
+    // The one quotient that does not fit is refused as invalid params
+    // (-32602), where it used to panic the handler (-32603).
+    let overflow = within("divide overflow", calc.divide(i64::MIN, -1)).await.unwrap_err();
+    assert_eq!(overflow.into_error_object().code, -32602);
 
     calc.peer().close().await;
     server.stop().await;
