@@ -166,6 +166,11 @@ impl Session {
         self.client_session
             .attach(c, received)
             .unwrap_or_else(|_| panic!("the client's session is over"));
+        assert_eq!(
+            self.client_session.status(),
+            SessionStatus::Connected,
+            "connected as soon as the connection is handed over"
+        );
     }
 }
 

@@ -181,6 +181,9 @@ impl<T> SessionHandle<T> {
             return Err(attach.inner);
         }
         self.link.requests().attach = Some(attach);
+        // Connected from now on, for the holder: a `detached()` that follows
+        // waits for this connection to drop, not the one before.
+        self.link.set_status(SessionStatus::Connected);
         self.link.signal();
         Ok(())
     }
