@@ -17,11 +17,12 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use duplexrpc_core::{Notification, Peer, PeerConfig, RpcError};
+use futures::FutureExt;
 use futures::future::join_all;
 
 use crate::backplane::{Backplane, BackplaneError, BroadcastError, NodeId};
 use crate::id::ConnectionId;
-use crate::remote::{Cluster, Local, send_to_all};
+use crate::remote::{Cluster, Local};
 use groups::State;
 
 mod groups;
@@ -73,6 +74,19 @@ impl Local for Inner {
     fn targets(&self, group: Option<&str>, except: Option<ConnectionId>) -> Vec<(ConnectionId, Peer)> {
         self.state().targets(group, except)
     }
+}
+
+/// Queues `notification` for every peer whose send queue has room now, and
+/// returns for how many. A peer whose queue is full (its connection is not
+/// reading: `PeerConfig::write_timeout` drops it later) or that is not
+/// connected is skipped, so that one slow connection never holds up a
+/// broadcast to the others. Each send is polled once, in place: no future
+/// is stored per peer.
+fn offer_to_all(peers: &[(ConnectionId, Peer)], notification: &Notification) -> usize {
+    peers
+        .iter()
+        .filter(|(_, peer)| matches!(peer.send_notification(notification).now_or_never(), Some(Ok(()))))
+        .count()
 }
 
 /// Connections by id, and named groups of them. Cheap to clone: clones
@@ -300,8 +314,12 @@ impl Registry {
     }
 
     /// Sends `notification` (serialized once) to every connection; returns
-    /// how many of this node's connections it was queued for (connections
-    /// closing meanwhile are skipped). In a cluster it is also published
+    /// how many of this node's connections it was queued for. It never
+    /// waits for a connection: one whose send queue is full (it stopped
+    /// reading; see `PeerConfig::send_queue` and `send_buffer`) or that is
+    /// closing is skipped, so a slow connection cannot stall the others
+    /// (it misses the message, and `PeerConfig::write_timeout` drops it if
+    /// it never reads again). In a cluster it is also published
     /// once for the other nodes, which deliver it to theirs; if it could not
     /// be published, or reached fewer nodes than are alive (a node
     /// reconnecting to the backplane), the result is a [`BroadcastError`]
@@ -333,15 +351,15 @@ impl Registry {
         notification: &Notification,
     ) -> Result<usize, BroadcastError> {
         let peers = self.state().targets(group, except);
-        let local = send_to_all(peers, notification);
+        let local = offer_to_all(&peers, notification);
+        drop(peers);
         match &self.inner.cluster {
-            Some(cluster) => {
-                let (local, published) = futures::join!(local, cluster.publish_notify(group, except, notification));
-                published
-                    .map(|()| local)
-                    .map_err(|reason| BroadcastError { local, reason })
-            }
-            None => Ok(local.await),
+            Some(cluster) => cluster
+                .publish_notify(group, except, notification)
+                .await
+                .map(|()| local)
+                .map_err(|reason| BroadcastError { local, reason }),
+            None => Ok(local),
         }
     }
 
