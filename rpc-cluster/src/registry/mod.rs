@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use duplexrpc_core::{Notification, Peer, PeerConfig, RpcError};
-use futures::FutureExt;
 use futures::future::join_all;
 
 use crate::backplane::{Backplane, BackplaneError, BroadcastError, NodeId};
@@ -74,19 +73,6 @@ impl Local for Inner {
     fn targets(&self, group: Option<&str>, except: Option<ConnectionId>) -> Vec<(ConnectionId, Peer)> {
         self.state().targets(group, except)
     }
-}
-
-/// Queues `notification` for every peer whose send queue has room now, and
-/// returns for how many. A peer whose queue is full (its connection is not
-/// reading: `PeerConfig::write_timeout` drops it later) or that is not
-/// connected is skipped, so that one slow connection never holds up a
-/// broadcast to the others. Each send is polled once, in place: no future
-/// is stored per peer.
-fn offer_to_all(peers: &[(ConnectionId, Peer)], notification: &Notification) -> usize {
-    peers
-        .iter()
-        .filter(|(_, peer)| matches!(peer.send_notification(notification).now_or_never(), Some(Ok(()))))
-        .count()
 }
 
 /// Connections by id, and named groups of them. Cheap to clone: clones
@@ -350,9 +336,8 @@ impl Registry {
         except: Option<ConnectionId>,
         notification: &Notification,
     ) -> Result<usize, BroadcastError> {
-        let peers = self.state().targets(group, except);
-        let local = offer_to_all(&peers, notification);
-        drop(peers);
+        // Under the lock: each send is a queue push, nothing awaits.
+        let local = self.state().offer(group, except, notification);
         match &self.inner.cluster {
             Some(cluster) => cluster
                 .publish_notify(group, except, notification)
