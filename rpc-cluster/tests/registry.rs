@@ -3,9 +3,12 @@
 use std::time::Duration;
 
 use duplexrpc_cluster::{ConnectionId, Registry};
-use duplexrpc_core::transport::{CloseReason, TransportError, memory};
-use duplexrpc_core::{Peer, PeerBuilder, PeerConfig, RpcError, rpc};
+use duplexrpc_core::transport::memory;
+use duplexrpc_core::{Peer, PeerBuilder, RpcError, rpc};
 use tokio::sync::mpsc;
+
+mod support;
+use support::Stuck;
 
 /// What each client serves.
 #[rpc]
@@ -192,39 +195,12 @@ async fn typed_stub_for_one_connection() {
     assert!(registry.client::<LobbyClient>(id).is_none());
 }
 
-/// The sending half of a connection whose peer never reads: nothing it is
-/// given is ever written.
-struct NeverWrites;
-
-impl duplexrpc_core::transport::Sender for NeverWrites {
-    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), TransportError>> {
-        std::task::Poll::Pending
-    }
-    fn start_send(&mut self, _: String) -> Result<(), TransportError> {
-        Ok(())
-    }
-    fn poll_flush(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), TransportError>> {
-        std::task::Poll::Pending
-    }
-    fn start_close(&mut self, _: CloseReason) -> Result<(), TransportError> {
-        Ok(())
-    }
-    fn poll_close(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), TransportError>> {
-        std::task::Poll::Pending
-    }
-}
-
 #[tokio::test]
 async fn a_connection_that_never_reads_does_not_stall_broadcasts_to_the_others() {
     let registry = Registry::new();
     let (tx, mut lines) = mpsc::unbounded_channel();
     connect(&registry, "ann", Vote::Yes, &tx);
-    // A stuck connection with room for a few messages only; its write
-    // timeout (30 s by default) is far beyond the deadline below.
-    let ((_s_tx, s_rx), _client_end) = memory::pair();
-    let config = PeerConfig::default().send_queue(4);
-    let stuck = registry.add(PeerBuilder::with_config(config).start(NeverWrites, s_rx));
-    registry.join(stuck, "lobby");
+    let stuck = Stuck::add_to(&registry);
 
     const N: usize = 100;
     let counts = tokio::time::timeout(Duration::from_secs(5), async {
@@ -244,7 +220,7 @@ async fn a_connection_that_never_reads_does_not_stall_broadcasts_to_the_others()
     assert_eq!(got.len(), N);
     assert_eq!(got[N - 1], ("ann".to_owned(), format!("line {}", N - 1)));
     assert!(
-        !registry.get(stuck).unwrap().is_closed(),
+        !registry.get(stuck.id).unwrap().is_closed(),
         "a full queue alone does not drop the connection"
     );
 }
