@@ -54,7 +54,7 @@ usage: bench [run] [--quick] [--systems a,b] [--workloads seq,pipe64,...] [--rep
                     [--slow-conns 200] [--slow-rate 50] [--slow-pad 16384] [--slow-warmup 8]
                     [--cases all,group,slow] [--out FILE.jsonl]
                                    broadcast fan-out from one server process (see fanout.rs)
-       bench chart FILE.jsonl ...  SVG charts of saved runs (FILE-calls.svg, -instructions.svg, -big.svg)
+       bench chart FILE.jsonl ...  SVG charts of saved runs (FILE-calls.svg, -instructions.svg, -big.svg, -fanout.svg)
        bench table FILE.jsonl      re-print a saved run
        bench list                  the systems
        (server, client, caller-server, answer-client, idle-client: started by `run`)
