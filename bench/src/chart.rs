@@ -146,7 +146,7 @@ pub fn series_of(
 }
 
 /// Writes every chart `lines` has data for, named `<base>-calls.svg`,
-/// `<base>-instructions.svg`, `<base>-big.svg`; returns the paths written.
+/// `<base>-instructions.svg`, `<base>-big.svg`, `<base>-fanout.svg`; returns the paths written.
 pub fn charts_for(lines: &[Value], base: &str) -> anyhow::Result<Vec<String>> {
     let mut written = vec![];
     let workload = |l: &Value| l["workload"].as_str().unwrap_or("").to_string();
@@ -196,6 +196,17 @@ pub fn charts_for(lines: &[Value], base: &str) -> anyhow::Result<Vec<String>> {
     };
     let (g, s) = series_of(lines, "big_summary", &size, "mib_per_s");
     emit("big", vec![("echo of big params: MiB/s".into(), "MiB/s".into(), g, s)])?;
+    let conns = |l: &Value| format!("{} connections", l["conns"]);
+    let (g, s) = series_of(lines, "fanout_curve", &conns, "deliveries_per_s");
+    emit(
+        "fanout",
+        vec![(
+            "notify_all flat out: deliveries/s by connection count".into(),
+            "deliveries/s".into(),
+            g,
+            s,
+        )],
+    )?;
     Ok(written)
 }
 

@@ -30,6 +30,8 @@
 //!                 [--keep] [--out FILE.jsonl]   (instructions and syscalls per call, see cost.rs)
 //!   big           [--systems a,b] [--sizes 64k,1m,8m] [--repeats 3] [--warmup 0.5]
 //!                 [--duration 3] [--out FILE.jsonl]   (echo of big params, see big.rs)
+//!   fanout        [--quick] [--conns 10000] [--curve 1000,5000,10000] [--rate 10] ...
+//!                 (broadcast fan-out, see fanout.rs; starts fanout-server / fanout-client)
 //!   chart         FILE.jsonl ...                            (SVG charts of saved runs)
 //!   table         FILE.jsonl                                (re-print a saved run)
 //!   list
@@ -47,7 +49,12 @@ usage: bench [run] [--quick] [--systems a,b] [--workloads seq,pipe64,...] [--rep
        bench big [--systems ours,tungstenite-jsonrpc] [--sizes 64k,1m,8m] [--repeats 3]
                  [--warmup 0.5] [--duration 3] [--out FILE.jsonl]
                                    echo of big params: MiB/s and server peak RSS
-       bench chart FILE.jsonl ...  SVG charts of saved runs (FILE-calls.svg, -instructions.svg, -big.svg)
+       bench fanout [--quick] [--systems ours,tungstenite-fanout,jsonrpsee] [--conns 10000]
+                    [--curve 1000,5000,10000] [--rate 10] [--warmup 1] [--duration 3] [--repeats 1]
+                    [--slow-conns 200] [--slow-rate 50] [--slow-pad 16384] [--slow-warmup 8]
+                    [--cases all,group,slow] [--out FILE.jsonl]
+                                   broadcast fan-out from one server process (see fanout.rs)
+       bench chart FILE.jsonl ...  SVG charts of saved runs (FILE-calls.svg, -instructions.svg, -big.svg, -fanout.svg)
        bench table FILE.jsonl      re-print a saved run
        bench list                  the systems
        (server, client, caller-server, answer-client, idle-client: started by `run`)
@@ -57,6 +64,7 @@ mod big;
 mod chart;
 mod common;
 mod cost;
+mod fanout;
 mod orchestrate;
 mod systems;
 
@@ -153,6 +161,7 @@ fn main() -> anyhow::Result<()> {
         "run" => orchestrate::run_cmd(&args),
         "cost" => cost::cost_cmd(&args),
         "big" => big::big_cmd(&args),
+        m if m.starts_with("fanout") => fanout::dispatch(m, &args, threads),
         "chart" => chart::chart_cmd(&args),
         "table" => orchestrate::saved_run(&args).and_then(|text| {
             orchestrate::table_cmd(&text)?;

@@ -26,7 +26,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::future::{BoxFuture, join_all};
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
@@ -291,10 +292,14 @@ impl Node {
     }
 }
 
-/// Sends `notification` to each of `peers`; returns to how many it was queued.
-pub(crate) async fn send_to_all(peers: Vec<(ConnectionId, Peer)>, notification: &Notification) -> usize {
-    let sends = peers.iter().map(|(_, peer)| peer.send_notification(notification));
-    join_all(sends).await.into_iter().filter(Result::is_ok).count()
+/// Queues `notification` for each of `peers` whose send queue has room now
+/// (as a local broadcast does: a connection that is not reading is skipped,
+/// never waited for); returns for how many.
+pub(crate) fn send_to_all(peers: Vec<(ConnectionId, Peer)>, notification: &Notification) -> usize {
+    peers
+        .iter()
+        .filter(|(_, peer)| matches!(peer.send_notification(notification).now_or_never(), Some(Ok(()))))
+        .count()
 }
 
 /// The cluster half of a registry.
@@ -881,7 +886,7 @@ async fn run_notifier(node: Node, mut rx: mpsc::UnboundedReceiver<RemoteNotify>,
         let Some(local) = node.local.upgrade() else { return };
         let peers = local.targets(n.group.as_deref(), n.except);
         drop(local);
-        send_to_all(peers, &notification).await;
+        send_to_all(peers, &notification);
     }
 }
 

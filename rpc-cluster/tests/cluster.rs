@@ -12,6 +12,9 @@ use duplexrpc_core::transport::memory;
 use duplexrpc_core::{ErrorObject, Peer, PeerBuilder, PeerConfig, RpcError, rpc};
 use tokio::sync::mpsc;
 
+mod support;
+use support::Stuck;
+
 /// What each client serves.
 #[rpc]
 trait Lobby {
@@ -370,4 +373,21 @@ async fn a_node_cut_off_from_the_backplane_says_so_in_its_calls_and_broadcasts()
     let e = nodes[0].notify_all(&said("only here")).await.unwrap_err();
     assert_eq!(e.local, 1, "{e}");
     assert!(matches!(e.reason, BackplaneError::CutOff(_)), "{e}");
+}
+
+#[tokio::test]
+async fn a_connection_that_never_reads_does_not_stall_broadcasts_from_other_nodes() {
+    let hub = InProcessHub::new();
+    let nodes = three_nodes(&hub);
+    let mut clients = Clients::new();
+    clients.connect(&nodes[1], "bob", Vote::Yes);
+    let stuck = Stuck::add_to(&nodes[1]);
+    const N: usize = 50;
+    for i in 0..N {
+        assert_eq!(nodes[0].notify_all(&said(&format!("line {i:02}"))).await, Ok(0));
+    }
+    // Each line within 5 s: node 1 delivers past its stuck connection.
+    let got = clients.lines(N).await;
+    assert_eq!(got.last(), Some(&("bob".to_owned(), format!("line {:02}", N - 1))));
+    assert!(nodes[1].get(stuck.id).is_some_and(|p| !p.is_closed()));
 }

@@ -7,6 +7,9 @@ use duplexrpc_core::transport::memory;
 use duplexrpc_core::{Peer, PeerBuilder, RpcError, rpc};
 use tokio::sync::mpsc;
 
+mod support;
+use support::Stuck;
+
 /// What each client serves.
 #[rpc]
 trait Lobby {
@@ -190,4 +193,34 @@ async fn typed_stub_for_one_connection() {
     assert_eq!(ann.vote("?".into()).await, Ok(false));
     registry.remove(id);
     assert!(registry.client::<LobbyClient>(id).is_none());
+}
+
+#[tokio::test]
+async fn a_connection_that_never_reads_does_not_stall_broadcasts_to_the_others() {
+    let registry = Registry::new();
+    let (tx, mut lines) = mpsc::unbounded_channel();
+    connect(&registry, "ann", Vote::Yes, &tx);
+    let stuck = Stuck::add_to(&registry);
+
+    const N: usize = 100;
+    let counts = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut counts = vec![];
+        for i in 0..N {
+            let n = LobbyClient::said_notification(&format!("line {i}")).unwrap();
+            counts.push(registry.notify_all(&n).await.unwrap());
+        }
+        counts
+    })
+    .await
+    .expect("broadcasts waited for the connection that never reads");
+    // The stuck connection took the first few, then was skipped; ann got every one.
+    assert_eq!(counts[0], 2);
+    assert_eq!(counts[N - 1], 1);
+    let got = received(&mut lines, N).await;
+    assert_eq!(got.len(), N);
+    assert_eq!(got[N - 1], ("ann".to_owned(), format!("line {}", N - 1)));
+    assert!(
+        !registry.get(stuck.id).unwrap().is_closed(),
+        "a full queue alone does not drop the connection"
+    );
 }

@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use duplexrpc_core::Peer;
+use duplexrpc_core::{Notification, Peer};
+use futures::FutureExt;
 
 use crate::id::ConnectionId;
 
@@ -55,10 +56,53 @@ impl State {
 
     /// This node's connections a broadcast is for.
     pub(super) fn targets(&self, group: Option<&str>, except: Option<ConnectionId>) -> Vec<(ConnectionId, Peer)> {
-        let keep = |id: &ConnectionId| Some(*id) != except;
+        self.target_peers(group, except)
+            .map(|(id, p)| (id, p.clone()))
+            .collect()
+    }
+
+    /// Queues `notification` for every target whose send queue has room
+    /// now, and returns for how many. A peer whose queue is full (its
+    /// connection is not reading: `PeerConfig::write_timeout` drops it
+    /// later) or that is not connected is skipped, so that one slow
+    /// connection never holds up a broadcast to the others. Each send is
+    /// polled once, in place: no future is stored and no list of the
+    /// targets is built (at 10,000 connections that list was a 320 KB
+    /// allocation per broadcast).
+    pub(super) fn offer(
+        &self,
+        group: Option<&str>,
+        except: Option<ConnectionId>,
+        notification: &Notification,
+    ) -> usize {
+        self.target_peers(group, except)
+            .filter(|(_, peer)| matches!(peer.send_notification(notification).now_or_never(), Some(Ok(()))))
+            .count()
+    }
+
+    fn target_peers<'a>(
+        &'a self,
+        group: Option<&str>,
+        except: Option<ConnectionId>,
+    ) -> Box<dyn Iterator<Item = (ConnectionId, &'a Peer)> + 'a> {
+        let keep = move |id: &ConnectionId| Some(*id) != except;
+        let peer = |id: ConnectionId| self.peers.get(&id).map(|p| (id, p));
         match group {
-            Some(group) => self.peers_of(self.groups.get(group).into_iter().flatten().copied().filter(keep)),
-            None => self.peers_of(self.peers.keys().copied().filter(keep)),
+            Some(group) => Box::new(
+                self.groups
+                    .get(group)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .filter(keep)
+                    .filter_map(peer),
+            ),
+            None => Box::new(
+                self.peers
+                    .iter()
+                    .filter(move |(id, _)| keep(id))
+                    .map(|(id, p)| (*id, p)),
+            ),
         }
     }
 }

@@ -21,7 +21,7 @@ use futures::future::join_all;
 
 use crate::backplane::{Backplane, BackplaneError, BroadcastError, NodeId};
 use crate::id::ConnectionId;
-use crate::remote::{Cluster, Local, send_to_all};
+use crate::remote::{Cluster, Local};
 use groups::State;
 
 mod groups;
@@ -300,8 +300,12 @@ impl Registry {
     }
 
     /// Sends `notification` (serialized once) to every connection; returns
-    /// how many of this node's connections it was queued for (connections
-    /// closing meanwhile are skipped). In a cluster it is also published
+    /// how many of this node's connections it was queued for. It never
+    /// waits for a connection: one whose send queue is full (it stopped
+    /// reading; see `PeerConfig::send_queue` and `send_buffer`) or that is
+    /// closing is skipped, so a slow connection cannot stall the others
+    /// (it misses the message, and `PeerConfig::write_timeout` drops it if
+    /// it never reads again). In a cluster it is also published
     /// once for the other nodes, which deliver it to theirs; if it could not
     /// be published, or reached fewer nodes than are alive (a node
     /// reconnecting to the backplane), the result is a [`BroadcastError`]
@@ -332,16 +336,15 @@ impl Registry {
         except: Option<ConnectionId>,
         notification: &Notification,
     ) -> Result<usize, BroadcastError> {
-        let peers = self.state().targets(group, except);
-        let local = send_to_all(peers, notification);
+        // Under the lock: each send is a queue push, nothing awaits.
+        let local = self.state().offer(group, except, notification);
         match &self.inner.cluster {
-            Some(cluster) => {
-                let (local, published) = futures::join!(local, cluster.publish_notify(group, except, notification));
-                published
-                    .map(|()| local)
-                    .map_err(|reason| BroadcastError { local, reason })
-            }
-            None => Ok(local.await),
+            Some(cluster) => cluster
+                .publish_notify(group, except, notification)
+                .await
+                .map(|()| local)
+                .map_err(|reason| BroadcastError { local, reason }),
+            None => Ok(local),
         }
     }
 
