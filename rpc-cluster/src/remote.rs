@@ -26,7 +26,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -298,7 +297,7 @@ impl Node {
 pub(crate) fn send_to_all(peers: Vec<(ConnectionId, Peer)>, notification: &Notification) -> usize {
     peers
         .iter()
-        .filter(|(_, peer)| matches!(peer.send_notification(notification).now_or_never(), Some(Ok(()))))
+        .filter(|(_, peer)| peer.try_send_notification(notification).is_ok())
         .count()
 }
 

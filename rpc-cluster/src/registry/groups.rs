@@ -3,7 +3,6 @@
 use std::collections::{BTreeSet, HashMap};
 
 use duplexrpc_core::{Notification, Peer};
-use futures::FutureExt;
 
 use crate::id::ConnectionId;
 
@@ -76,7 +75,7 @@ impl State {
         notification: &Notification,
     ) -> usize {
         self.target_peers(group, except)
-            .filter(|(_, peer)| matches!(peer.send_notification(notification).now_or_never(), Some(Ok(()))))
+            .filter(|(_, peer)| peer.try_send_notification(notification).is_ok())
             .count()
     }
 

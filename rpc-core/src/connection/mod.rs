@@ -27,7 +27,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 
 use tokio::task::JoinSet;
 
-use crate::transport::{CloseReason, Transport, TransportError};
+use crate::transport::{CloseReason, SharedText, Transport, TransportError};
 use crate::wire::error::RpcError;
 use crate::wire::id::Id;
 
@@ -68,19 +68,52 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// transport, where a plain call could not be inlined.
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    items: VecDeque<String>,
+    items: VecDeque<OutText>,
     bytes: usize,
+}
+
+/// A text waiting in the outbox: this connection's own, or shared with
+/// others (a broadcast serialized once: no copy per connection).
+#[derive(Debug)]
+pub(crate) enum OutText {
+    Owned(String),
+    Shared(SharedText),
+}
+
+impl OutText {
+    #[inline]
+    fn len(&self) -> usize {
+        match self {
+            OutText::Owned(text) => text.len(),
+            OutText::Shared(text) => text.len(),
+        }
+    }
+
+    /// Hands the text to `transport`'s sending half.
+    #[inline]
+    fn send<T: Transport>(self, transport: &mut T) -> Result<(), TransportError> {
+        match self {
+            OutText::Owned(text) => transport.start_send(text),
+            OutText::Shared(text) => transport.start_send_shared(text),
+        }
+    }
 }
 
 impl Outbox {
     #[inline]
     pub(crate) fn push_back(&mut self, text: String) {
         self.bytes += text.len();
-        self.items.push_back(text);
+        self.items.push_back(OutText::Owned(text));
     }
 
     #[inline]
-    pub(crate) fn pop_front(&mut self) -> Option<String> {
+    pub(crate) fn push_shared(&mut self, text: SharedText) {
+        self.bytes += text.len();
+        self.items.push_back(OutText::Shared(text));
+    }
+
+    #[inline]
+    pub(crate) fn pop_front(&mut self) -> Option<OutText> {
         let text = self.items.pop_front()?;
         self.bytes -= text.len();
         Some(text)
@@ -100,6 +133,18 @@ impl Outbox {
     #[inline]
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// The texts held, for tests.
+    #[cfg(test)]
+    pub(crate) fn texts(&self) -> Vec<&str> {
+        self.items
+            .iter()
+            .map(|t| match t {
+                OutText::Owned(text) => text.as_str(),
+                OutText::Shared(text) => text.as_str(),
+            })
+            .collect()
     }
 
     /// Drops everything held (the peer will never read it).
@@ -520,7 +565,7 @@ impl<T: Transport> Io<T> {
                 self.ping_due = false;
                 self.transport.start_ping()?;
             } else if let Some(text) = self.outbox.pop_front() {
-                self.transport.start_send(text)?;
+                text.send(&mut self.transport)?;
             }
             self.unflushed = true;
         }
@@ -543,7 +588,7 @@ impl<T: Transport> Io<T> {
         let drain = async {
             while let Some(text) = self.outbox.pop_front() {
                 poll_fn(|cx| self.transport.poll_ready(cx)).await.ok()?;
-                self.transport.start_send(text).ok()?;
+                text.send(&mut self.transport).ok()?;
             }
             Some(())
         };

@@ -14,12 +14,14 @@ use tokio::sync::Semaphore;
 use tokio::sync::mpsc::error::{SendError, TrySendError};
 
 use super::{Limit, Outbox};
-use crate::transport::CloseReason;
+use crate::transport::{CloseReason, SharedText};
 
 /// A message for the connection task.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
     Text(String),
+    /// A text shared with other connections (a broadcast serialized once).
+    Shared(SharedText),
     Close(CloseReason),
 }
 
@@ -27,6 +29,7 @@ impl Outgoing {
     fn len(&self) -> usize {
         match self {
             Outgoing::Text(text) => text.len(),
+            Outgoing::Shared(text) => text.len(),
             Outgoing::Close(_) => 0,
         }
     }
@@ -142,6 +145,10 @@ impl OutQueue {
                         freed += self.cost(text.len()) as usize;
                         out.push_back(text)
                     }
+                    Some(Outgoing::Shared(text)) => {
+                        freed += self.cost(text.len()) as usize;
+                        out.push_shared(text)
+                    }
                     Some(Outgoing::Close(reason)) => {
                         close = Some(reason);
                         moved += 1;
@@ -211,10 +218,10 @@ mod tests {
         ));
         let mut out = Outbox::default();
         assert!(q.drain_into(&mut out, limit(1, 100)).is_none());
-        assert_eq!(out.items, ["a"], "drains up to the limit");
+        assert_eq!(out.texts(), ["a"], "drains up to the limit");
         q.try_send(Outgoing::Close(CloseReason::NORMAL)).unwrap();
         assert_eq!(q.drain_into(&mut out, limit(10, 100)), Some(CloseReason::NORMAL));
-        assert_eq!(out.items, ["a", "b"]);
+        assert_eq!(out.texts(), ["a", "b"]);
         assert!(q.is_empty());
         q.close();
         assert!(matches!(

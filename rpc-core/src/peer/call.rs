@@ -79,7 +79,7 @@ impl Call<'_> {
         let text = encode_call(Some(id), method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
         // Decided before any await, and boxed: what the slow path needs must
         // not size every call's future.
-        let full = match shared.try_send(text) {
+        let full = match shared.try_send(Outgoing::Text(text)) {
             Ok(None) => None,
             Ok(Some(msg)) => Some(Box::new(msg)),
             Err(e) => return Err(e),

@@ -21,7 +21,7 @@ use crate::connection::Shared;
 use crate::connection::outgoing::Outgoing;
 use crate::observe::{CallTrace, Direction};
 use crate::stream::{Consumer, RpcStream};
-use crate::transport::CloseReason;
+use crate::transport::{CloseReason, SharedText};
 use crate::wire::error::RpcError;
 use crate::wire::message::encode_call;
 use call::{Call, deadline_after, traced, within};
@@ -159,16 +159,42 @@ impl Peer {
     /// Sends a notification: no id, no reply. Completes once it is queued.
     pub async fn notify<P: Serialize>(&self, method: &str, params: P) -> Result<(), RpcError> {
         let text = encode_call(None, method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
-        self.send_text(text).await
+        self.send_text(Outgoing::Text(text)).await
     }
 
     /// Sends a notification serialized earlier with [`Notification::new`]:
     /// the way to send one message to many peers while serializing it once.
     pub async fn send_notification(&self, notification: &Notification) -> Result<(), RpcError> {
-        self.send_text(notification.text.clone()).await
+        self.send_text(Outgoing::Shared(notification.text.clone())).await
     }
 
-    async fn send_text(&self, text: String) -> Result<(), RpcError> {
+    /// Queues a notification serialized earlier if this connection's send
+    /// queue has room, without waiting: what a broadcast to many peers uses,
+    /// so that one peer that stopped reading holds up no one. Fails with
+    /// [`RpcError::Limit`] when the queue is full, and when there is no
+    /// connection (a reconnecting client between connections).
+    ///
+    /// ```
+    /// use duplexrpc_core::{PeerBuilder, peer::Notification, transport::memory};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let ((a_tx, a_rx), _other_end) = memory::pair();
+    /// let peer = PeerBuilder::new().start(a_tx, a_rx);
+    /// let hello = Notification::new("hello", ()).unwrap();
+    /// assert!(peer.try_send_notification(&hello).is_ok());
+    /// # });
+    /// ```
+    pub fn try_send_notification(&self, notification: &Notification) -> Result<(), RpcError> {
+        let shared = self.current().ok_or_else(|| RpcError::Limit("not connected".into()))?;
+        if shared.is_ended() {
+            return Err(shared.disconnected());
+        }
+        match shared.try_send(Outgoing::Shared(notification.text.clone()))? {
+            None => Ok(()),
+            Some(_) => Err(RpcError::Limit("the send queue is full".into())),
+        }
+    }
+
+    async fn send_text(&self, text: Outgoing) -> Result<(), RpcError> {
         let timeout = self.default_timeout();
         // Read the clock only where a wait may follow: one deadline for the
         // wait for a connection and the wait for room in the queue.
@@ -180,7 +206,7 @@ impl Peer {
                 slot.connected_before(deadline).await?
             }
         };
-        if shared.done.is_cancelled() {
+        if shared.is_ended() {
             return Err(shared.disconnected());
         }
         // Only a full queue makes a notification wait (and needs a timer).
@@ -303,18 +329,19 @@ impl Peer {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notification {
-    text: String,
+    /// Shared by every connection it is queued to: no copy per connection.
+    text: SharedText,
 }
 
 impl Notification {
     /// Serializes a notification of `method` with `params`.
     pub fn new<P: Serialize>(method: &str, params: P) -> Result<Self, RpcError> {
         let text = encode_call(None, method, &params).map_err(|e| RpcError::Encode(e.to_string()))?;
-        Ok(Notification { text })
+        Ok(Notification { text: text.into() })
     }
 
     /// The message text.
     pub fn text(&self) -> &str {
-        &self.text
+        self.text.as_str()
     }
 }

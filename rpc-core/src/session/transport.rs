@@ -405,18 +405,21 @@ impl<T: Transport> Transport for SessionTransport<T> {
     }
 
     fn start_send(&mut self, text: String) -> Result<(), TransportError> {
+        self.start_send_shared(text.into())
+    }
+
+    fn start_send_shared(&mut self, text: SharedText) -> Result<(), TransportError> {
         // Written at once only when nothing owed or held must go first.
         let caught_up = !self.owe_resumed && self.resend == self.replay.len();
         match &mut self.inner {
             Some(inner) if caught_up => {
-                let text = SharedText::from(text);
                 self.replay.push(text.clone());
                 self.resend += 1;
                 if let Err(e) = inner.start_send_shared(text) {
                     self.detach(&e);
                 }
             }
-            _ => self.replay.push(text.into()),
+            _ => self.replay.push(text),
         }
         Ok(())
     }
