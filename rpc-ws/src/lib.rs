@@ -48,6 +48,7 @@ mod error;
 mod handshake;
 mod reconnect;
 mod server;
+mod session;
 mod status;
 mod transport;
 
