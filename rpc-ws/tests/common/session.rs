@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use duplexrpc_cluster::{ConnectionId, Registry};
 use duplexrpc_core::session::SessionConfig;
-use duplexrpc_core::{RpcError, RpcStream, rpc};
+use duplexrpc_core::{Methods, Peer, RpcError, RpcStream, rpc};
 use duplexrpc_ws::{
     Backoff, ClientBuilder, ConnectionEvent, Reconnect, ReconnectingClient, Server, ServerHandle, WsConfig,
 };
@@ -84,6 +84,15 @@ impl Hub for HubService {
     }
 }
 
+/// The server's methods for the connection of `peer`.
+pub fn hub(peer: Peer) -> Methods {
+    let service = HubService {
+        phone: PhoneClient::new(peer),
+        recorded: Arc::default(),
+    };
+    service.into_methods()
+}
+
 /// A connection as the server set it up: its registry id and a stub for
 /// calling its client.
 pub struct Accepted {
@@ -122,13 +131,9 @@ pub async fn serve(addr: SocketAddr, sessions: SessionConfig) -> TestServer {
             let peer = conn.peer().clone();
             let id = reg.add(peer.clone());
             reg.join(id, GROUP);
-            let phone = PhoneClient::new(peer);
-            let _ = tx.send(Accepted {
-                id,
-                phone: phone.clone(),
-            });
-            let recorded = Arc::default();
-            conn.register(HubService { phone, recorded }.into_methods())?;
+            let phone = PhoneClient::new(peer.clone());
+            let _ = tx.send(Accepted { id, phone });
+            conn.register(hub(peer))?;
             Ok(())
         });
     TestServer {
