@@ -57,6 +57,7 @@ mod dispatch;
 pub mod meta;
 pub mod observe;
 pub mod peer;
+pub mod session;
 pub mod stream;
 pub mod transport;
 mod wire;

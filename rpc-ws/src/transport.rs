@@ -214,8 +214,7 @@ where
                 TransportError::Closed(reason) => Disconnect::Closed(reason.clone()),
                 TransportError::Protocol(reason) => Disconnect::Refused(reason.clone()),
                 TransportError::Io(e) => Disconnect::Failed(e.clone()),
-                // Not produced by a WebSocket; only a session above one.
-                TransportError::SessionLost(reason) => Disconnect::Failed(reason.to_string()),
+                TransportError::SessionLost(e) => Disconnect::Failed(e.to_string()),
             });
         }
         Poll::Ready(result)

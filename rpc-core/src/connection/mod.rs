@@ -28,6 +28,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 use tokio::task::JoinSet;
 
 use crate::transport::{CloseReason, Transport, TransportError};
+use crate::wire::error::RpcError;
 use crate::wire::id::Id;
 
 pub(crate) mod outgoing;
@@ -384,6 +385,11 @@ async fn finish<T: Transport>(
 /// (`None` once the write side failed: nothing to send it with).
 fn close_to_send(end: End, queued_close: Option<CloseReason>, shared: &Shared) -> Option<Option<CloseReason>> {
     match end {
+        End::Received(TransportError::SessionLost(reason)) | End::Write(TransportError::SessionLost(reason)) => {
+            tracing::debug!(%reason, "session lost");
+            shared.end_with(RpcError::SessionLost(reason.as_ref().into()));
+            None
+        }
         End::Received(e) => {
             tracing::debug!(error = %e, "connection ended");
             shared.shut_down(&e.to_string());
@@ -482,6 +488,10 @@ impl<T: Transport> Io<T> {
         }
         match self.poll_write(cx) {
             Ok(false) => {}
+            Ok(true) if self.transport.write_timed_out() => {
+                self.stall.progressed();
+                cx.waker().wake_by_ref();
+            }
             Ok(true) => return Poll::Ready(End::WriteTimeout),
             Err(e) => return Poll::Ready(End::Write(e)),
         }

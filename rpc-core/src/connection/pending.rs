@@ -10,7 +10,6 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::Arc;
 use tokio::time::Instant;
 
 use serde_json::value::RawValue;
@@ -58,7 +57,8 @@ pub(crate) struct PendingCalls {
     next_id: u64,
     limit: usize,
     calls: Waiting,
-    closed: Option<Arc<str>>,
+    /// What calls fail with once the connection is over.
+    closed: Option<RpcError>,
     /// Deadlines by time; entries of calls that ended are dropped lazily.
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
     /// What the connection task's timer is set to.
@@ -72,10 +72,10 @@ impl Default for PendingCalls {
 }
 
 /// Why a call could not be registered.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) enum InsertError {
-    /// The connection is closed, for this reason.
-    Closed(Arc<str>),
+    /// The connection is closed: calls fail with this.
+    Closed(RpcError),
     /// As many calls as allowed are already pending.
     Full(usize),
 }
@@ -171,18 +171,18 @@ impl PendingCalls {
         self.calls.remove(&id)
     }
 
-    /// Marks the table closed with `reason` and returns every waiting call;
-    /// dropping their senders fails them. Later inserts fail with `reason`.
-    /// The first reason wins.
-    pub(crate) fn close(&mut self, reason: Arc<str>) -> Waiting {
-        self.closed.get_or_insert(reason);
+    /// Marks the table closed with `error` and returns every waiting call;
+    /// dropping their senders fails them. Later inserts fail with `error`.
+    /// The first error wins.
+    pub(crate) fn close(&mut self, error: RpcError) -> Waiting {
+        self.closed.get_or_insert(error);
         self.deadlines.clear();
         self.armed = None;
         std::mem::take(&mut self.calls)
     }
 
-    /// The reason the table was closed, if it was.
-    pub(crate) fn closed(&self) -> Option<&Arc<str>> {
+    /// What calls fail with, once the table is closed.
+    pub(crate) fn closed(&self) -> Option<&RpcError> {
         self.closed.as_ref()
     }
 
@@ -223,11 +223,12 @@ mod tests {
     fn close_fails_everything_and_refuses_new_calls() {
         let mut t = PendingCalls::default();
         let (_, mut r) = t.insert().unwrap();
-        drop(t.close("gone".into()));
+        let gone = RpcError::Disconnected("gone".into());
+        drop(t.close(gone.clone()));
         assert!(r.try_recv().is_err());
-        assert_eq!(t.insert().unwrap_err(), InsertError::Closed("gone".into()));
-        drop(t.close("later".into()));
-        assert_eq!(&**t.closed().unwrap(), "gone", "first reason wins");
+        assert_eq!(t.insert().unwrap_err(), InsertError::Closed(gone.clone()));
+        drop(t.close(RpcError::SessionLost("later".into())));
+        assert_eq!(t.closed(), Some(&gone), "first reason wins");
     }
 
     #[test]

@@ -80,7 +80,13 @@ impl Shared {
     /// Ends the connection: records `reason` (the first one wins), fails every
     /// pending call and ends every stream with `Disconnected`, and stops the connection's task.
     pub(crate) fn shut_down(&self, reason: &str) {
-        let waiting = self.pending().close(reason.into());
+        self.end_with(RpcError::Disconnected(reason.into()));
+    }
+
+    /// Ends the connection as [`Shared::shut_down`] does, failing everything
+    /// with `error` (`Disconnected` or `SessionLost`).
+    pub(crate) fn end_with(&self, error: RpcError) {
+        let waiting = self.pending().close(error);
         drop(waiting);
         self.streams.end_consumers();
         self.done.cancel();
@@ -99,8 +105,8 @@ impl Shared {
     }
 
     pub(crate) fn disconnected(&self) -> RpcError {
-        let reason = self.pending().closed().cloned();
-        RpcError::Disconnected(reason.unwrap_or_else(|| "connection closed".into()))
+        let closed = self.pending().closed().cloned();
+        closed.unwrap_or_else(|| RpcError::Disconnected("connection closed".into()))
     }
 
     /// Queues `text` if there is room; gives it back if the queue is full.
@@ -117,7 +123,7 @@ impl Shared {
         deadline: Option<Instant>,
     ) -> Result<(u64, oneshot::Receiver<Answer>), RpcError> {
         let (id, rx, rearm) = self.pending().insert_until(deadline).map_err(|e| match e {
-            InsertError::Closed(reason) => RpcError::Disconnected(reason),
+            InsertError::Closed(error) => error,
             InsertError::Full(n) => RpcError::Limit(format!("{n} calls are already awaiting a reply")),
         })?;
         if rearm {

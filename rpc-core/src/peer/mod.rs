@@ -253,7 +253,10 @@ impl Peer {
 
     /// Why the (current) connection ended, once it has.
     pub fn close_reason(&self) -> Option<Arc<str>> {
-        self.current()?.pending().closed().cloned()
+        match self.current()?.pending().closed()? {
+            RpcError::Disconnected(reason) | RpcError::SessionLost(reason) => Some(reason.clone()),
+            other => Some(other.to_string().into()),
+        }
     }
 
     /// How many incoming calls (and notifications) this peer's handlers are

@@ -45,6 +45,10 @@ pub enum TransportError {
     /// An I/O or framing error.
     #[error("transport error: {0}")]
     Io(String),
+    /// A resumable session ended for good (see [`crate::session`]):
+    /// everything pending fails with [`crate::RpcError::SessionLost`].
+    #[error("session lost: {0}")]
+    SessionLost(Cow<'static, str>),
 }
 
 /// The sending half of a connection, in the shape of a `futures` `Sink`: the
@@ -167,6 +171,14 @@ pub trait Transport: Send + Unpin + 'static {
     /// See [`Sender::start_ping`].
     fn start_ping(&mut self) -> Result<(), TransportError> {
         Ok(())
+    }
+
+    /// A write has stayed pending for the write timeout. Returns true if
+    /// the transport got over it on its own (a session transport drops the
+    /// stalled connection and waits for a new one), so the connection goes
+    /// on; false (the default) ends the connection.
+    fn write_timed_out(&mut self) -> bool {
+        false
     }
 }
 

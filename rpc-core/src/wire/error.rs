@@ -222,6 +222,13 @@ pub enum RpcError {
     /// the first cause the peer saw, shared by every call that failed with it.
     #[error("disconnected: {0}")]
     Disconnected(Arc<str>),
+    /// A resumable session ended for good while the call was pending: it
+    /// could not be resumed (the resume window passed, the replay buffer
+    /// overflowed, or the other end no longer knows the session). Unlike
+    /// [`RpcError::Disconnected`] on a resumable session, this is final: the
+    /// call's effects, if any, are unknown.
+    #[error("session lost: {0}")]
+    SessionLost(Arc<str>),
     /// The parameters could not be serialized.
     #[error("could not encode the call: {0}")]
     Encode(String),
@@ -266,6 +273,12 @@ impl RpcError {
     /// True if the call failed because the connection is gone.
     pub fn is_disconnected(&self) -> bool {
         matches!(self, RpcError::Disconnected(_))
+    }
+
+    /// True if the call failed because its resumable session was lost
+    /// (see [`RpcError::SessionLost`]).
+    pub fn is_session_lost(&self) -> bool {
+        matches!(self, RpcError::SessionLost(_))
     }
 
     /// The error object a handler's reply carries for this error: a `Call`
