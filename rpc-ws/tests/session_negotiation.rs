@@ -29,7 +29,9 @@ const SUBPROTOCOL: &str = "duplexrpc.session.v1";
 /// `protocols` if given), its `Date` header left out, lines sorted.
 async fn upgrade_head(addr: SocketAddr, protocols: Option<&str>) -> Vec<String> {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let offer = protocols.map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n")).unwrap_or_default();
+    let offer = protocols
+        .map(|p| format!("Sec-WebSocket-Protocol: {p}\r\n"))
+        .unwrap_or_default();
     let request = format!(
         "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
@@ -38,7 +40,10 @@ async fn upgrade_head(addr: SocketAddr, protocols: Option<&str>) -> Vec<String> 
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];
-        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut byte)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(n, 1, "the server closed before its answer ended");
         head.push(byte[0]);
     }
@@ -59,10 +64,18 @@ fn sessions_on() -> WsConfig {
 #[tokio::test]
 async fn a_plain_client_sees_exactly_the_101_of_a_server_without_sessions() {
     let plain = Server::bind("127.0.0.1:0").await.unwrap().serve(|_, _| Ok(()));
-    let on = Server::bind("127.0.0.1:0").await.unwrap().with_config(sessions_on()).serve(|_, _| Ok(()));
+    let on = Server::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .with_config(sessions_on())
+        .serve(|_, _| Ok(()));
     let today = upgrade_head(plain.local_addr(), None).await;
     assert!(today[0].starts_with("HTTP/1.1 101"), "{today:?}");
-    assert_eq!(upgrade_head(on.local_addr(), None).await, today, "no offer: today's 101");
+    assert_eq!(
+        upgrade_head(on.local_addr(), None).await,
+        today,
+        "no offer: today's 101"
+    );
     assert_eq!(
         upgrade_head(on.local_addr(), Some("chat")).await,
         today,
@@ -92,12 +105,16 @@ async fn a_third_party_client_without_the_subprotocol_never_sees_a_session_frame
         let record = format!(r#"{{"jsonrpc":"2.0","method":"record","params":[{n}]}}"#);
         ws.send(Message::text(record)).await.unwrap();
     }
-    ws.send(Message::text(r#"{"jsonrpc":"2.0","id":1,"method":"slow_echo","params":[5,0]}"#))
-        .await
-        .unwrap();
-    ws.send(Message::text(r#"{"jsonrpc":"2.0","id":2,"method":"recorded","params":[]}"#))
-        .await
-        .unwrap();
+    ws.send(Message::text(
+        r#"{"jsonrpc":"2.0","id":1,"method":"slow_echo","params":[5,0]}"#,
+    ))
+    .await
+    .unwrap();
+    ws.send(Message::text(
+        r#"{"jsonrpc":"2.0","id":2,"method":"recorded","params":[]}"#,
+    ))
+    .await
+    .unwrap();
     // Several keepalive ticks (100 ms), each of which would carry an ack
     // on a session connection.
     let mut texts = Vec::new();
@@ -179,7 +196,10 @@ async fn exchange(ws: &mut Ws, hello: &str) -> String {
 /// The close the server sends next (skipping pings).
 async fn close_code(ws: &mut Ws) -> u16 {
     loop {
-        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("a close within 5 s") {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a close within 5 s")
+        {
             Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             other => panic!("expected a close frame, got {other:?}"),
@@ -210,7 +230,10 @@ async fn a_resume_needs_the_secret_and_the_same_identity() {
     drop(alice);
 
     let mut mallory = session_socket(addr, "mallory").await;
-    assert_eq!(exchange(&mut mallory, &format!("#resume {token} 0")).await, "#lost auth");
+    assert_eq!(
+        exchange(&mut mallory, &format!("#resume {token} 0")).await,
+        "#lost auth"
+    );
     assert_eq!(close_code(&mut mallory).await, 1000);
 
     let last = other_secret(&token);
@@ -222,8 +245,15 @@ async fn a_resume_needs_the_secret_and_the_same_identity() {
     assert_eq!(close_code(&mut guess).await, 1000);
 
     let mut garbled = session_socket(addr, "alice").await;
-    garbled.send(Message::Text(Utf8Bytes::from_static("{\"jsonrpc\":\"2.0\"}"))).await.unwrap();
-    assert_eq!(close_code(&mut garbled).await, 1002, "a first frame that is not #new or #resume");
+    garbled
+        .send(Message::Text(Utf8Bytes::from_static("{\"jsonrpc\":\"2.0\"}")))
+        .await
+        .unwrap();
+    assert_eq!(
+        close_code(&mut garbled).await,
+        1002,
+        "a first frame that is not #new or #resume"
+    );
 
     // Neither refusal harmed the session: its owner resumes it.
     let mut again = session_socket(addr, "alice").await;

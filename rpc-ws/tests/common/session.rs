@@ -22,7 +22,8 @@ use tokio::sync::mpsc;
 pub trait Hub {
     /// `x`, after `ms`.
     async fn slow_echo(&self, x: u64, ms: u64) -> Result<u64, RpcError>;
-    /// After `ms`, asks the caller to double `x`; returns that plus one.
+    /// Asks the caller to double `x` (it answers after `ms`); returns that
+    /// plus one: a callback nested in this call.
     async fn nested(&self, x: u64, ms: u64) -> Result<u64, RpcError>;
     /// `0..n`, one item every `ms`.
     async fn count(&self, n: u64, ms: u64) -> Result<RpcStream<u64>, RpcError>;
@@ -60,8 +61,7 @@ impl Hub for HubService {
     }
 
     async fn nested(&self, x: u64, ms: u64) -> Result<u64, RpcError> {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        Ok(self.phone.double(x).await? + 1)
+        Ok(self.phone.slow_double(x, ms).await? + 1)
     }
 
     async fn count(&self, n: u64, ms: u64) -> Result<RpcStream<u64>, RpcError> {
