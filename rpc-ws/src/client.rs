@@ -4,19 +4,18 @@
 use std::sync::Arc;
 
 use duplexrpc_core::middleware::Middleware;
-use duplexrpc_core::session::SessionTransport;
+use duplexrpc_core::session::{SUBPROTOCOL, SessionTransport};
 use duplexrpc_core::{Methods, Peer, PeerBuilder, RegisterError};
 use tokio::net::TcpStream;
 use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
-use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::http::{HeaderMap, HeaderName, HeaderValue, header};
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::config::WsConfig;
 use crate::error::ConnectError;
-use crate::session;
 use crate::status::ConnectionStatus;
 use crate::transport::{Watched, WsTransport};
 
@@ -37,8 +36,10 @@ pub struct Connection {
 }
 
 /// What a connection's peer runs on: the WebSocket itself, or a resumable
-/// session over it.
+/// session over it. Not boxed: a `Connection` lives only until `start`
+/// moves its transport into the peer's task.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Link {
     Plain(ClientTransport),
     Session(SessionTransport<ClientTransport>),
@@ -253,7 +254,8 @@ impl ClientBuilder {
             request.headers_mut().append(name, value);
         }
         if offer {
-            session::offer(request.headers_mut());
+            let protocol = HeaderValue::from_static(SUBPROTOCOL);
+            request.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
         }
         let host = request.uri().host().ok_or_else(|| invalid("no host"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
@@ -277,7 +279,12 @@ impl ClientBuilder {
             tokio_tungstenite::client_async_with_config(request, Watched::before_handshake(stream), config)
                 .await
                 .map_err(ConnectError::from_ws)?;
-        let selected = offer && session::selected(response.headers());
+        let selected = offer && selects_session(response.headers());
         Ok((WsTransport::watched(ws, Role::Client, &self.config), selected))
     }
+}
+
+/// Whether an upgrade's response (the 101) selected the session subprotocol.
+fn selects_session(headers: &HeaderMap) -> bool {
+    headers.get(header::SEC_WEBSOCKET_PROTOCOL).map(HeaderValue::as_bytes) == Some(SUBPROTOCOL.as_bytes())
 }

@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use duplexrpc_core::session::SessionConfig;
-use duplexrpc_ws::ConnectionEvent;
+use duplexrpc_ws::{ConnectionEvent, WsConfig};
 use proxy::Proxy;
-use session::{HubClient, PhoneClient, Ticks, eventually, serve};
+use session::{HubClient, PhoneClient, Ticks, eventually, serve_with};
 
 /// A small xorshift generator: the soak's randomness needs no crate.
 struct Rng(u64);
@@ -52,16 +52,53 @@ struct Soaker {
     lost: Arc<AtomicU64>,
 }
 
-async fn soak(clients: usize, proxies: usize, run_for: Duration) {
+/// The shape of a soak run.
+struct Plan {
+    clients: usize,
+    proxies: usize,
+    run_for: Duration,
+    /// Between two notifications of one client.
+    every: Duration,
+    /// Between two broadcasts.
+    broadcast_every: Duration,
+}
+
+impl Plan {
+    /// `SOAK_CLIENTS` and `SOAK_SECS` override the numbers of the ignored run.
+    fn from_env(self) -> Plan {
+        let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        Plan {
+            clients: var("SOAK_CLIENTS").map_or(self.clients, |n| n as usize),
+            run_for: var("SOAK_SECS").map_or(self.run_for, Duration::from_secs),
+            ..self
+        }
+    }
+}
+
+async fn soak(plan: Plan) {
+    let Plan {
+        clients,
+        proxies,
+        run_for,
+        every,
+        broadcast_every,
+    } = plan;
     let clients = common::raise_fd_limit(4 * clients).min(clients);
-    let server = serve("127.0.0.1:0".parse().unwrap(), SessionConfig::default()).await;
+    // Default keepalives: the cuts are clean (FIN), and with many clients
+    // on a busy machine a short keepalive would take slowness for death.
+    let server = serve_with(
+        "127.0.0.1:0".parse().unwrap(),
+        WsConfig::default(),
+        SessionConfig::default(),
+    )
+    .await;
     let mut fronts = Vec::new();
     for _ in 0..proxies {
         fronts.push(Proxy::start(server.handle.local_addr()).await);
     }
     let mut soakers = Vec::new();
     for i in 0..clients {
-        let (client, mut events, ticks) = session::client(&fronts[i % proxies].url()).await;
+        let (client, mut events, ticks) = session::client_with(&fronts[i % proxies].url(), WsConfig::default()).await;
         let (resumed, lost) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let (r, l) = (resumed.clone(), lost.clone());
         tokio::spawn(async move {
@@ -93,12 +130,12 @@ async fn soak(clients: usize, proxies: usize, run_for: Duration) {
             let mut sent = 0u64;
             while running.load(Ordering::Relaxed) {
                 hub.record(sent).await.expect("a notification is queued");
-                if sent % 10 == 0 {
+                if sent.is_multiple_of(10) {
                     assert_eq!(hub.slow_echo(sent, 0).await.expect("a call is answered"), sent);
                     calls_ok.fetch_add(1, Ordering::Relaxed);
                 }
                 sent += 1;
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(every).await;
             }
             sent
         }));
@@ -112,7 +149,7 @@ async fn soak(clients: usize, proxies: usize, run_for: Duration) {
             let tick = PhoneClient::tick_notification(&n).unwrap();
             registry.notify_all(&tick).await.unwrap();
             n += 1;
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            tokio::time::sleep(broadcast_every).await;
         }
         n
     });
@@ -182,11 +219,25 @@ fn compare(sent: u64, received: &[u64]) -> (u64, u64, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_clients_through_random_cuts_lose_nothing() {
-    soak(20, 4, Duration::from_secs(3)).await;
+    soak(Plan {
+        clients: 20,
+        proxies: 4,
+        run_for: Duration::from_secs(3),
+        every: Duration::from_millis(20),
+        broadcast_every: Duration::from_millis(25),
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a minute and 1,000 clients: run with --ignored --nocapture (in release)"]
 async fn a_thousand_clients_through_random_cuts_lose_nothing() {
-    soak(1000, 100, Duration::from_secs(60)).await;
+    let plan = Plan {
+        clients: 1000,
+        proxies: 100,
+        run_for: Duration::from_secs(60),
+        every: Duration::from_millis(200),
+        broadcast_every: Duration::from_millis(100),
+    };
+    soak(plan.from_env()).await;
 }

@@ -296,7 +296,9 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
     }
 
     /// Runs the setup, then starts the peer on `transport` (closed with
-    /// 1011 if the setup failed).
+    /// 1011 if the setup failed). Not an `async fn`: see
+    /// `session::exchange` (the explicit `Send`).
+    #[allow(clippy::manual_async_fn)]
     pub(crate) fn start_on<T: Transport>(
         &self,
         transport: T,

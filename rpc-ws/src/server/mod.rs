@@ -5,6 +5,7 @@ mod accept;
 pub(crate) mod endpoint;
 pub(crate) mod http;
 mod services;
+mod session;
 
 use std::future::Future;
 use std::io;

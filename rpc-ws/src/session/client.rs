@@ -117,9 +117,19 @@ pub(crate) async fn resume(builder: &ClientBuilder, session: &Session) -> Result
 
 /// Waits until the session has taken the connection `attach` handed it
 /// (its status leaves `Detached`), so that the next `detached()` waits for
-/// the next drop instead of seeing this one again.
+/// the next drop instead of seeing this one again; for at most
+/// [`SETTLE`]. The status can miss the change (the new connection may drop
+/// before the session's task takes it: `Detached` again); after `SETTLE`
+/// the caller dials again, which is safe: a second resume replaces a
+/// connection that was never used.
 pub(crate) async fn settled(handle: &SessionHandle<ClientTransport>) {
-    while handle.status() == SessionStatus::Detached {
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    let taken = async {
+        while handle.status() == SessionStatus::Detached {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    let _ = tokio::time::timeout(SETTLE, taken).await;
 }
+
+/// See [`settled`].
+const SETTLE: Duration = Duration::from_millis(250);

@@ -1,9 +1,13 @@
 //! The first exchange of a session connection, on the raw transport before
 //! the session takes it over: one frame each way.
 //!
-//! The functions return `impl Future + Send` rather than being `async fn`:
-//! their futures then say they are `Send`, which the compiler otherwise
-//! fails to prove for callers generic over the handshake's auth type.
+//! The functions return `impl Future + Send` rather than being `async fn`
+//! (clippy's `manual_async_fn` allowed): their futures then say they are
+//! `Send`, which the compiler otherwise fails to prove for the endpoint's
+//! futures, generic over the handshake's auth type ("implementation of
+//! `Send` is not general enough").
+
+#![allow(clippy::manual_async_fn)]
 
 use std::future::{Future, poll_fn};
 

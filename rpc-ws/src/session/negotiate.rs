@@ -1,5 +1,6 @@
-//! The subprotocol `duplexrpc.session.v1` in the upgrade: offered by a
-//! resumable client, selected by a server with sessions on.
+//! The server's side of the subprotocol `duplexrpc.session.v1` in the
+//! upgrade: offered by a resumable client, selected by a server with
+//! sessions on (the client's side is in `client`).
 
 use duplexrpc_core::session::SUBPROTOCOL;
 use tokio_tungstenite::tungstenite::http::{HeaderMap, HeaderValue, header};
@@ -17,16 +18,6 @@ pub(crate) fn offers(headers: &HeaderMap) -> bool {
 
 /// Selects the session subprotocol in a response (the 101's header).
 pub(crate) fn select(headers: &mut HeaderMap) {
-    headers.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
-}
-
-/// Whether a response (the 101) selected the session subprotocol.
-pub(crate) fn selected(headers: &HeaderMap) -> bool {
-    headers.get(header::SEC_WEBSOCKET_PROTOCOL).map(HeaderValue::as_bytes) == Some(SUBPROTOCOL.as_bytes())
-}
-
-/// Offers the session subprotocol in a request.
-pub(crate) fn offer(headers: &mut HeaderMap) {
     headers.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(SUBPROTOCOL));
 }
 
@@ -51,6 +42,6 @@ mod tests {
         assert!(!offers(&other));
         let mut response = HeaderMap::new();
         select(&mut response);
-        assert!(selected(&response));
+        assert!(offers(&response), "the 101 names it as the request did");
     }
 }

@@ -6,9 +6,23 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use duplexrpc_core::session::{SessionConfig, SessionHandle, SessionStatus};
 
+use tokio::io::{AsyncRead, AsyncWrite};
+
 use super::auth::AuthCheck;
-use super::server::Inner;
 use super::token::Token;
+use crate::transport::{Watched, WsTransport};
+
+/// A session's socket, whatever it is under (TCP, TLS, hyper's upgrade):
+/// one type, so that a resume can come on any connection of the endpoint.
+pub(crate) type Io = Box<dyn Socket>;
+
+/// The connection type the server's sessions run on.
+pub(crate) type Inner = WsTransport<Watched<Io>>;
+
+/// A socket a session connection can run on.
+pub(crate) trait Socket: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Socket for S {}
 
 /// The sessions of one endpoint.
 pub(crate) struct Store<A> {

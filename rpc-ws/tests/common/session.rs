@@ -117,7 +117,12 @@ pub fn short_keepalive(config: WsConfig) -> WsConfig {
 /// A server on `addr` with `sessions`, short keepalives and a short
 /// shutdown grace.
 pub async fn serve(addr: SocketAddr, sessions: SessionConfig) -> TestServer {
-    let config = short_keepalive(WsConfig::default())
+    serve_with(addr, short_keepalive(WsConfig::default()), sessions).await
+}
+
+/// A server on `addr` with `config`, `sessions` and a short shutdown grace.
+pub async fn serve_with(addr: SocketAddr, config: WsConfig, sessions: SessionConfig) -> TestServer {
+    let config = config
         .shutdown_grace(Duration::from_millis(100))
         .sessions(Some(sessions));
     let registry = Registry::new();
@@ -188,6 +193,14 @@ pub fn fast() -> Backoff {
 /// the returned receiver, its ticks to the returned [`Ticks`].
 pub async fn client(url: &str) -> (ReconnectingClient, mpsc::UnboundedReceiver<ConnectionEvent>, Ticks) {
     let config = short_keepalive(WsConfig::default()).handshake_timeout(Duration::from_secs(1));
+    client_with(url, config).await
+}
+
+/// A resumable client of `url` with `config`; see [`client`].
+pub async fn client_with(
+    url: &str,
+    config: WsConfig,
+) -> (ReconnectingClient, mpsc::UnboundedReceiver<ConnectionEvent>, Ticks) {
     let (tx, events) = mpsc::unbounded_channel();
     let ticks = Ticks::default();
     let mine = ticks.clone();

@@ -7,25 +7,12 @@ use std::pin::Pin;
 
 use duplexrpc_core::session::{Frame, SessionStatus, SessionTransport};
 use duplexrpc_core::transport::CloseReason;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use super::exchange;
-use crate::server::endpoint::{Admitted, Endpoint, Running};
+use super::endpoint::{Admitted, Endpoint, Running};
+use crate::session::{Inner, Io, exchange};
 use crate::transport::{Watched, WsTransport};
-
-/// A session's socket, whatever it is under (TCP, TLS, hyper's upgrade):
-/// one type, so that a resume can come on any connection of the endpoint.
-pub(crate) type Io = Box<dyn Socket>;
-
-/// The connection type the server's sessions run on.
-pub(crate) type Inner = WsTransport<Watched<Io>>;
-
-/// A socket a session connection can run on.
-pub(crate) trait Socket: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
-
-impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Socket for S {}
 
 /// The close for a session connection whose first frame is not `#new` or
 /// `#resume`.
