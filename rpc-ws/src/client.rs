@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use duplexrpc_core::middleware::Middleware;
-use duplexrpc_core::session::{SUBPROTOCOL, SessionTransport};
+use duplexrpc_core::session::SUBPROTOCOL;
+use duplexrpc_core::transport::Transport;
 use duplexrpc_core::{Methods, Peer, PeerBuilder, RegisterError};
 use tokio::net::TcpStream;
 use tokio_tungstenite::MaybeTlsStream;
@@ -35,14 +36,23 @@ pub struct Connection {
     link: Link,
 }
 
-/// What a connection's peer runs on: the WebSocket itself, or a resumable
-/// session over it. Not boxed: a `Connection` lives only until `start`
-/// moves its transport into the peer's task.
-#[derive(Debug)]
+/// What a connection's peer runs on: the WebSocket itself, or another
+/// transport (a resumable session over it), started by the boxed function.
+/// The plain one is not boxed: a `Connection` lives only until `start`
+/// moves it into the peer's task.
 #[allow(clippy::large_enum_variant)]
 enum Link {
     Plain(ClientTransport),
-    Session(SessionTransport<ClientTransport>),
+    Other(Box<dyn FnOnce(PeerBuilder) -> Peer + Send>),
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Link::Plain(transport) => f.debug_tuple("Plain").field(transport).finish(),
+            Link::Other(_) => f.write_str("Other"),
+        }
+    }
 }
 
 impl Connection {
@@ -54,17 +64,13 @@ impl Connection {
         }
     }
 
-    /// A connection whose peer runs on `session` (its first connection's
-    /// status is `status`).
-    pub(crate) fn session(
-        config: &WsConfig,
-        status: ConnectionStatus,
-        session: SessionTransport<ClientTransport>,
-    ) -> Self {
+    /// A connection whose peer runs on `transport` (a session; the status
+    /// of its first WebSocket is `status`).
+    pub(crate) fn over<T: Transport>(config: &WsConfig, status: ConnectionStatus, transport: T) -> Self {
         Connection {
             builder: PeerBuilder::with_config(config.peer.clone()),
             status,
-            link: Link::Session(session),
+            link: Link::Other(Box::new(move |builder: PeerBuilder| builder.start_transport(transport))),
         }
     }
 
@@ -97,7 +103,7 @@ impl Connection {
     pub fn start(self) -> Peer {
         match self.link {
             Link::Plain(transport) => self.builder.start_transport(transport),
-            Link::Session(session) => self.builder.start_transport(session),
+            Link::Other(start) => start(self.builder),
         }
     }
 }

@@ -312,7 +312,7 @@ impl Reconnect {
                 outcome = self.resume(session) => outcome,
             };
             match outcome {
-                Some(Resumed::Resumed) => session::settled(&session.handle).await,
+                Some(Resumed::Resumed(used)) => session::settled(&session.handle, &used).await,
                 Some(Resumed::Lost(reason)) => {
                     session.handle.lose(reason);
                     break;
@@ -330,9 +330,9 @@ impl Reconnect {
         loop {
             attempt += 1;
             match session::resume(&self.builder, session).await {
-                Ok(Resumed::Resumed) => {
+                Ok(resumed @ Resumed::Resumed(_)) => {
                     self.emit(&ConnectionEvent::Resumed { attempt });
-                    return Some(Resumed::Resumed);
+                    return Some(resumed);
                 }
                 Ok(lost) => return Some(lost),
                 Err(error) => {

@@ -65,7 +65,7 @@ struct Plan {
 
 impl Plan {
     /// `SOAK_CLIENTS` and `SOAK_SECS` override the numbers of the ignored run.
-    fn from_env(self) -> Plan {
+    fn or_env(self) -> Plan {
         let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
         Plan {
             clients: var("SOAK_CLIENTS").map_or(self.clients, |n| n as usize),
@@ -239,5 +239,5 @@ async fn a_thousand_clients_through_random_cuts_lose_nothing() {
         every: Duration::from_millis(200),
         broadcast_every: Duration::from_millis(100),
     };
-    soak(plan.from_env()).await;
+    soak(plan.or_env()).await;
 }
