@@ -262,6 +262,25 @@ async fn a_resume_needs_the_secret_and_the_same_identity() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn with_a_hook_but_sessions_only_in_the_config_every_resume_is_refused() {
+    // The auth type was never said to compare: resumes cannot be checked.
+    let server = Server::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .with_config(sessions_on())
+        .on_handshake(|req| Ok::<_, Rejection>(req.query_param("user").unwrap_or_default().to_owned()))
+        .serve(|_conn, _info| Ok(()));
+    let addr = server.local_addr();
+    let mut alice = session_socket(addr, "alice").await;
+    let answer = exchange(&mut alice, "#new").await;
+    let token = answer.split(' ').nth(1).unwrap().to_owned();
+    drop(alice);
+    let mut again = session_socket(addr, "alice").await;
+    assert_eq!(exchange(&mut again, &format!("#resume {token} 0")).await, "#lost auth");
+    server.stop().await;
+}
+
 /// `token` with its secret's last hex digit changed.
 fn other_secret(token: &str) -> String {
     let (kept, last) = token.split_at(token.len() - 1);

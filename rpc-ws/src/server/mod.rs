@@ -160,6 +160,12 @@ impl<A: Send + Sync + 'static> EndpointBuilder<A> {
     }
 
     fn with_setup(self, setup: Setup<A>) -> Endpoint<A> {
+        if self.config.sessions.is_some() && !self.auth.compares() {
+            tracing::warn!(
+                "sessions are on but every resume will be refused (#lost auth): with a handshake hook, \
+                 turn them on with `.sessions(..)` after `.on_handshake(..)`"
+            );
+        }
         let sessions = self.config.sessions.clone().map(|config| Store::new(config, self.auth));
         Endpoint {
             shared: Arc::new(Shared {

@@ -25,6 +25,10 @@ impl<A> Clone for AuthCheck<A> {
 trait Compare<A>: Send + Sync {
     fn keep(&self, auth: &A) -> Option<A>;
     fn same(&self, kept: &A, auth: &A) -> bool;
+    /// False if every resume is refused.
+    fn compares(&self) -> bool {
+        true
+    }
 }
 
 /// No comparison: every resume is refused.
@@ -36,6 +40,10 @@ impl<A> Compare<A> for Refuse {
     }
 
     fn same(&self, _: &A, _: &A) -> bool {
+        false
+    }
+
+    fn compares(&self) -> bool {
         false
     }
 }
@@ -76,6 +84,12 @@ impl<A> AuthCheck<A> {
     /// What the session keeps of its first connection's auth value.
     pub(crate) fn keep(&self, auth: &A) -> Option<A> {
         self.compare.keep(auth)
+    }
+
+    /// False if every resume is refused (a hook whose auth type was never
+    /// said to compare).
+    pub(crate) fn compares(&self) -> bool {
+        self.compare.compares()
     }
 
     /// Whether a resuming connection's auth value is the session's.
