@@ -8,7 +8,7 @@ use std::time::Duration;
 use std::future::Future;
 use std::task::{Context, Poll, ready};
 
-use duplexrpc_core::transport::{CloseReason, Transport, TransportError};
+use duplexrpc_core::transport::{CloseReason, SharedText, Transport, TransportError};
 use futures::{Sink, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Sleep};
@@ -233,6 +233,14 @@ where
     fn start_send(&mut self, text: String) -> Result<(), TransportError> {
         self.sent_large |= text.len() > SHRINK_ABOVE;
         self.sink().start_send(Message::text(text)).map_err(io_error)
+    }
+
+    fn start_send_shared(&mut self, text: SharedText) -> Result<(), TransportError> {
+        self.sent_large |= text.len() > SHRINK_ABOVE;
+        // Shares the bytes a session keeps for replay; the check is the
+        // only cost (they are UTF-8: a `SharedText` is made of a `String`).
+        let text = Utf8Bytes::try_from(text.into_bytes()).map_err(|e| TransportError::Io(e.to_string()))?;
+        self.sink().start_send(Message::Text(text)).map_err(io_error)
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {

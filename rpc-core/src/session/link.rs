@@ -72,6 +72,12 @@ impl<T> Link<T> {
         self.waker.register(waker);
     }
 
+    /// For the transport: whether a request waits.
+    #[inline]
+    pub(crate) fn is_signalled(&self) -> bool {
+        self.signalled.load(Ordering::Acquire)
+    }
+
     /// For the transport: the requests made since its last look, if any.
     #[inline]
     pub(crate) fn take(&self) -> Option<Requests<T>> {

@@ -2,11 +2,13 @@
 
 use std::collections::VecDeque;
 
+use crate::transport::SharedText;
+
 /// Sent messages the other end has not acknowledged, oldest first. Message
 /// `base + i` is `items[i]`; `base + items.len()` is the next to be sent.
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
-    items: VecDeque<String>,
+    items: VecDeque<SharedText>,
     base: u64,
     bytes: usize,
 }
@@ -25,7 +27,7 @@ impl Replay {
     }
 
     /// Keeps a copy of the message just sent.
-    pub(crate) fn push(&mut self, text: String) {
+    pub(crate) fn push(&mut self, text: SharedText) {
         self.bytes += text.len();
         self.items.push_back(text);
     }
@@ -68,7 +70,7 @@ impl Replay {
     }
 
     /// The held message at `index` (0 = oldest).
-    pub(crate) fn get(&self, index: usize) -> Option<&String> {
+    pub(crate) fn get(&self, index: usize) -> Option<&SharedText> {
         self.items.get(index)
     }
 }
@@ -80,7 +82,7 @@ mod tests {
     fn with(n: u64) -> Replay {
         let mut r = Replay::default();
         for i in 0..n {
-            r.push(format!("m{i}"));
+            r.push(format!("m{i}").into());
         }
         r
     }
@@ -90,7 +92,10 @@ mod tests {
         let mut r = with(4);
         assert_eq!((r.len(), r.bytes(), r.next_seq()), (4, 8, 4));
         assert_eq!(r.ack(3), Ok(3));
-        assert_eq!((r.len(), r.bytes(), r.get(0).map(String::as_str)), (1, 2, Some("m3")));
+        assert_eq!(
+            (r.len(), r.bytes(), r.get(0).map(SharedText::as_str)),
+            (1, 2, Some("m3"))
+        );
         assert_eq!(r.ack(1), Ok(0), "an old ack changes nothing");
         assert_eq!(r.len(), 1);
         assert_eq!(r.ack(5), Err(ResumeError::OutOfRange), "more than was sent");
@@ -102,7 +107,7 @@ mod tests {
         r.ack(2).unwrap();
         assert_eq!(r.resume_from(1), Err(ResumeError::OutOfRange), "already dropped");
         assert_eq!(r.resume_from(3), Ok(()));
-        assert_eq!(r.get(0).map(String::as_str), Some("m3"));
+        assert_eq!(r.get(0).map(SharedText::as_str), Some("m3"));
         assert_eq!(r.len(), 2);
         assert_eq!(r.resume_from(6), Err(ResumeError::OutOfRange), "never sent");
     }

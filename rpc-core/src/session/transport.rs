@@ -13,7 +13,7 @@ use super::SessionConfig;
 use super::frame::Frame;
 use super::link::{Attach, Link, Requests, SessionHandle, SessionStatus};
 use super::replay::Replay;
-use crate::transport::{CloseReason, Transport, TransportError};
+use crate::transport::{CloseReason, SharedText, Transport, TransportError};
 
 /// A received message's bytes past which an ack is due at once, not only with
 /// the next write (a peer that only receives still acknowledges).
@@ -200,6 +200,17 @@ impl<T: Transport> SessionTransport<T> {
             && (self.received - self.acked >= 2 * self.config.ack_every as u64 || self.unacked_bytes >= 2 * ACK_BYTES)
     }
 
+    /// Connected, with nothing to take from a handle and nothing of its own
+    /// to write: the peer's reads and writes go straight through.
+    #[inline]
+    fn steady(&self) -> bool {
+        self.inner.is_some()
+            && !self.link.is_signalled()
+            && !self.owe_resumed
+            && !self.unflushed
+            && self.resend == self.replay.len()
+    }
+
     /// True when this transport has writes of its own to make that no write
     /// of the peer above may come to carry: a `#resumed`, re-sends, an
     /// overdue ack, an unflushed write.
@@ -214,25 +225,28 @@ impl<T: Transport> SessionTransport<T> {
         while self.owe_resumed || self.owe_ack || self.resend < self.replay.len() {
             let inner = self.inner.as_mut().expect("connected");
             ready!(inner.poll_ready(cx))?;
-            let text = if self.owe_resumed {
+            if self.owe_resumed {
                 self.owe_resumed = false;
-                Frame::Resumed {
-                    received: self.received,
-                }
-                .to_string()
+                inner.start_send(
+                    Frame::Resumed {
+                        received: self.received,
+                    }
+                    .to_string(),
+                )?;
             } else if self.owe_ack {
                 self.owe_ack = false;
                 self.acked = self.received;
                 self.unacked_bytes = 0;
-                Frame::Ack {
-                    received: self.received,
-                }
-                .to_string()
-            } else {
+                inner.start_send(
+                    Frame::Ack {
+                        received: self.received,
+                    }
+                    .to_string(),
+                )?;
+            } else if let Some(text) = self.replay.get(self.resend) {
+                inner.start_send_shared(text.clone())?;
                 self.resend += 1;
-                self.replay.get(self.resend - 1).cloned().unwrap_or_default()
-            };
-            inner.start_send(text)?;
+            }
             self.unflushed = true;
         }
         Poll::Ready(Ok(()))
@@ -332,6 +346,12 @@ impl<T: Transport> Transport for SessionTransport<T> {
     type Text = T::Text;
 
     fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<T::Text, TransportError>> {
+        if self.steady() && !self.ack_overdue() {
+            match ready!(self.poll_next(cx))? {
+                Next::Message(text) => return Poll::Ready(Ok(text)),
+                Next::Frame | Next::Detached => {}
+            }
+        }
         loop {
             self.take_requests()?;
             if self.inner.is_none() {
@@ -354,6 +374,13 @@ impl<T: Transport> Transport for SessionTransport<T> {
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        if self.steady() && !self.replay_full() {
+            let inner = self.inner.as_mut().expect("steady");
+            match ready!(inner.poll_ready(cx)) {
+                Ok(()) => return Poll::Ready(Ok(())),
+                Err(e) => self.detach(&e),
+            }
+        }
         self.take_requests()?;
         if self.inner.is_some() {
             let caught_up = self.on_inner(cx, |s, cx| {
@@ -382,18 +409,26 @@ impl<T: Transport> Transport for SessionTransport<T> {
         let caught_up = !self.owe_resumed && self.resend == self.replay.len();
         match &mut self.inner {
             Some(inner) if caught_up => {
+                let text = SharedText::from(text);
                 self.replay.push(text.clone());
                 self.resend += 1;
-                if let Err(e) = inner.start_send(text) {
+                if let Err(e) = inner.start_send_shared(text) {
                     self.detach(&e);
                 }
             }
-            _ => self.replay.push(text),
+            _ => self.replay.push(text.into()),
         }
         Ok(())
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        if self.steady() && !self.owe_ack {
+            let inner = self.inner.as_mut().expect("steady");
+            if let Err(e) = ready!(inner.poll_flush(cx)) {
+                self.detach(&e);
+            }
+            return Poll::Ready(Ok(()));
+        }
         if self.inner.is_none() {
             return Poll::Ready(Ok(()));
         }

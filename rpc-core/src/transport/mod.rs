@@ -173,6 +173,13 @@ pub trait Transport: Send + Unpin + 'static {
         Ok(())
     }
 
+    /// Like [`Transport::start_send`], for a text that may also be kept
+    /// elsewhere (a session keeps it for replay). The default copies it; a
+    /// transport whose frames can share bytes overrides it.
+    fn start_send_shared(&mut self, text: SharedText) -> Result<(), TransportError> {
+        self.start_send(text.as_str().to_owned())
+    }
+
     /// A write has stayed pending for the write timeout. Returns true if
     /// the transport got over it on its own (a session transport drops the
     /// stalled connection and waits for a new one), so the connection goes
@@ -215,6 +222,46 @@ impl<S: Sender, R: Receiver> Transport for (S, R) {
 
     fn start_ping(&mut self) -> Result<(), TransportError> {
         self.0.start_ping()
+    }
+}
+
+/// A message's text in shared bytes: cloning it copies nothing.
+///
+/// ```
+/// use duplexrpc_core::transport::SharedText;
+/// let text = SharedText::from(String::from("{}"));
+/// assert_eq!(text.clone().as_str(), "{}");
+/// assert_eq!(text.len(), 2);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedText(bytes::Bytes);
+
+impl SharedText {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Always UTF-8: built only from `String`s.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True if it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The bytes (valid UTF-8).
+    pub fn into_bytes(self) -> bytes::Bytes {
+        self.0
+    }
+}
+
+impl From<String> for SharedText {
+    fn from(text: String) -> Self {
+        SharedText(bytes::Bytes::from(text))
     }
 }
 
