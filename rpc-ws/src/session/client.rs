@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use duplexrpc_core::session::{Frame, SessionConfig, SessionHandle, SessionStatus, SessionTransport};
-use duplexrpc_core::transport::{CloseReason, Transport, TransportError};
+use duplexrpc_core::transport::{CloseReason, SharedText, Transport, TransportError};
 
 use super::exchange;
 use crate::client::{ClientBuilder, ClientTransport, Connection};
@@ -64,6 +64,14 @@ impl Transport for Tracked {
 
     fn start_send(&mut self, text: String) -> Result<(), TransportError> {
         self.used().start_send(text)
+    }
+
+    fn start_send_shared(&mut self, text: SharedText) -> Result<(), TransportError> {
+        self.used().start_send_shared(text)
+    }
+
+    fn write_timed_out(&mut self) -> bool {
+        self.used().write_timed_out()
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
