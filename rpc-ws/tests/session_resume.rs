@@ -31,6 +31,7 @@ enum Gap {
 
 const TICKS: u64 = 60;
 const RECORDS: u64 = 60;
+const STREAMED: u64 = 160;
 
 async fn nothing_is_lost_across(gap: Gap) {
     let mut server = serve("127.0.0.1:0".parse().unwrap(), SessionConfig::default()).await;
@@ -51,7 +52,9 @@ async fn nothing_is_lost_across(gap: Gap) {
     });
     let phone: PhoneClient = accepted.phone.clone();
     let back = tokio::spawn(async move { phone.slow_double(21, 800).await });
-    let mut stream = hub.count(40, 20).await.expect("stream opens");
+    // More items than the stream's credit window (64): credits go back and
+    // forth across the gap too.
+    let mut stream = hub.count(STREAMED, 5).await.expect("stream opens");
     let streamed = tokio::spawn(async move {
         let mut items = Vec::new();
         while let Some(item) = stream.next().await {
@@ -97,7 +100,11 @@ async fn nothing_is_lost_across(gap: Gap) {
     assert_eq!(back.await.unwrap().unwrap(), 42, "server -> client call across the gap");
     let items = streamed.await.unwrap();
     let items: Vec<u64> = items.into_iter().map(|item| item.expect("no stream error")).collect();
-    assert_eq!(items, (0..40).collect::<Vec<_>>(), "every stream item once, in order");
+    assert_eq!(
+        items,
+        (0..STREAMED).collect::<Vec<_>>(),
+        "every stream item once, in order"
+    );
     broadcast.await.unwrap();
     records.await.unwrap();
     let recorded = hub.recorded().await.unwrap();
@@ -129,4 +136,32 @@ async fn a_clean_cut_in_the_middle_of_traffic_loses_nothing() {
 #[tokio::test]
 async fn a_silent_freeze_in_the_middle_of_traffic_loses_nothing() {
     nothing_is_lost_across(Gap::Freeze).await;
+}
+
+#[tokio::test]
+async fn a_call_timeout_keeps_running_during_the_gap() {
+    let server = serve("127.0.0.1:0".parse().unwrap(), SessionConfig::default()).await;
+    let proxy = Proxy::start(server.handle.local_addr()).await;
+    let (client, mut events, _ticks) = client(&proxy.url()).await;
+    let hub = HubClient::new(client.peer());
+    let patient = hub.clone();
+    let hasty = HubClient::new(client.peer()).with_timeout(Duration::from_millis(300));
+    let slow = tokio::spawn(async move { patient.slow_echo(1, 1500).await });
+    let timed = tokio::spawn(async move { hasty.slow_echo(2, 1500).await });
+    proxy.freeze();
+    wait_for(&mut events, |e| matches!(e, ConnectionEvent::Disconnected { .. })).await;
+    let timed_out = timed.await.unwrap();
+    assert!(
+        matches!(timed_out, Err(duplexrpc_core::RpcError::Timeout(_))),
+        "{timed_out:?}"
+    );
+    proxy.heal();
+    wait_for(&mut events, |e| matches!(e, ConnectionEvent::Resumed { .. })).await;
+    assert_eq!(
+        slow.await.unwrap().unwrap(),
+        1,
+        "the call without a short timeout completes"
+    );
+    client.close().await;
+    server.handle.stop().await;
 }
