@@ -39,7 +39,8 @@ pub struct WsConfig {
     /// Larger messages are unaffected: the buffer grows to hold them.
     pub read_buffer_size: usize,
     /// Server only: most connections at once (default 10,000); further
-    /// handshakes are refused with HTTP 503 before the upgrade.
+    /// handshakes are refused with HTTP 503 before the upgrade. A detached
+    /// resumable session counts as a connection until it ends.
     pub max_connections: usize,
     /// Server only: the `Origin` header values a handshake may carry, compared
     /// ASCII-case-insensitively (e.g. `https://app.example.com`). `None` (the

@@ -144,7 +144,8 @@ impl<A> Endpoint<A> {
         self.shared.tasks.wait().await;
     }
 
-    /// Connections open now (upgraded and not yet finished).
+    /// Connections open now (upgraded and not yet finished); a resumable
+    /// session counts as one until it ends, detached or not.
     pub fn connections(&self) -> usize {
         self.shared.config.max_connections - self.shared.slots.available_permits()
     }
