@@ -4,11 +4,15 @@
 use std::sync::Arc;
 
 use duplexrpc_core::middleware::Middleware;
+use duplexrpc_core::session::SUBPROTOCOL;
+use duplexrpc_core::transport::Transport;
 use duplexrpc_core::{Methods, Peer, PeerBuilder, RegisterError};
 use tokio::net::TcpStream;
 use tokio_tungstenite::MaybeTlsStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::error::{ProtocolError, SubProtocolError};
+use tokio_tungstenite::tungstenite::http::{HeaderMap, HeaderName, HeaderValue, header};
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::config::WsConfig;
@@ -20,15 +24,56 @@ use crate::transport::{Watched, WsTransport};
 /// with its WebSocket frames followed (message deadline, buffer shrinking).
 type Stream = Watched<MaybeTlsStream<TcpStream>>;
 
+/// A client's WebSocket connection, as the peer or a session runs on it.
+pub(crate) type ClientTransport = WsTransport<Stream>;
+
 /// An open connection whose services are being registered. Call
 /// [`Connection::start`] to begin serving and calling.
 #[derive(Debug)]
 pub struct Connection {
     builder: PeerBuilder,
-    transport: WsTransport<Stream>,
+    status: ConnectionStatus,
+    link: Link,
+}
+
+/// What a connection's peer runs on: the WebSocket itself, or another
+/// transport (a resumable session over it), started by the boxed function.
+/// The plain one is not boxed: a `Connection` lives only until `start`
+/// moves it into the peer's task.
+#[allow(clippy::large_enum_variant)]
+enum Link {
+    Plain(ClientTransport),
+    Other(Box<dyn FnOnce(PeerBuilder) -> Peer + Send>),
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Link::Plain(transport) => f.debug_tuple("Plain").field(transport).finish(),
+            Link::Other(_) => f.write_str("Other"),
+        }
+    }
 }
 
 impl Connection {
+    pub(crate) fn plain(config: &WsConfig, transport: ClientTransport) -> Self {
+        Connection {
+            builder: PeerBuilder::with_config(config.peer.clone()),
+            status: transport.status(),
+            link: Link::Plain(transport),
+        }
+    }
+
+    /// A connection whose peer runs on `transport` (a session; the status
+    /// of its first WebSocket is `status`).
+    pub(crate) fn over<T: Transport>(config: &WsConfig, status: ConnectionStatus, transport: T) -> Self {
+        Connection {
+            builder: PeerBuilder::with_config(config.peer.clone()),
+            status,
+            link: Link::Other(Box::new(move |builder: PeerBuilder| builder.start_transport(transport))),
+        }
+    }
+
     /// The handle for this connection (usable once started).
     pub fn peer(&self) -> &Peer {
         self.builder.peer()
@@ -51,12 +96,15 @@ impl Connection {
     /// server (e.g. [`crate::Disconnect::is_going_away`] when it shuts down)
     /// or a failure. Take it before [`Connection::start`].
     pub fn status(&self) -> ConnectionStatus {
-        self.transport.status()
+        self.status.clone()
     }
 
     /// Starts serving and calling; returns the peer handle.
     pub fn start(self) -> Peer {
-        self.builder.start_transport(self.transport)
+        match self.link {
+            Link::Plain(transport) => self.builder.start_transport(transport),
+            Link::Other(start) => start(self.builder),
+        }
     }
 }
 
@@ -137,11 +185,35 @@ impl ClientBuilder {
     /// Opens the connection: TCP, TLS for `wss://`, then the WebSocket
     /// handshake, all within [`WsConfig::handshake_timeout`].
     pub async fn connect(self) -> Result<Connection, ConnectError> {
+        let transport = self.within_timeout(self.dial(false)).await?.0;
+        Ok(Connection::plain(&self.config, transport))
+    }
+
+    /// Runs `open` within [`WsConfig::handshake_timeout`].
+    pub(crate) async fn within_timeout<T>(
+        &self,
+        open: impl std::future::Future<Output = Result<T, ConnectError>>,
+    ) -> Result<T, ConnectError> {
         let limit = self.config.handshake_timeout;
-        let url = self.url.clone();
-        tokio::time::timeout(limit, self.open())
+        tokio::time::timeout(limit, open)
             .await
-            .map_err(|_| ConnectError::Timeout { url, after: limit })?
+            .map_err(|_| ConnectError::Timeout {
+                url: self.url.clone(),
+                after: limit,
+            })?
+    }
+
+    /// Opens a WebSocket, offering the session subprotocol if `offer`;
+    /// true if the server selected it. A server that does not select it is
+    /// dialed again without the offer (tungstenite fails an upgrade whose
+    /// response selects none of the offered subprotocols).
+    pub(crate) async fn dial(&self, offer: bool) -> Result<(ClientTransport, bool), ConnectError> {
+        match self.open(offer).await {
+            Err(ConnectError::Handshake(WsError::Protocol(ProtocolError::SecWebSocketSubProtocolError(
+                SubProtocolError::NoSubProtocol,
+            )))) if offer => Ok((self.open(false).await?.0, false)),
+            opened => opened,
+        }
     }
 
     /// The TLS handshake of a `wss://` connection, with the configured
@@ -167,7 +239,7 @@ impl ClientBuilder {
         Ok(MaybeTlsStream::Rustls(tls))
     }
 
-    async fn open(self) -> Result<Connection, ConnectError> {
+    async fn open(&self, offer: bool) -> Result<(ClientTransport, bool), ConnectError> {
         let url = self.url.as_str();
         let invalid = |reason: &str| ConnectError::InvalidUrl {
             url: url.to_owned(),
@@ -187,6 +259,10 @@ impl ClientBuilder {
             let (name, value) = header.ok_or_else(|| ConnectError::InvalidHeader { name: name.clone() })?;
             request.headers_mut().append(name, value);
         }
+        if offer {
+            let protocol = HeaderValue::from_static(SUBPROTOCOL);
+            request.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+        }
         let host = request.uri().host().ok_or_else(|| invalid("no host"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
         let port = request.uri().port_u16().unwrap_or(if tls { 443 } else { 80 });
@@ -205,14 +281,16 @@ impl ClientBuilder {
         #[cfg(not(feature = "tls"))]
         let stream = MaybeTlsStream::Plain(stream);
         let config = Some(self.config.websocket());
-        let (ws, _response) =
+        let (ws, response) =
             tokio_tungstenite::client_async_with_config(request, Watched::before_handshake(stream), config)
                 .await
                 .map_err(ConnectError::from_ws)?;
-        let transport = WsTransport::watched(ws, Role::Client, &self.config);
-        Ok(Connection {
-            builder: PeerBuilder::with_config(self.config.peer),
-            transport,
-        })
+        let selected = offer && selects_session(response.headers());
+        Ok((WsTransport::watched(ws, Role::Client, &self.config), selected))
     }
+}
+
+/// Whether an upgrade's response (the 101) selected the session subprotocol.
+fn selects_session(headers: &HeaderMap) -> bool {
+    headers.get(header::SEC_WEBSOCKET_PROTOCOL).map(HeaderValue::as_bytes) == Some(SUBPROTOCOL.as_bytes())
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use duplexrpc_core::PeerConfig;
+use duplexrpc_core::session::SessionConfig;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Settings of a WebSocket endpoint (server or client).
@@ -38,7 +39,8 @@ pub struct WsConfig {
     /// Larger messages are unaffected: the buffer grows to hold them.
     pub read_buffer_size: usize,
     /// Server only: most connections at once (default 10,000); further
-    /// handshakes are refused with HTTP 503 before the upgrade.
+    /// handshakes are refused with HTTP 503 before the upgrade. A detached
+    /// resumable session counts as a connection until it ends.
     pub max_connections: usize,
     /// Server only: the `Origin` header values a handshake may carry, compared
     /// ASCII-case-insensitively (e.g. `https://app.example.com`). `None` (the
@@ -100,6 +102,13 @@ pub struct WsConfig {
     /// closes. Shared by every connection whose config is a clone of this
     /// one (all of a server's).
     pub max_large_message_bytes: usize,
+    /// Resumable sessions (default `None`: off). A server selects the
+    /// subprotocol `duplexrpc.session.v1` when a client offers it (with a
+    /// handshake hook, turn them on with [`crate::Server::sessions`]); see
+    /// the README's "Resumable sessions". A client uses
+    /// [`crate::Reconnect::resumable`].
+    pub sessions: Option<SessionConfig>,
+
     /// Bytes taken under `max_large_message_bytes` now, shared by clones.
     pub(crate) large_message_bytes: Arc<AtomicUsize>,
 }
@@ -120,6 +129,7 @@ impl Default for WsConfig {
             message_timeout: Some(Duration::from_secs(30)),
             max_pending_handshakes: 20_000,
             max_large_message_bytes: 1 << 30,
+            sessions: None,
             large_message_bytes: Arc::default(),
         }
     }
@@ -202,6 +212,12 @@ impl WsConfig {
     /// Sets [`WsConfig::max_large_message_bytes`].
     pub fn max_large_message_bytes(mut self, bytes: usize) -> Self {
         self.max_large_message_bytes = bytes;
+        self
+    }
+
+    /// Sets [`WsConfig::sessions`].
+    pub fn sessions(mut self, sessions: Option<SessionConfig>) -> Self {
+        self.sessions = sessions;
         self
     }
 

@@ -54,6 +54,11 @@ pub enum ConnectError {
     /// Registering the client's services failed (e.g. a duplicate method name).
     #[error("connection setup failed: {0}")]
     Setup(String),
+    /// The first exchange of a resumable session (`#new` / `#session`,
+    /// `#resume` / `#resumed`) failed: the connection ended or the server's
+    /// answer was not one.
+    #[error("session handshake failed: {0}")]
+    Session(String),
 }
 
 impl ConnectError {

@@ -4,6 +4,11 @@
 //!   callback that registers services, stop gracefully.
 //! * [`connect`]: open a `ws://` connection, register the client's own
 //!   services, start it, and call the server through typed stubs.
+//! * [`Reconnect`]: a client that reconnects with backoff; with
+//!   [`Reconnect::resumable`] and a server with sessions on
+//!   ([`WsConfig::sessions`], [`Server::sessions`]), a dropped connection
+//!   is resumed with nothing lost: one peer across the gap, pending calls
+//!   both ways, streams and broadcasts delivered exactly once, in order.
 //!
 //! Text frames carry JSON-RPC; a binary frame closes the connection with code
 //! 1003 and a reason. Each connection reads with an 8 KiB buffer (tungstenite's
@@ -48,6 +53,7 @@ mod error;
 mod handshake;
 mod reconnect;
 mod server;
+mod session;
 mod status;
 mod transport;
 

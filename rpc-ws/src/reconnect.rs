@@ -7,17 +7,25 @@
 //! `RpcError::Disconnected` and are never retried (a call may have had
 //! effects); streams end with `Disconnected`, so the application knows to
 //! resubscribe (e.g. on [`ConnectionEvent::Connected`]).
+//!
+//! A resumable client ([`Reconnect::resumable`]) keeps one peer across
+//! dropped connections instead: pending calls, streams and the server's
+//! calls into the client go on after [`ConnectionEvent::Resumed`]; only a
+//! session that cannot be resumed fails them, with `RpcError::SessionLost`
+//! ([`ConnectionEvent::SessionLost`], then a fresh session).
 
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
 
+use duplexrpc_core::session::SessionConfig;
 use duplexrpc_core::{Peer, PeerSlot, RegisterError};
 use tokio::task::JoinHandle;
 
 use crate::client::{ClientBuilder, Connection};
 use crate::error::ConnectError;
+use crate::session::{self, Resumed, Session};
 
 /// When to try again.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,14 +92,27 @@ impl Backoff {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum ConnectionEvent {
-    /// Connected (again); `attempt` is 0 for the first connection.
+    /// Connected (again); `attempt` is 0 for the first connection. For a
+    /// resumable client: a fresh session started (nothing carried over).
     Connected {
         /// How many reconnect attempts this took.
         attempt: u32,
     },
-    /// The connection dropped; a reconnect follows.
+    /// The connection dropped; a reconnect (or a resume) follows.
     Disconnected {
         /// Why, as the peer saw it.
+        reason: Arc<str>,
+    },
+    /// The session went on over a new connection: nothing was lost.
+    Resumed {
+        /// How many attempts this took.
+        attempt: u32,
+    },
+    /// The session could not be resumed (resume window expired, replay
+    /// buffer overflowed, the server lost it, ...): what was pending in it
+    /// failed with `RpcError::SessionLost`; a fresh session follows.
+    SessionLost {
+        /// Why.
         reason: Arc<str>,
     },
     /// An attempt failed; the next comes after `delay`.
@@ -131,6 +152,7 @@ pub struct Reconnect {
     builder: ClientBuilder,
     backoff: Backoff,
     events: Option<Arc<Events>>,
+    sessions: Option<SessionConfig>,
 }
 
 impl fmt::Debug for Reconnect {
@@ -138,6 +160,7 @@ impl fmt::Debug for Reconnect {
         f.debug_struct("Reconnect")
             .field("url", &self.builder.url())
             .field("backoff", &self.backoff)
+            .field("sessions", &self.sessions)
             .finish_non_exhaustive()
     }
 }
@@ -155,7 +178,42 @@ impl Reconnect {
             builder,
             backoff: Backoff::default(),
             events: None,
+            sessions: None,
         }
+    }
+
+    /// Resumable sessions (default off) with the default
+    /// [`SessionConfig`]: see [`Reconnect::sessions`].
+    pub fn resumable(mut self, resumable: bool) -> Self {
+        self.sessions = resumable.then(SessionConfig::default);
+        self
+    }
+
+    /// Resumable sessions with `config` (its window is the server's, sent
+    /// in `#session`): the client offers the subprotocol
+    /// `duplexrpc.session.v1`, and while the server keeps the session, a
+    /// dropped connection is resumed on the next one with nothing lost:
+    /// the same peer, its pending calls both ways, its streams. A server
+    /// without sessions gets a plain connection (today's behaviour). See
+    /// the README's "Resumable sessions".
+    ///
+    /// ```no_run
+    /// use duplexrpc_ws::{ConnectionEvent, Reconnect};
+    /// # async fn f() -> Result<(), duplexrpc_ws::ConnectError> {
+    /// let client = Reconnect::new("ws://127.0.0.1:9000/")
+    ///     .resumable(true)
+    ///     .on_event(|event| match event {
+    ///         ConnectionEvent::Resumed { .. } => eprintln!("resumed, nothing lost"),
+    ///         ConnectionEvent::SessionLost { reason } => eprintln!("session lost: {reason}"),
+    ///         _ => {}
+    ///     })
+    ///     .connect(|_conn| Ok(()))
+    ///     .await?;
+    /// # drop(client); Ok(()) }
+    /// ```
+    pub fn sessions(mut self, config: SessionConfig) -> Self {
+        self.sessions = Some(config);
+        self
     }
 
     /// Sets the backoff.
@@ -180,16 +238,25 @@ impl Reconnect {
         let setup: Arc<Setup> = Arc::new(setup);
         let slot = PeerSlot::new(self.builder.settings().peer.call_timeout);
         let first = self.open(&setup).await?;
-        slot.connect(&first);
+        slot.connect(&first.peer);
         self.emit(&ConnectionEvent::Connected { attempt: 0 });
         let supervisor = tokio::spawn(self.supervise(slot.clone(), first, setup));
         Ok(ReconnectingClient { slot, supervisor })
     }
 
-    async fn open(&self, setup: &Arc<Setup>) -> Result<Peer, ConnectError> {
-        let mut conn = self.builder.clone().connect().await?;
+    async fn open(&self, setup: &Arc<Setup>) -> Result<Current, ConnectError> {
+        let (mut conn, session) = match &self.sessions {
+            None => (self.builder.clone().connect().await?, None),
+            Some(config) => {
+                let dialed = session::open(&self.builder, config).await?;
+                (dialed.connection, dialed.session)
+            }
+        };
         setup(&mut conn).map_err(|e| ConnectError::Setup(e.to_string()))?;
-        Ok(conn.start())
+        Ok(Current {
+            peer: conn.start(),
+            session,
+        })
     }
 
     fn emit(&self, event: &ConnectionEvent) {
@@ -199,26 +266,102 @@ impl Reconnect {
         }
     }
 
-    async fn supervise(self, slot: PeerSlot, mut current: Peer, setup: Arc<Setup>) {
+    async fn supervise(self, slot: PeerSlot, mut current: Current, setup: Arc<Setup>) {
         loop {
             tokio::select! {
                 _ = slot.stopped() => {
-                    current.close().await;
+                    current.peer.close().await;
                     return;
                 }
-                _ = current.closed() => {}
+                _ = current.peer.closed() => {}
+                GaveUp = self.keep(&current) => {
+                    slot.peer().close().await;
+                    return;
+                }
             }
-            let reason = current.close_reason().unwrap_or_else(|| "connection closed".into());
-            self.emit(&ConnectionEvent::Disconnected { reason });
+            match current.session.as_ref().and_then(Session::lost_reason) {
+                Some(reason) => self.emit(&ConnectionEvent::SessionLost { reason: reason.into() }),
+                None => {
+                    let reason = current
+                        .peer
+                        .close_reason()
+                        .unwrap_or_else(|| "connection closed".into());
+                    self.emit(&ConnectionEvent::Disconnected { reason });
+                }
+            }
             match self.reconnect(&slot, &setup).await {
-                Some(peer) => current = peer,
+                Some(next) => current = next,
                 None => return,
             }
         }
     }
 
+    /// Resumes the session of `current` every time its connection drops;
+    /// pending (the peer's end tells the rest) once it is over, lost or
+    /// given up (`GaveUp`: the backoff's attempts ran out).
+    async fn keep(&self, current: &Current) -> GaveUp {
+        let Some(session) = &current.session else {
+            return std::future::pending().await;
+        };
+        while session.handle.detached().await.is_ok() {
+            self.emit(&ConnectionEvent::Disconnected {
+                reason: "connection lost".into(),
+            });
+            let outcome = tokio::select! {
+                _ = session.handle.ended() => break,
+                outcome = self.resume(session) => outcome,
+            };
+            match outcome {
+                Some(Resumed::Resumed(used)) => session::settled(&session.handle, &used).await,
+                Some(Resumed::Lost(reason)) => {
+                    session.handle.lose(reason);
+                    break;
+                }
+                None => return GaveUp,
+            }
+        }
+        std::future::pending().await
+    }
+
+    /// Tries to resume `session` until it resumes or is lost (`Some`), or
+    /// the backoff's attempts run out (`None`).
+    async fn resume(&self, session: &Session) -> Option<Resumed> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match session::resume(&self.builder, session).await {
+                Ok(resumed @ Resumed::Resumed(_)) => {
+                    self.emit(&ConnectionEvent::Resumed { attempt });
+                    return Some(resumed);
+                }
+                Ok(lost) => return Some(lost),
+                Err(error) => {
+                    self.retry_or_give_up(attempt, &error).await?;
+                }
+            }
+        }
+    }
+
+    /// After failed attempt `attempt`: waits the backoff's delay (`Some`),
+    /// or gives up (`None`, [`ConnectionEvent::GaveUp`] emitted).
+    async fn retry_or_give_up(&self, attempt: u32, error: &ConnectError) -> Option<()> {
+        if self.backoff.max_attempts.is_some_and(|max| attempt >= max) {
+            tracing::debug!(%error, "giving up reconnecting");
+            self.emit(&ConnectionEvent::GaveUp);
+            return None;
+        }
+        let delay = self.backoff.delay(attempt);
+        self.emit(&ConnectionEvent::Retrying {
+            attempt,
+            error: error.to_string(),
+            delay,
+        });
+        tokio::time::sleep(delay).await;
+        Some(())
+    }
+
     /// Tries until connected (`Some`), stopped or out of attempts (`None`).
-    async fn reconnect(&self, slot: &PeerSlot, setup: &Arc<Setup>) -> Option<Peer> {
+    async fn reconnect(&self, slot: &PeerSlot, setup: &Arc<Setup>) -> Option<Current> {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -226,34 +369,35 @@ impl Reconnect {
                 _ = slot.stopped() => return None,
                 outcome = self.open(setup) => outcome,
             };
-            match outcome {
-                Ok(peer) => {
-                    slot.connect(&peer);
+            let error = match outcome {
+                Ok(current) => {
+                    slot.connect(&current.peer);
                     self.emit(&ConnectionEvent::Connected { attempt });
-                    return Some(peer);
+                    return Some(current);
                 }
-                Err(error) if self.backoff.max_attempts.is_some_and(|max| attempt >= max) => {
-                    tracing::debug!(%error, "giving up reconnecting");
-                    self.emit(&ConnectionEvent::GaveUp);
-                    slot.peer().close().await;
-                    return None;
-                }
-                Err(error) => {
-                    let delay = self.backoff.delay(attempt);
-                    self.emit(&ConnectionEvent::Retrying {
-                        attempt,
-                        error: error.to_string(),
-                        delay,
-                    });
-                    tokio::select! {
-                        _ = slot.stopped() => return None,
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                }
+                Err(error) => error,
+            };
+            let waited = tokio::select! {
+                _ = slot.stopped() => return None,
+                waited = self.retry_or_give_up(attempt, &error) => waited,
+            };
+            if waited.is_none() {
+                slot.peer().close().await;
+                return None;
             }
         }
     }
 }
+
+/// The client's current connection: its peer and, for a resumable
+/// client, its session.
+struct Current {
+    peer: Peer,
+    session: Option<Session>,
+}
+
+/// The backoff's attempts ran out.
+struct GaveUp;
 
 /// A client that stays connected; see [`Reconnect`].
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use duplexrpc_core::transport::CloseReason;
+use duplexrpc_core::transport::{CloseReason, Transport};
 use duplexrpc_core::{Peer, PeerBuilder, RegisterError};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -27,6 +27,7 @@ use super::http::{self, Kind};
 use super::{ConnectionInfo, Services};
 use crate::config::WsConfig;
 use crate::handshake::{HandshakeRequest, Rejection, RequestHead};
+use crate::session::{self, Store};
 use crate::transport::{Watched, WsTransport};
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -118,6 +119,8 @@ pub(crate) struct Shared<A> {
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) stop: CancellationToken,
     pub(crate) tasks: TaskTracker,
+    /// The resumable sessions, when [`WsConfig::sessions`] is on.
+    pub(crate) sessions: Option<Store<A>>,
 }
 
 impl<A> Endpoint<A> {
@@ -141,18 +144,20 @@ impl<A> Endpoint<A> {
         self.shared.tasks.wait().await;
     }
 
-    /// Connections open now (upgraded and not yet finished).
+    /// Connections open now (upgraded and not yet finished); a resumable
+    /// session counts as one until it ends, detached or not.
     pub fn connections(&self) -> usize {
         self.shared.config.max_connections - self.shared.slots.available_permits()
     }
 }
 
 /// An upgrade request that passed every check: the connection's slot and
-/// what its setup will see.
-struct Admitted<A> {
-    slot: OwnedSemaphorePermit,
-    info: ConnectionInfo<A>,
-    deadline: Instant,
+/// what its setup will see. A session connection may come without a slot
+/// when all are taken: it may only resume (its session holds one).
+pub(crate) struct Admitted<A> {
+    pub(crate) slot: Option<OwnedSemaphorePermit>,
+    pub(crate) info: ConnectionInfo<A>,
+    pub(crate) deadline: Instant,
 }
 
 impl<A: Send + Sync + 'static> Endpoint<A> {
@@ -186,7 +191,8 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
                 "WebSocket needs HTTP/1.1",
             ));
         };
-        let admitted = match self.admit(&head, remote_addr, deadline).await {
+        let session = self.shared.sessions.is_some() && session::offers(&head.headers);
+        let admitted = match self.admit(&head, remote_addr, deadline, session).await {
             Ok(admitted) => admitted,
             Err(rejection) => return http::rejected(rejection),
         };
@@ -197,7 +203,7 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
         let endpoint = self.clone();
         let starting = Box::pin(async move {
             match on_upgrade.await {
-                Ok(upgraded) => Some(endpoint.start_upgraded::<S>(upgraded, admitted).await),
+                Ok(upgraded) => endpoint.start_upgraded::<S>(upgraded, admitted, session).await,
                 Err(e) => {
                     tracing::debug!(remote = %remote_addr, error = %e, "upgrade failed");
                     None
@@ -208,13 +214,17 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
         let task = async move {
             let started = starting.await;
             if let Some(running) = &started {
-                endpoint.run(&running.peer).await;
+                endpoint.run(running).await;
             }
             // The slot is free once the connection has finished.
             drop(started);
         };
         self.shared.tasks.spawn(task);
-        http::switching_protocols(&accept)
+        let mut response = http::switching_protocols(&accept);
+        if session {
+            session::select(response.headers_mut());
+        }
+        response
     }
 
     fn is_health_path(&self, path: &str) -> bool {
@@ -224,19 +234,22 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
     /// The checks of an upgrade request, in order: stopping (503), a free
     /// slot (503), the Origin allow-list (403), the hook (its refusal; 503 if
     /// it does not finish by `deadline`). The slot is taken only once the
-    /// hook accepts, so requests waiting on a slow hook hold none.
+    /// hook accepts, so requests waiting on a slow hook hold none. A
+    /// `session` connection passes without a slot when none is free (it may
+    /// be a resume, whose session holds one).
     async fn admit(
         &self,
         head: &hyper::http::request::Parts,
         remote_addr: SocketAddr,
         deadline: Instant,
+        session: bool,
     ) -> Result<Admitted<A>, Rejection> {
         let shared = &self.shared;
         if shared.stop.is_cancelled() {
             return Err(Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "server shutting down"));
         }
         let full = || Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
-        if shared.slots.available_permits() == 0 {
+        if shared.slots.available_permits() == 0 && !session {
             return Err(full());
         }
         // A present but unreadable Origin matches nothing.
@@ -251,7 +264,11 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
         let auth = tokio::time::timeout_at(deadline, (shared.hook)(request.clone()))
             .await
             .map_err(|_| Rejection::new(StatusCode::SERVICE_UNAVAILABLE, "handshake timed out"))??;
-        let slot = shared.slots.clone().try_acquire_owned().map_err(|_| full())?;
+        let slot = match shared.slots.clone().try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            Err(_) if session => None,
+            Err(_) => return Err(full()),
+        };
         let head = &request.request;
         let info = ConnectionInfo {
             remote_addr,
@@ -265,15 +282,36 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
 
     /// Sets the connection up and starts it (closed with 1011 if its setup
     /// fails).
-    async fn start<S>(&self, ws: WebSocketStream<Watched<S>>, admitted: Admitted<A>) -> Running
+    async fn start<S>(&self, ws: WebSocketStream<Watched<S>>, admitted: Admitted<A>) -> Option<Running>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let Admitted { slot, info, deadline } = admitted;
-        let config = &self.shared.config;
-        let mut builder = PeerBuilder::with_config(config.peer.clone());
+        let transport = WsTransport::watched(ws, Role::Server, &self.shared.config);
+        let peer = self.start_on(transport, info, deadline).await;
+        Some(Running {
+            peer,
+            _slot: slot,
+            session: None,
+        })
+    }
+
+    /// Runs the setup, then starts the peer on `transport` (closed with
+    /// 1011 if the setup failed). Not an `async fn`: see
+    /// `session::exchange` (the explicit `Send`).
+    #[allow(clippy::manual_async_fn)]
+    pub(crate) fn start_on<T: Transport>(
+        &self,
+        transport: T,
+        info: ConnectionInfo<A>,
+        deadline: Instant,
+    ) -> impl Future<Output = Peer> + Send + '_ {
+        async move { self.start_on_inner(transport, info, deadline).await }
+    }
+
+    async fn start_on_inner<T: Transport>(&self, transport: T, info: ConnectionInfo<A>, deadline: Instant) -> Peer {
+        let mut builder = PeerBuilder::with_config(self.shared.config.peer.clone());
         let setup_result = self.shared.setup.run(&mut builder, info, deadline).await;
-        let transport = WsTransport::watched(ws, Role::Server, config);
         let peer = builder.start_transport(transport);
         match setup_result {
             Ok(()) => {}
@@ -286,14 +324,14 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
                 peer.close_with(CloseReason::new(1011, "server setup timed out")).await;
             }
         }
-        Running { peer, _slot: slot }
+        peer
     }
 
     /// Starts the connection over the socket hyper hands over: the socket
     /// itself when it is an `S` (what the standalone server serves, and
     /// axum's plain TCP), so that the connection reads and writes it
     /// directly; otherwise hyper's type-erased [`Upgraded`].
-    async fn start_upgraded<S>(&self, upgraded: Upgraded, admitted: Admitted<A>) -> Running
+    async fn start_upgraded<S>(&self, upgraded: Upgraded, admitted: Admitted<A>, session: bool) -> Option<Running>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -303,9 +341,19 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
                 // hyper's read buffer (8 KiB) goes now, not with the connection.
                 let read = read_buf.to_vec();
                 drop(read_buf);
+                if session {
+                    let io = Watched::after_handshake(Box::new(io.into_inner()) as session::Io, &read);
+                    let ws = WebSocketStream::from_partially_read(io, read, Role::Server, config).await;
+                    return self.start_session(ws, admitted).await;
+                }
                 let io = Watched::after_handshake(io.into_inner(), &read);
                 let ws = WebSocketStream::from_partially_read(io, read, Role::Server, config).await;
                 self.start(ws, admitted).await
+            }
+            Err(upgraded) if session => {
+                let io = Watched::after_handshake(Box::new(TokioIo::new(upgraded)) as session::Io, &[]);
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, config).await;
+                self.start_session(ws, admitted).await
             }
             Err(upgraded) => {
                 let io = Watched::after_handshake(TokioIo::new(upgraded), &[]);
@@ -317,32 +365,57 @@ impl<A: Send + Sync + 'static> Endpoint<A> {
 
     /// Waits until the connection ends or the endpoint stops (then closes
     /// it gracefully), and then until it has finished.
-    async fn run(&self, peer: &Peer) {
+    async fn run(&self, running: &Running) {
+        let peer = &running.peer;
+        let reason = match running.session {
+            Some(_) => SESSION_SHUTTING_DOWN,
+            None => SHUTTING_DOWN,
+        };
         tokio::select! {
             _ = peer.closed() => {}
             // Boxed: its timers are needed once, at the stop.
-            _ = self.shared.stop.cancelled() => Box::pin(self.shut_down(peer)).await,
+            _ = self.shared.stop.cancelled() => Box::pin(self.shut_down(peer, reason)).await,
         }
         peer.finished().await;
     }
 
     /// Lets the connection's calls finish, for at most the grace period,
-    /// then closes it with 1001.
-    async fn shut_down(&self, peer: &Peer) {
+    /// then closes it with `reason`: 1001, or 1000 for a session (it ends
+    /// for good: 1001 would let the client resume it).
+    async fn shut_down(&self, peer: &Peer, reason: CloseReason) {
         let _ = tokio::time::timeout(self.shared.config.shutdown_grace, quiesce(peer)).await;
-        peer.close_with(SHUTTING_DOWN).await;
+        peer.close_with(reason).await;
     }
 }
 
-/// A started connection: its peer, and the slot it holds until it has
-/// finished (freed when this is dropped).
-struct Running {
+/// A started connection: its peer, the slot it holds until it has
+/// finished (freed when this is dropped), and for a session its place in
+/// the session store (given back then too). A session's task runs until
+/// the session is over, across its connections: a detached session keeps
+/// its slot.
+pub(crate) struct Running {
     peer: Peer,
-    _slot: OwnedSemaphorePermit,
+    _slot: Option<OwnedSemaphorePermit>,
+    session: Option<Box<dyn Send + Sync>>,
+}
+
+impl Running {
+    /// A session's first connection.
+    pub(crate) fn session(peer: Peer, slot: OwnedSemaphorePermit, registered: Box<dyn Send + Sync>) -> Self {
+        Running {
+            peer,
+            _slot: Some(slot),
+            session: Some(registered),
+        }
+    }
 }
 
 /// The close a graceful stop sends to every connection.
 const SHUTTING_DOWN: CloseReason = CloseReason::new(1001, "server shutting down");
+
+/// The close a graceful stop sends to a session's connection: a normal
+/// close, which ends the session (1001 would let the client resume).
+const SESSION_SHUTTING_DOWN: CloseReason = CloseReason::new(1000, "server shutting down");
 
 /// Completes once the connection has no call running in either direction
 /// (seen twice, 10 ms apart: a handler that just finished is then done

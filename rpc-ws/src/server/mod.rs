@@ -2,15 +2,17 @@
 //! graceful stop), its HTTP side, and the standalone accept loop.
 
 mod accept;
-mod endpoint;
+pub(crate) mod endpoint;
 pub(crate) mod http;
 mod services;
+mod session;
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use duplexrpc_core::session::SessionConfig;
 use duplexrpc_core::{Peer, PeerBuilder, RegisterError};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::Semaphore;
@@ -20,6 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::WsConfig;
 use crate::handshake::{HandshakeRequest, Rejection};
+use crate::session::{AuthCheck, Store};
 pub use endpoint::Endpoint;
 use endpoint::{Hook, Setup, Shared};
 pub use services::Services;
@@ -58,6 +61,7 @@ pub struct EndpointBuilder<A = ()> {
     config: WsConfig,
     health_path: Option<String>,
     hook: Hook<A>,
+    auth: AuthCheck<A>,
 }
 
 impl<A> std::fmt::Debug for EndpointBuilder<A> {
@@ -76,6 +80,7 @@ impl Endpoint {
             config: WsConfig::default(),
             health_path: None,
             hook: Arc::new(|_| Box::pin(std::future::ready(Ok(())))),
+            auth: AuthCheck::compare(),
         }
     }
 }
@@ -118,7 +123,19 @@ impl<A: Send + Sync + 'static> EndpointBuilder<A> {
             config: self.config,
             health_path: self.health_path,
             hook,
+            // Resumes compare auth values only once `sessions` says how.
+            auth: AuthCheck::refuse(),
         }
+    }
+
+    /// Turns resumable sessions on (`Some`) or off; see [`Server::sessions`].
+    pub fn sessions(mut self, sessions: Option<SessionConfig>) -> Self
+    where
+        A: PartialEq + Clone,
+    {
+        self.config.sessions = sessions;
+        self.auth = AuthCheck::compare();
+        self
     }
 
     /// The endpoint, with a synchronous setup; see [`Server::serve`].
@@ -143,6 +160,13 @@ impl<A: Send + Sync + 'static> EndpointBuilder<A> {
     }
 
     fn with_setup(self, setup: Setup<A>) -> Endpoint<A> {
+        if self.config.sessions.is_some() && !self.auth.compares() {
+            tracing::warn!(
+                "sessions are on but every resume will be refused (#lost auth): with a handshake hook, \
+                 turn them on with `.sessions(..)` after `.on_handshake(..)`"
+            );
+        }
+        let sessions = self.config.sessions.clone().map(|config| Store::new(config, self.auth));
         Endpoint {
             shared: Arc::new(Shared {
                 slots: Arc::new(Semaphore::new(self.config.max_connections)),
@@ -152,6 +176,7 @@ impl<A: Send + Sync + 'static> EndpointBuilder<A> {
                 setup,
                 stop: CancellationToken::new(),
                 tasks: TaskTracker::new(),
+                sessions,
             }),
         }
     }
@@ -288,6 +313,39 @@ impl<A: Send + Sync + 'static> Server<A> {
         Fut: Future<Output = Result<B, Rejection>> + Send + 'static,
     {
         self.with_builder(|builder| builder.on_handshake_async(hook))
+    }
+
+    /// Turns resumable sessions on (`Some`, default off): a client that
+    /// offers the subprotocol `duplexrpc.session.v1` (e.g.
+    /// [`crate::Reconnect::resumable`]) keeps its connection's peer, pending
+    /// calls, streams and groups across a dropped connection, for
+    /// [`SessionConfig::window`]; other clients are served as before. See
+    /// the README's "Resumable sessions".
+    ///
+    /// A resume runs the handshake hook again and is refused unless its
+    /// auth value equals the session's (`==`). Without a hook,
+    /// [`WsConfig::sessions`] does the same; with one, set sessions here
+    /// (after the hook), where the auth type is known to compare.
+    ///
+    /// ```
+    /// use duplexrpc_core::session::SessionConfig;
+    /// use duplexrpc_ws::{Rejection, Server};
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let server = Server::bind("127.0.0.1:0")
+    ///     .await
+    ///     .unwrap()
+    ///     .on_handshake(|req| req.bearer_token().map(str::to_owned).ok_or_else(|| Rejection::unauthorized("no token")))
+    ///     .sessions(Some(SessionConfig::default()));
+    /// let handle = server.serve(|_conn, _info| Ok(()));
+    /// handle.stop().await;
+    /// # });
+    /// ```
+    pub fn sessions(mut self, sessions: Option<SessionConfig>) -> Self
+    where
+        A: PartialEq + Clone,
+    {
+        self.builder = self.builder.sessions(sessions);
+        self
     }
 
     fn with_builder<B>(self, f: impl FnOnce(EndpointBuilder<A>) -> EndpointBuilder<B>) -> Server<B> {
