@@ -196,6 +196,7 @@ pub fn charts_for(lines: &[Value], base: &str) -> anyhow::Result<Vec<String>> {
     };
     let (g, s) = series_of(lines, "big_summary", &size, "mib_per_s");
     emit("big", vec![("echo of big params: MiB/s".into(), "MiB/s".into(), g, s)])?;
+    written.extend(crate::scale::charts(lines, base)?);
     Ok(written)
 }
 

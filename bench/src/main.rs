@@ -30,6 +30,8 @@
 //!                 [--keep] [--out FILE.jsonl]   (instructions and syscalls per call, see cost.rs)
 //!   big           [--systems a,b] [--sizes 64k,1m,8m] [--repeats 3] [--warmup 0.5]
 //!                 [--duration 3] [--out FILE.jsonl]   (echo of big params, see big.rs)
+//!   scale         [--connections 100000] [--clients 4] [--parallel 128] [--settle 2] [--quick]
+//!                 [--systems ours,tungstenite-hand-rolled] [--out FILE.jsonl]   (see scale.rs)
 //!   chart         FILE.jsonl ...                            (SVG charts of saved runs)
 //!   table         FILE.jsonl                                (re-print a saved run)
 //!   list
@@ -47,6 +49,8 @@ usage: bench [run] [--quick] [--systems a,b] [--workloads seq,pipe64,...] [--rep
        bench big [--systems ours,tungstenite-jsonrpc] [--sizes 64k,1m,8m] [--repeats 3]
                  [--warmup 0.5] [--duration 3] [--out FILE.jsonl]
                                    echo of big params: MiB/s and server peak RSS
+       bench scale [--connections 100000] [--clients 4] [--parallel 128] [--quick] [--out FILE.jsonl]
+                                   100,000 connections on one server: accept rate, RSS per conn, broadcast
        bench chart FILE.jsonl ...  SVG charts of saved runs (FILE-calls.svg, -instructions.svg, -big.svg)
        bench table FILE.jsonl      re-print a saved run
        bench list                  the systems
@@ -58,6 +62,7 @@ mod chart;
 mod common;
 mod cost;
 mod orchestrate;
+mod scale;
 mod systems;
 
 use std::collections::HashMap;
@@ -153,6 +158,7 @@ fn main() -> anyhow::Result<()> {
         "run" => orchestrate::run_cmd(&args),
         "cost" => cost::cost_cmd(&args),
         "big" => big::big_cmd(&args),
+        "scale" | "scale-server" | "scale-client" => scale::mode(&mode, &args),
         "chart" => chart::chart_cmd(&args),
         "table" => orchestrate::saved_run(&args).and_then(|text| {
             orchestrate::table_cmd(&text)?;
