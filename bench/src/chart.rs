@@ -146,7 +146,7 @@ pub fn series_of(
 }
 
 /// Writes every chart `lines` has data for, named `<base>-calls.svg`,
-/// `<base>-instructions.svg`, `<base>-big.svg`; returns the paths written.
+/// `<base>-instructions.svg`, `<base>-big.svg`, `<base>-scale.svg`; returns the paths written.
 pub fn charts_for(lines: &[Value], base: &str) -> anyhow::Result<Vec<String>> {
     let mut written = vec![];
     let workload = |l: &Value| l["workload"].as_str().unwrap_or("").to_string();
@@ -196,7 +196,26 @@ pub fn charts_for(lines: &[Value], base: &str) -> anyhow::Result<Vec<String>> {
     };
     let (g, s) = series_of(lines, "big_summary", &size, "mib_per_s");
     emit("big", vec![("echo of big params: MiB/s".into(), "MiB/s".into(), g, s)])?;
-    written.extend(crate::scale::charts(lines, base)?);
+    let state = |l: &Value| format!("{} conns, {}", l["conns"], l["state"].as_str().unwrap_or(""));
+    let (g, s) = series_of(lines, "scale_memory", &state, "kib_per_conn");
+    let (ga, sa) = series_of(lines, "scale", &|l| format!("{} conns", l["conns"]), "accept_per_s");
+    emit(
+        "scale",
+        vec![
+            (
+                "server memory per connection (bench scale)".into(),
+                "KiB per connection".into(),
+                g,
+                s,
+            ),
+            (
+                "connections accepted per second (bench scale)".into(),
+                "connections/s".into(),
+                ga,
+                sa,
+            ),
+        ],
+    )?;
     Ok(written)
 }
 

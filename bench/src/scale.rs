@@ -23,26 +23,19 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use duplexrpc_cluster::Registry;
-use duplexrpc_core::{Notification, RpcError};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::{Semaphore, broadcast, mpsc, watch};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio::sync::mpsc;
 
 use crate::Args;
-use crate::chart::{Series, write_svg};
-use crate::common::{cpu_seconds, peak_rss_kib, rss_kib, runtime};
-use crate::orchestrate::{Proc, append, exe, free_port, fx, ratio, today};
-use crate::systems::ours::Adder;
+use crate::common::{cpu_seconds, peak_rss_kib, rss_kib};
+use crate::orchestrate::{Proc, append, exe, free_port, today};
+
+mod client;
+mod report;
+mod server;
 
 /// Our server.
 const OURS: &str = "ours";
@@ -50,33 +43,42 @@ const OURS: &str = "ours";
 const HAND: &str = "tungstenite-hand-rolled";
 /// Client sockets per source address (each address has 28,232 ephemeral ports).
 pub const PER_ADDR: usize = 20_000;
-/// The request every connection makes once.
-const CALL_FRAME: &str = r#"{"jsonrpc":"2.0","id":1,"method":"add","params":[1,2]}"#;
-
 /// `bench scale`, `bench scale-server`, `bench scale-client`.
 pub fn mode(mode: &str, args: &Args) -> anyhow::Result<()> {
     match mode {
-        "scale-server" => server_cmd(args),
-        "scale-client" => client_cmd(args),
+        "scale-server" => server::server_cmd(args),
+        "scale-client" => client::client_cmd(args),
         _ => scale_cmd(args),
     }
 }
 
-/// Raises RLIMIT_NOFILE (soft and hard; raising the hard limit needs root
-/// or CAP_SYS_RESOURCE, up to `fs.nr_open`) to at least `want`.
+/// File descriptors a process needs beyond its connections (std streams,
+/// the listener, the runtime's, a few in flight).
+const FD_MARGIN: u64 = 256;
+
+/// Raises RLIMIT_NOFILE to at least `want`: the soft limit up to the hard
+/// one, and the hard one too where the process may (root with
+/// CAP_SYS_RESOURCE, up to `fs.nr_open`).
 fn raise_fd_limit(want: u64) -> anyhow::Result<u64> {
     let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
     if soft >= want {
         return Ok(soft);
     }
-    rlimit::setrlimit(rlimit::Resource::NOFILE, want, want.max(hard))
-        .with_context(|| format!("raising RLIMIT_NOFILE from {soft}/{hard} to {want} (needs root, want <= fs.nr_open)"))?;
+    rlimit::setrlimit(rlimit::Resource::NOFILE, want, want.max(hard)).with_context(|| {
+        format!(
+            "RLIMIT_NOFILE is {soft} (hard {hard}) and this process may not raise it to {want} \
+             (raising the hard limit needs CAP_SYS_RESOURCE): at most {} connections per process here",
+            hard.saturating_sub(FD_MARGIN)
+        )
+    })?;
     Ok(want)
 }
 
 /// Nanoseconds since the epoch (the broadcast's stamp: one clock for every process).
 fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Lines of this process's stdin, on a channel (a thread reads them).
@@ -97,335 +99,6 @@ fn stdin_lines() -> mpsc::Receiver<String> {
 fn say(word: &str, v: Value) {
     println!("{word} {v}");
 }
-
-// ---------------------------------------------------------------- server
-
-/// Counts the connections set up and says `ACCEPTED` once all are.
-struct Tally {
-    n: AtomicUsize,
-    target: usize,
-    first: OnceLock<Instant>,
-}
-
-impl Tally {
-    fn accepted(&self) {
-        let first = *self.first.get_or_init(Instant::now);
-        if self.n.fetch_add(1, Relaxed) + 1 == self.target {
-            say("ACCEPTED", json!({"n": self.target, "secs": first.elapsed().as_secs_f64()}));
-        }
-    }
-}
-
-/// The `add` method our server serves (the `Adder` API of the benchmark).
-struct Calc;
-
-impl Adder for Calc {
-    async fn add(&self, a: i64, b: i64) -> Result<i64, RpcError> {
-        Ok(a.wrapping_add(b))
-    }
-    async fn echo(&self, s: String) -> Result<String, RpcError> {
-        Ok(s)
-    }
-}
-
-/// How a server sends one notification to every connection.
-enum Fanout {
-    /// Ours: the registry every connection was added to (the handle keeps the server running).
-    Ours(Registry, #[allow(dead_code)] duplexrpc_ws::ServerHandle),
-    /// Hand-rolled: every connection task holds a receiver.
-    Hand(broadcast::Sender<Utf8Bytes>),
-}
-
-impl Fanout {
-    /// Sends `n` to every connection; returns how many it was queued for.
-    async fn send(&self, n: &Notification) -> usize {
-        match self {
-            Fanout::Ours(registry, _) => registry.notify_all(n).await.unwrap_or(0),
-            Fanout::Hand(tx) => tx.send(Utf8Bytes::from(n.text().to_owned())).unwrap_or(0),
-        }
-    }
-}
-
-/// Our default server, `max_connections` raised to `conns`, every connection in a registry.
-fn serve_ours(listener: tokio::net::TcpListener, conns: usize, tally: Arc<Tally>) -> (Fanout, usize) {
-    let max = conns.max(duplexrpc_ws::WsConfig::default().max_connections);
-    let config = duplexrpc_ws::WsConfig::default().max_connections(max);
-    let registry = Registry::new();
-    let reg = registry.clone();
-    let handle = duplexrpc_ws::Server::from_listener(listener)
-        .with_config(config)
-        .serve(move |conn, _info| {
-            reg.add(conn.peer().clone());
-            conn.register(Calc.into_methods())?;
-            tally.accepted();
-            Ok(())
-        });
-    (Fanout::Ours(registry, handle), max)
-}
-
-/// The hand-rolled server's tungstenite config: the read buffer of ours
-/// (tungstenite's default 128 KiB would take 13 GiB at 100,000 connections).
-fn hand_config() -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(duplexrpc_ws::WsConfig::default().read_buffer_size)
-}
-
-/// The hand-rolled server: accept, handshake, one task per connection
-/// answering `add` and forwarding broadcasts (serialized once).
-fn serve_hand(listener: tokio::net::TcpListener, tally: Arc<Tally>) -> Fanout {
-    let (tx, _) = broadcast::channel::<Utf8Bytes>(16);
-    let fan = tx.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            };
-            let (rx, tally) = (tx.subscribe(), tally.clone());
-            tokio::spawn(async move {
-                let _ = sock.set_nodelay(true);
-                if let Ok(ws) = tokio_tungstenite::accept_async_with_config(sock, Some(hand_config())).await {
-                    tally.accepted();
-                    let _ = hand_conn(ws, rx).await;
-                }
-            });
-        }
-    });
-    Fanout::Hand(fan)
-}
-
-async fn hand_conn(mut ws: WebSocketStream<TcpStream>, mut rx: broadcast::Receiver<Utf8Bytes>) -> anyhow::Result<()> {
-    loop {
-        tokio::select! {
-            m = ws.next() => match m {
-                Some(Ok(Message::Text(t))) => {
-                    if let Some(reply) = crate::systems::rawrpc::handle(&t) {
-                        ws.send(Message::text(reply)).await?;
-                    }
-                }
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return Ok(()),
-                Some(Ok(_)) => {}
-            },
-            b = rx.recv() => match b {
-                Ok(text) => ws.send(Message::Text(text)).await?,
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return Ok(()),
-            },
-        }
-    }
-}
-
-/// `scale-server --system ours|tungstenite-hand-rolled --addr A --conns N`:
-/// says `LISTENING`, `ACCEPTED` when N connections are set up, and
-/// `BROADCAST` after each `broadcast` line on stdin.
-fn server_cmd(args: &Args) -> anyhow::Result<()> {
-    let conns: usize = args.num("conns", 100_000);
-    let fd_limit = raise_fd_limit(conns as u64 + 4096)?;
-    let system = args.req("system")?.to_string();
-    let addr: SocketAddr = args.req("addr")?.parse()?;
-    runtime(None).block_on(async move {
-        let listener = crate::systems::ws::listen(addr)?;
-        let tally = Arc::new(Tally {
-            n: AtomicUsize::new(0),
-            target: conns,
-            first: OnceLock::new(),
-        });
-        let (fanout, max_connections) = match system.as_str() {
-            OURS => serve_ours(listener, conns, tally),
-            HAND => (serve_hand(listener, tally), 0),
-            s => anyhow::bail!("scale-server: unknown system {s:?} ({OURS}, {HAND})"),
-        };
-        say("LISTENING", json!({"fd_limit": fd_limit, "max_connections": max_connections}));
-        let mut cmds = stdin_lines();
-        while let Some(cmd) = cmds.recv().await {
-            if cmd.trim() == "broadcast" {
-                let stamp = now_ns();
-                let t = Instant::now();
-                let n = fanout.send(&Notification::new("tick", [stamp])?).await;
-                say("BROADCAST", json!({"queued": n, "secs": t.elapsed().as_secs_f64()}));
-            }
-        }
-        Ok(())
-    })
-}
-
-// ---------------------------------------------------------------- clients
-
-/// What a client process's connections have done.
-#[derive(Default)]
-struct Stats {
-    connected: AtomicUsize,
-    /// Connections that never opened (retries exhausted).
-    failed: AtomicUsize,
-    /// Connections that ended after opening.
-    lost: AtomicUsize,
-    retries: AtomicUsize,
-    called: AtomicUsize,
-    /// Receipt latency of the broadcast, ns, one per connection that got it.
-    ticks: Mutex<Vec<u64>>,
-    first_error: Mutex<Option<String>>,
-}
-
-impl Stats {
-    fn alive(&self) -> usize {
-        self.connected.load(Relaxed) - self.lost.load(Relaxed)
-    }
-
-    fn on_text(&self, text: &str) {
-        let Ok(v) = serde_json::from_str::<Value>(text) else { return };
-        if v["method"] == "tick" {
-            let stamp = v["params"][0].as_u64().unwrap_or(0);
-            self.ticks.lock().unwrap().push(now_ns().saturating_sub(stamp));
-        } else if v["result"] == 3 {
-            self.called.fetch_add(1, Relaxed);
-        }
-    }
-}
-
-/// Phase of a client process, told to every connection.
-const CALL: u8 = 1;
-
-/// The client side's tungstenite config: small buffers, this is 100,000 connections.
-fn client_config() -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0)
-}
-
-async fn handshake(server: SocketAddr, src: Ipv4Addr, url: &str) -> anyhow::Result<WebSocketStream<TcpStream>> {
-    let sock = TcpSocket::new_v4()?;
-    sock.bind(SocketAddr::new(src.into(), 0))?;
-    let tcp = sock.connect(server).await?;
-    tcp.set_nodelay(true)?;
-    let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(client_config())).await?;
-    Ok(ws)
-}
-
-/// One connection opened with at most `sem`'s permits of handshakes in
-/// flight, retried (with a growing pause) up to 20 times.
-async fn open(server: SocketAddr, src: Ipv4Addr, url: &str, sem: &Semaphore, st: &Stats) -> anyhow::Result<WebSocketStream<TcpStream>> {
-    let mut attempt = 0u64;
-    loop {
-        let tried = {
-            let _permit = sem.acquire().await?;
-            tokio::time::timeout(Duration::from_secs(20), handshake(server, src, url)).await
-        };
-        let err = match tried {
-            Ok(Ok(ws)) => return Ok(ws),
-            Ok(Err(e)) => e,
-            Err(_) => anyhow::anyhow!("handshake took over 20 s"),
-        };
-        st.first_error.lock().unwrap().get_or_insert_with(|| format!("{src}: {err:#}"));
-        attempt += 1;
-        anyhow::ensure!(attempt <= 20, "{src}: {err:#}");
-        st.retries.fetch_add(1, Relaxed);
-        tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
-    }
-}
-
-/// One client connection: open, then read (answering pings) until it ends;
-/// sends the call when the phase says so.
-async fn conn_task(server: SocketAddr, src: Ipv4Addr, url: Arc<str>, sem: Arc<Semaphore>, st: Arc<Stats>, mut phase: watch::Receiver<u8>) {
-    let Ok(mut ws) = open(server, src, &url, &sem, &st).await else {
-        st.failed.fetch_add(1, Relaxed);
-        return;
-    };
-    drop((url, sem));
-    st.connected.fetch_add(1, Relaxed);
-    let mut sent = false;
-    loop {
-        tokio::select! {
-            m = ws.next() => match m {
-                Some(Ok(Message::Text(t))) => st.on_text(&t),
-                Some(Ok(_)) => {}
-                _ => break,
-            },
-            r = phase.changed(), if !sent => {
-                if r.is_err() {
-                    break;
-                }
-                if *phase.borrow_and_update() == CALL {
-                    sent = true;
-                    if ws.send(Message::text(CALL_FRAME)).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    st.lost.fetch_add(1, Relaxed);
-}
-
-/// Waits (polling) until `done()`; false if `limit` passed first.
-async fn until(limit: Duration, done: impl Fn() -> bool) -> bool {
-    let t = Instant::now();
-    while !done() {
-        if t.elapsed() > limit {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    true
-}
-
-/// Receipt latencies in ms: p50 and max of this process's connections.
-fn tick_report(st: &Stats) -> Value {
-    let mut lat = st.ticks.lock().unwrap().clone();
-    lat.sort_unstable();
-    let q = |f: f64| lat.get(((lat.len() as f64 - 1.0) * f).round() as usize).map(|&ns| ns as f64 / 1e6);
-    json!({"n": lat.len(), "p50_ms": q(0.5), "p99_ms": q(0.99), "max_ms": q(1.0)})
-}
-
-/// Says `GOT` once every live connection got the broadcast, or 60 s after the first did.
-async fn report_ticks(st: Arc<Stats>) {
-    until(Duration::MAX, || !st.ticks.lock().unwrap().is_empty()).await;
-    until(Duration::from_secs(60), || st.ticks.lock().unwrap().len() >= st.alive()).await;
-    say("GOT", tick_report(&st));
-}
-
-/// `scale-client --server A --conns C --src 127.0.R.S [--per-addr 20000] [--parallel 128]`:
-/// says `CONNECTED` when all C are open (or given up), then obeys stdin:
-/// `call` (one `add` per connection, says `CALLED`; then `GOT` after the broadcast).
-fn client_cmd(args: &Args) -> anyhow::Result<()> {
-    let conns: usize = args.num("conns", 25_000);
-    raise_fd_limit(conns as u64 + 1024)?;
-    let server: SocketAddr = args.req("server")?.parse()?;
-    let first: Ipv4Addr = args.req("src")?.parse()?;
-    let per_addr: usize = args.num("per-addr", PER_ADDR);
-    let parallel: usize = args.num("parallel", 128);
-    runtime(Some(1)).block_on(async move {
-        let st = Arc::new(Stats::default());
-        let (phase_tx, phase_rx) = watch::channel(0u8);
-        let (sem, url) = (Arc::new(Semaphore::new(parallel)), Arc::<str>::from(format!("ws://{server}/")));
-        let t = Instant::now();
-        for i in 0..conns {
-            let src = Ipv4Addr::from(u32::from(first) + (i / per_addr) as u32);
-            let task = conn_task(server, src, url.clone(), sem.clone(), st.clone(), phase_rx.clone());
-            tokio::spawn(task);
-        }
-        drop((phase_rx, sem, url));
-        until(Duration::MAX, || st.connected.load(Relaxed) + st.failed.load(Relaxed) >= conns).await;
-        say(
-            "CONNECTED",
-            json!({"n": st.connected.load(Relaxed), "failed": st.failed.load(Relaxed),
-                   "retries": st.retries.load(Relaxed), "secs": t.elapsed().as_secs_f64(),
-                   "first_error": *st.first_error.lock().unwrap(), "rss_kib": rss_kib(std::process::id())}),
-        );
-        let mut cmds = stdin_lines();
-        while let Some(cmd) = cmds.recv().await {
-            if cmd.trim() == "call" {
-                let t = Instant::now();
-                phase_tx.send(CALL)?;
-                until(Duration::from_secs(300), || st.called.load(Relaxed) >= st.alive()).await;
-                say(
-                    "CALLED",
-                    json!({"n": st.called.load(Relaxed), "lost": st.lost.load(Relaxed), "secs": t.elapsed().as_secs_f64()}),
-                );
-                tokio::spawn(report_ticks(st.clone()));
-            }
-        }
-        Ok(())
-    })
-}
-
-// ---------------------------------------------------------------- orchestrator
 
 /// A process we started: its stdout lines on a channel, its stdin for commands.
 struct Worker {
@@ -500,8 +173,15 @@ fn start_clients(cfg: &ScaleCfg, server: SocketAddr, run: usize) -> anyhow::Resu
             let src = Ipv4Addr::from(next_addr);
             next_addr += n.div_ceil(PER_ADDR) as u32;
             let args: Vec<String> = [
-                "scale-client", "--server", &server.to_string(), "--conns", &n.to_string(),
-                "--src", &src.to_string(), "--parallel", &cfg.parallel.to_string(),
+                "scale-client",
+                "--server",
+                &server.to_string(),
+                "--conns",
+                &n.to_string(),
+                "--src",
+                &src.to_string(),
+                "--parallel",
+                &cfg.parallel.to_string(),
             ]
             .iter()
             .map(|s| s.to_string())
@@ -533,10 +213,18 @@ fn max(vs: &[Value], k: &str) -> Option<f64> {
 /// One server with `cfg.conns` connections through the four phases.
 fn scale_once(system: &str, cfg: &ScaleCfg, run: usize) -> anyhow::Result<Value> {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse()?;
-    let args: Vec<String> = ["scale-server", "--system", system, "--addr", &addr.to_string(), "--conns", &cfg.conns.to_string()]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let args: Vec<String> = [
+        "scale-server",
+        "--system",
+        system,
+        "--addr",
+        &addr.to_string(),
+        "--conns",
+        &cfg.conns.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let mut server = Worker::spawn(format!("server {system}"), &args)?;
     let listening = server.expect("LISTENING", Duration::from_secs(10))?;
     let pid = server.proc.pid();
@@ -579,127 +267,69 @@ fn scale_once(system: &str, cfg: &ScaleCfg, run: usize) -> anyhow::Result<Value>
     Ok(v)
 }
 
+/// The `scale_memory` lines of a run (the chart's bars): KiB per connection idle and after a call.
+fn memory_lines(run: &Value) -> Vec<Value> {
+    [("idle", "kib_per_conn_idle"), ("after a call", "kib_per_conn_called")]
+        .iter()
+        .map(|(state, k)| {
+            json!({"kind": "scale_memory", "system": run["system"], "conns": run["conns"],
+                   "state": state, "kib_per_conn": run[*k], "date": run["date"]})
+        })
+        .collect()
+}
+
 /// `bench scale [--connections 100000] [--clients 4] [--systems ours,tungstenite-hand-rolled]
 /// [--parallel 128] [--settle 2] [--quick] [--out FILE.jsonl]`.
 fn scale_cmd(args: &Args) -> anyhow::Result<()> {
     let quick = args.flag("quick");
-    let cfg = ScaleCfg {
-        conns: args.num("connections", if quick { 500 } else { 100_000 }),
+    let counts: Vec<usize> = match args.get("connections") {
+        Some(list) => list
+            .split(',')
+            .map(|n| n.trim().replace('_', "").parse())
+            .collect::<Result<_, _>>()?,
+        None => vec![if quick { 500 } else { 100_000 }],
+    };
+    let most = counts.iter().copied().max().unwrap_or(0);
+    let mut cfg = ScaleCfg {
+        conns: most,
         clients: args.num("clients", if quick { 2 } else { 4 }).max(1),
         parallel: args.num("parallel", 128),
         settle: Duration::from_secs_f64(args.num("settle", if quick { 0.5 } else { 2.0 })),
     };
-    anyhow::ensure!(cfg.conns <= 250 * PER_ADDR, "--connections: at most {}", 250 * PER_ADDR);
-    raise_fd_limit(64)?;
-    let systems: Vec<String> = args.get("systems").unwrap_or("ours,tungstenite-hand-rolled").split(',').map(String::from).collect();
+    anyhow::ensure!(most <= 250 * PER_ADDR, "--connections: at most {}", 250 * PER_ADDR);
+    // The server needs an fd per connection: fail here, not after a minute of connecting.
+    raise_fd_limit(most as u64 + FD_MARGIN)?;
+    let systems: Vec<String> = args
+        .get("systems")
+        .unwrap_or("ours,tungstenite-hand-rolled")
+        .split(',')
+        .map(String::from)
+        .collect();
     let out = args.get("out").map(String::from).unwrap_or_else(|| {
         let dir = std::env::var("BENCH_RESULTS").unwrap_or_else(|_| "target/bench-results".into());
         format!("{dir}/scale-{}.jsonl", today())
     });
     let mut runs = vec![];
-    for (run, system) in systems.iter().enumerate() {
-        eprintln!("  {system}: {} connections from {} client processes ...", cfg.conns, cfg.clients);
+    let cases = counts.iter().flat_map(|&n| systems.iter().map(move |s| (n, s)));
+    for (run, (n, system)) in cases.enumerate() {
+        anyhow::ensure!(
+            run < 250,
+            "at most 250 runs (each takes fresh source addresses 127.0.<run>.x)"
+        );
+        cfg.conns = n;
+        eprintln!("  {system}: {n} connections from {} client processes ...", cfg.clients);
         let v = scale_once(system, &cfg, run)?;
         eprintln!("  {system}: {v}");
         append(&out, &v)?;
+        for line in memory_lines(&v) {
+            append(&out, &line)?;
+            runs.push(line);
+        }
         runs.push(v);
     }
-    let md = render(&runs);
+    let md = report::render(&runs);
     println!("{md}");
     std::fs::write(out.replace(".jsonl", ".md"), &md)?;
     crate::chart::charts_after_run(&runs, out.trim_end_matches(".jsonl"));
     Ok(())
-}
-
-fn num(v: &Value, k: &str) -> Option<f64> {
-    v[k].as_f64()
-}
-
-/// What the run did to our `max_connections` (default 10,000).
-fn max_connections_note(runs: &[&Value]) -> String {
-    let default = duplexrpc_ws::WsConfig::default().max_connections as u64;
-    match runs.iter().find_map(|r| r["max_connections"].as_u64().filter(|&m| m > 0)) {
-        Some(m) if m > default => format!("`WsConfig::max_connections` raised from {default} to {m} for this run"),
-        _ => "default `WsConfig`".to_string(),
-    }
-}
-
-/// The markdown report of `scale` lines.
-pub fn render(runs: &[Value]) -> String {
-    let runs: Vec<&Value> = runs.iter().filter(|r| r["kind"] == "scale").collect();
-    let Some(first) = runs.first() else { return String::new() };
-    let mut md = format!(
-        "\n#### {} connections on one server process (`bench scale`)\n\n\
-         {} client processes, at most {} handshakes in flight each; RSS per connection = (RSS - RSS before any \
-         connection) / connections; ours: {}.\n\n\
-         | system | accept all (s) | conns/s | server CPU µs/conn | RSS before (MiB) | RSS idle (MiB) | KiB/conn idle | \
-         RSS after one call each (MiB) | KiB/conn after a call | broadcast queued (ms) | broadcast reached all (ms) | \
-         delivered | retries |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        first["conns"],
-        first["clients"],
-        first["parallel"],
-        max_connections_note(&runs)
-    );
-    for r in &runs {
-        let mib = |k: &str| num(r, k).map(|x| x / 1024.0);
-        md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            r["system"].as_str().unwrap_or(""),
-            fx(num(r, "accept_secs"), 2),
-            fx(num(r, "accept_per_s"), 0),
-            fx(num(r, "server_cpu_us_per_accept"), 1),
-            fx(mib("rss_before_kib"), 1),
-            fx(mib("rss_idle_kib"), 1),
-            fx(num(r, "kib_per_conn_idle"), 2),
-            fx(mib("rss_called_kib"), 1),
-            fx(num(r, "kib_per_conn_called"), 2),
-            fx(num(r, "broadcast_queue_ms"), 1),
-            fx(num(r, "broadcast_all_ms"), 1),
-            fx(num(r, "broadcast_delivered"), 0),
-            fx(num(r, "connect_retries"), 0),
-        ));
-    }
-    let get = |s: &str, k: &str| runs.iter().find(|r| r["system"] == s).and_then(|r| num(r, k));
-    let ok = |v: Option<f64>, bound: f64| v.map_or("not measured", |v| if v <= bound { "yes" } else { "no" });
-    md.push_str(&format!(
-        "\nTargets (issue 16): ours {} KiB per idle connection (<= 8: {}), {} KiB after a call (<= 10: {}); \
-         accept rate ours / hand-rolled {}.\n",
-        fx(get(OURS, "kib_per_conn_idle"), 2),
-        ok(get(OURS, "kib_per_conn_idle"), 8.0),
-        fx(get(OURS, "kib_per_conn_called"), 2),
-        ok(get(OURS, "kib_per_conn_called"), 10.0),
-        fx(ratio(get(OURS, "accept_per_s"), get(HAND, "accept_per_s")), 2),
-    ));
-    md
-}
-
-/// `<base>-scale.svg`: memory per connection (idle, after a call) and the accept rate, per system.
-pub fn charts(lines: &[Value], base: &str) -> anyhow::Result<Vec<String>> {
-    let runs: Vec<&Value> = lines.iter().filter(|r| r["kind"] == "scale").collect();
-    if runs.is_empty() {
-        return Ok(vec![]);
-    }
-    let series = |keys: &[&str]| -> Vec<Series> {
-        runs.iter()
-            .map(|r| (r["system"].as_str().unwrap_or("").to_string(), keys.iter().map(|k| num(r, k)).collect()))
-            .collect()
-    };
-    let conns = runs[0]["conns"].as_u64().unwrap_or(0);
-    let panels = vec![
-        (
-            format!("server memory per connection, {conns} connections"),
-            "KiB per connection".to_string(),
-            vec!["idle".to_string(), "after one call each".to_string()],
-            series(&["kib_per_conn_idle", "kib_per_conn_called"]),
-        ),
-        (
-            format!("connections accepted per second, {conns} connections"),
-            "connections/s".to_string(),
-            vec!["accept".to_string()],
-            series(&["accept_per_s"]),
-        ),
-    ];
-    let path = format!("{base}-scale.svg");
-    write_svg(std::path::Path::new(&path), &panels)?;
-    Ok(vec![path])
 }
