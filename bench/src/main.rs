@@ -163,6 +163,7 @@ fn main() -> anyhow::Result<()> {
         "table" => orchestrate::saved_run(&args).and_then(|text| {
             orchestrate::table_cmd(&text)?;
             cost::table_cmd(&text);
+            scale::table_cmd(&text);
             Ok(())
         }),
         "list" => {

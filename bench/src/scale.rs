@@ -267,6 +267,14 @@ fn scale_once(system: &str, cfg: &ScaleCfg, run: usize) -> anyhow::Result<Value>
     Ok(v)
 }
 
+/// `bench table FILE.jsonl`: the table of the `scale` lines of a saved run, if any.
+pub fn table_cmd(text: &str) {
+    let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    if lines.iter().any(|l| l["kind"] == "scale") {
+        println!("{}", report::render(&lines));
+    }
+}
+
 /// The `scale_memory` lines of a run (the chart's bars): KiB per connection idle and after a call.
 fn memory_lines(run: &Value) -> Vec<Value> {
     [("idle", "kib_per_conn_idle"), ("after a call", "kib_per_conn_called")]

@@ -12,11 +12,10 @@ fn num(v: &Value, k: &str) -> Option<f64> {
 /// What the run did to our `max_connections` (default 10,000).
 fn max_connections_note(runs: &[&Value]) -> String {
     let default = duplexrpc_ws::WsConfig::default().max_connections as u64;
-    match runs
-        .iter()
-        .find_map(|r| r["max_connections"].as_u64().filter(|&m| m > 0))
-    {
-        Some(m) if m > default => format!("`WsConfig::max_connections` raised from {default} to {m} for this run"),
+    match runs.iter().filter_map(|r| r["max_connections"].as_u64()).max() {
+        Some(m) if m > default => format!(
+            "`WsConfig::max_connections` raised from {default} to the connection count (up to {m}) for this run"
+        ),
         _ => "default `WsConfig`".to_string(),
     }
 }
