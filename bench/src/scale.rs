@@ -241,6 +241,7 @@ fn scale_once(system: &str, cfg: &ScaleCfg, run: usize) -> anyhow::Result<Value>
     server.send("broadcast")?;
     let sent = server.expect("BROADCAST", Duration::from_secs(120))?;
     let got = each(&clients, "GOT", Duration::from_secs(120))?;
+    let after_broadcast = settled_rss(pid, cfg.settle);
     let n = cfg.conns as f64;
     let per_conn = |rss: Option<f64>| rss.zip(before).map(|(r, b)| (r - b) / n);
     let secs = accepted["secs"].as_f64();
@@ -253,11 +254,12 @@ fn scale_once(system: &str, cfg: &ScaleCfg, run: usize) -> anyhow::Result<Value>
         "server_cpu_us_per_accept": cpu0.zip(cpu1).map(|(a, b)| (b - a) / n * 1e6),
         "rss_before_kib": before, "rss_idle_kib": idle, "rss_called_kib": after_call,
         "kib_per_conn_idle": per_conn(idle), "kib_per_conn_called": per_conn(after_call),
+        "kib_per_conn_broadcast": per_conn(after_broadcast),
         "called": sum(&called, "n"), "call_secs": max(&called, "secs"),
         "broadcast_queued": sent["queued"], "broadcast_queue_ms": sent["secs"].as_f64().map(|s| s * 1e3),
         "broadcast_delivered": sum(&got, "n"), "broadcast_all_ms": max(&got, "max_ms"),
         "broadcast_p50_ms_max": max(&got, "p50_ms"),
-        "rss_after_broadcast_kib": rss_kib(pid), "peak_rss_kib": peak_rss_kib(pid),
+        "rss_after_broadcast_kib": after_broadcast, "peak_rss_kib": peak_rss_kib(pid),
         "client_rss_kib": sum(&connected, "rss_kib"),
     });
     // The server goes first: its sockets (not the clients') take the TIME_WAIT.
@@ -275,15 +277,20 @@ pub fn table_cmd(text: &str) {
     }
 }
 
-/// The `scale_memory` lines of a run (the chart's bars): KiB per connection idle and after a call.
+/// The `scale_memory` lines of a run (the chart's bars): KiB per connection
+/// idle, after a call, after the broadcast.
 fn memory_lines(run: &Value) -> Vec<Value> {
-    [("idle", "kib_per_conn_idle"), ("after a call", "kib_per_conn_called")]
-        .iter()
-        .map(|(state, k)| {
-            json!({"kind": "scale_memory", "system": run["system"], "conns": run["conns"],
+    [
+        ("idle", "kib_per_conn_idle"),
+        ("after a call", "kib_per_conn_called"),
+        ("after the broadcast", "kib_per_conn_broadcast"),
+    ]
+    .iter()
+    .map(|(state, k)| {
+        json!({"kind": "scale_memory", "system": run["system"], "conns": run["conns"],
                    "state": state, "kib_per_conn": run[*k], "date": run["date"]})
-        })
-        .collect()
+    })
+    .collect()
 }
 
 /// `bench scale [--connections 100000] [--clients 4] [--systems ours,tungstenite-hand-rolled]
