@@ -1,9 +1,11 @@
 //! `bench scale`: 100,000 connections on one server process (issue 16, item 3).
 //!
-//! For each server (ours: `duplexrpc_ws::Server` with a `duplexrpc_cluster::Registry`;
-//! hand-rolled: a tokio-tungstenite accept loop with a `tokio::sync::broadcast`
-//! fan-out) the orchestrator starts one server process and `--clients` client
-//! processes, then runs four phases:
+//! For each server (`ours`: `duplexrpc_ws::Server` with a `duplexrpc_cluster::Registry`;
+//! `tungstenite-hand-rolled`: a tokio-tungstenite accept loop with a
+//! `tokio::sync::broadcast` fan-out; `ours-no-registry`, a diagnostic: ours
+//! with the peers in a `Vec`) and each connection count, the orchestrator
+//! starts one server process and `--clients` client processes, then runs
+//! four phases:
 //!
 //! 1. connect all `--connections` (time from the first accepted connection to the
 //!    last, connections/s, server CPU per connection);
@@ -11,7 +13,8 @@
 //! 3. one `add` call on every connection, then RSS per connection again;
 //! 4. one broadcast (`notify_all`) of a `tick` notification whose params are
 //!    the send time (ns since the epoch); every client connection stamps its
-//!    receipt: time until every connection got it.
+//!    receipt: time until every connection got it; RSS after it, and again
+//!    after glibc's `malloc_trim(0)` (live allocations only).
 //!
 //! Clients are light tokio-tungstenite connections, each socket bound to a
 //! source address 127.0.R.2, 127.0.R.3, ... (at most [`PER_ADDR`] per address,
@@ -39,6 +42,8 @@ mod server;
 
 /// Our server.
 const OURS: &str = "ours";
+/// Ours without the registry (a diagnostic: `--systems ours,ours-no-registry`).
+const OURS_NO_REGISTRY: &str = "ours-no-registry";
 /// The hand-rolled tokio-tungstenite server.
 const HAND: &str = "tungstenite-hand-rolled";
 /// Client sockets per source address (each address has 28,232 ephemeral ports).
@@ -242,6 +247,9 @@ fn scale_once(system: &str, cfg: &ScaleCfg, run: usize) -> anyhow::Result<Value>
     let sent = server.expect("BROADCAST", Duration::from_secs(120))?;
     let got = each(&clients, "GOT", Duration::from_secs(120))?;
     let after_broadcast = settled_rss(pid, cfg.settle);
+    server.send("trim")?;
+    server.expect("TRIMMED", Duration::from_secs(30))?;
+    let trimmed = rss_kib(pid).map(|k| k as f64);
     let n = cfg.conns as f64;
     let per_conn = |rss: Option<f64>| rss.zip(before).map(|(r, b)| (r - b) / n);
     let secs = accepted["secs"].as_f64();
@@ -255,6 +263,7 @@ fn scale_once(system: &str, cfg: &ScaleCfg, run: usize) -> anyhow::Result<Value>
         "rss_before_kib": before, "rss_idle_kib": idle, "rss_called_kib": after_call,
         "kib_per_conn_idle": per_conn(idle), "kib_per_conn_called": per_conn(after_call),
         "kib_per_conn_broadcast": per_conn(after_broadcast),
+        "kib_per_conn_trimmed": per_conn(trimmed),
         "called": sum(&called, "n"), "call_secs": max(&called, "secs"),
         "broadcast_queued": sent["queued"], "broadcast_queue_ms": sent["secs"].as_f64().map(|s| s * 1e3),
         "broadcast_delivered": sum(&got, "n"), "broadcast_all_ms": max(&got, "max_ms"),

@@ -31,8 +31,8 @@ pub fn render(runs: &[Value]) -> String {
          {} client processes, at most {} handshakes in flight each; RSS per connection = (RSS - RSS before any \
          connection) / connections; ours: {}.\n\n\
          | connections | system | accept all (s) | conns/s | server CPU µs/conn | RSS before (MiB) | RSS idle (MiB) | KiB/conn idle | \
-         KiB/conn after a call | KiB/conn after the broadcast | broadcast queued (ms) | broadcast reached all (ms) | \
-         delivered | retries |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         KiB/conn after a call | KiB/conn after the broadcast | same after malloc_trim | broadcast queued (ms) | broadcast reached all (ms) | \
+         delivered | retries |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         first["clients"],
         first["parallel"],
         max_connections_note(&runs)
@@ -40,7 +40,7 @@ pub fn render(runs: &[Value]) -> String {
     for r in &runs {
         let mib = |k: &str| num(r, k).map(|x| x / 1024.0);
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             fx(num(r, "conns"), 0),
             r["system"].as_str().unwrap_or(""),
             fx(num(r, "accept_secs"), 2),
@@ -51,6 +51,7 @@ pub fn render(runs: &[Value]) -> String {
             fx(num(r, "kib_per_conn_idle"), 2),
             fx(num(r, "kib_per_conn_called"), 2),
             fx(num(r, "kib_per_conn_broadcast"), 2),
+            fx(num(r, "kib_per_conn_trimmed"), 2),
             fx(num(r, "broadcast_queue_ms"), 1),
             fx(num(r, "broadcast_all_ms"), 1),
             fx(num(r, "broadcast_delivered"), 0),

@@ -4,11 +4,11 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use duplexrpc_cluster::Registry;
-use duplexrpc_core::{Notification, RpcError};
+use duplexrpc_core::{Notification, Peer, RpcError};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::net::TcpStream;
@@ -17,7 +17,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use super::{FD_MARGIN, HAND, OURS, now_ns, raise_fd_limit, say, stdin_lines};
+use super::{FD_MARGIN, HAND, OURS, OURS_NO_REGISTRY, now_ns, raise_fd_limit, say, stdin_lines};
 use crate::Args;
 use crate::common::runtime;
 use crate::systems::ours::Adder;
@@ -57,6 +57,9 @@ impl Adder for Calc {
 enum Fanout {
     /// Ours: the registry every connection was added to (the handle keeps the server running).
     Ours(Registry, #[allow(dead_code)] duplexrpc_ws::ServerHandle),
+    /// `ours-no-registry`, a diagnostic (what the registry costs): ours with
+    /// the peers in a `Vec` instead, never removed.
+    Peers(Arc<Mutex<Vec<Peer>>>, #[allow(dead_code)] duplexrpc_ws::ServerHandle),
     /// Hand-rolled: every connection task holds a receiver.
     Hand(broadcast::Sender<Utf8Bytes>),
 }
@@ -66,26 +69,44 @@ impl Fanout {
     async fn send(&self, n: &Notification) -> usize {
         match self {
             Fanout::Ours(registry, _) => registry.notify_all(n).await.unwrap_or(0),
+            Fanout::Peers(peers, _) => {
+                let peers = peers.lock().unwrap().clone();
+                let sends = peers.iter().map(|p| p.send_notification(n));
+                futures_util::future::join_all(sends)
+                    .await
+                    .iter()
+                    .filter(|r| r.is_ok())
+                    .count()
+            }
             Fanout::Hand(tx) => tx.send(Utf8Bytes::from(n.text().to_owned())).unwrap_or(0),
         }
     }
 }
 
-/// Our default server, `max_connections` raised to `conns`, every connection in a registry.
-fn serve_ours(listener: tokio::net::TcpListener, conns: usize, tally: Arc<Tally>) -> (Fanout, usize) {
+/// Our default server, `max_connections` raised to `conns`, every
+/// connection in a registry (or, `registry` false, in a `Vec`).
+fn serve_ours(listener: tokio::net::TcpListener, conns: usize, tally: Arc<Tally>, registry: bool) -> (Fanout, usize) {
     let max = conns.max(duplexrpc_ws::WsConfig::default().max_connections);
     let config = duplexrpc_ws::WsConfig::default().max_connections(max);
-    let registry = Registry::new();
-    let reg = registry.clone();
+    let (reg, peers) = (Registry::new(), Arc::new(Mutex::new(vec![])));
+    let (reg2, peers2) = (registry.then(|| reg.clone()), peers.clone());
     let handle = duplexrpc_ws::Server::from_listener(listener)
         .with_config(config)
         .serve(move |conn, _info| {
-            reg.add(conn.peer().clone());
+            match &reg2 {
+                Some(reg) => drop(reg.add(conn.peer().clone())),
+                None => peers2.lock().unwrap().push(conn.peer().clone()),
+            }
             conn.register(Calc.into_methods())?;
             tally.accepted();
             Ok(())
         });
-    (Fanout::Ours(registry, handle), max)
+    let fanout = if registry {
+        Fanout::Ours(reg, handle)
+    } else {
+        Fanout::Peers(peers, handle)
+    };
+    (fanout, max)
 }
 
 /// The hand-rolled server's tungstenite config: the read buffer of ours
@@ -155,7 +176,8 @@ pub(super) fn server_cmd(args: &Args) -> anyhow::Result<()> {
             first: OnceLock::new(),
         });
         let (fanout, max_connections) = match system.as_str() {
-            OURS => serve_ours(listener, conns, tally),
+            OURS => serve_ours(listener, conns, tally, true),
+            OURS_NO_REGISTRY => serve_ours(listener, conns, tally, false),
             HAND => (serve_hand(listener, tally), 0),
             s => anyhow::bail!("scale-server: unknown system {s:?} ({OURS}, {HAND})"),
         };
@@ -165,13 +187,25 @@ pub(super) fn server_cmd(args: &Args) -> anyhow::Result<()> {
         );
         let mut cmds = stdin_lines();
         while let Some(cmd) = cmds.recv().await {
-            if cmd.trim() == "broadcast" {
-                let stamp = now_ns();
-                let t = Instant::now();
-                let n = fanout.send(&Notification::new("tick", [stamp])?).await;
-                say("BROADCAST", json!({"queued": n, "secs": t.elapsed().as_secs_f64()}));
+            match cmd.trim() {
+                "broadcast" => {
+                    let stamp = now_ns();
+                    let t = Instant::now();
+                    let n = fanout.send(&Notification::new("tick", [stamp])?).await;
+                    say("BROADCAST", json!({"queued": n, "secs": t.elapsed().as_secs_f64()}));
+                }
+                "trim" => say("TRIMMED", json!({"released": malloc_trim()})),
+                _ => {}
             }
         }
         Ok(())
     })
+}
+
+/// glibc's `malloc_trim(0)`: hands freed heap pages back to the kernel, so
+/// that the RSS read next counts live allocations only (not memory the
+/// allocator keeps after a burst). Whether any memory was released.
+#[allow(unsafe_code)] // one libc call, no pointers
+fn malloc_trim() -> bool {
+    unsafe { libc::malloc_trim(0) == 1 }
 }
