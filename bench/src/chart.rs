@@ -196,20 +196,20 @@ pub fn charts_for(lines: &[Value], base: &str) -> anyhow::Result<Vec<String>> {
     };
     let (g, s) = series_of(lines, "big_summary", &size, "mib_per_s");
     emit("big", vec![("echo of big params: MiB/s".into(), "MiB/s".into(), g, s)])?;
-    let state = |l: &Value| format!("{} conns, {}", l["conns"], l["state"].as_str().unwrap_or(""));
+    let state = |l: &Value| format!("{} {}", l["conns"], l["state"].as_str().unwrap_or(""));
     let (g, s) = series_of(lines, "scale_memory", &state, "kib_per_conn");
     let (ga, sa) = series_of(lines, "scale", &|l| format!("{} conns", l["conns"]), "accept_per_s");
     emit(
         "scale",
         vec![
             (
-                "server memory per connection (bench scale)".into(),
+                "bench scale: server memory per connection (idle, after one call each, after the broadcast)".into(),
                 "KiB per connection".into(),
                 g,
                 s,
             ),
             (
-                "connections accepted per second (bench scale)".into(),
+                "bench scale: connections accepted per second".into(),
                 "connections/s".into(),
                 ga,
                 sa,

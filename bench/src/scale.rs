@@ -291,8 +291,8 @@ pub fn table_cmd(text: &str) {
 fn memory_lines(run: &Value) -> Vec<Value> {
     [
         ("idle", "kib_per_conn_idle"),
-        ("after a call", "kib_per_conn_called"),
-        ("after the broadcast", "kib_per_conn_broadcast"),
+        ("call", "kib_per_conn_called"),
+        ("broadcast", "kib_per_conn_broadcast"),
     ]
     .iter()
     .map(|(state, k)| {
