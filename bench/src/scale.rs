@@ -236,9 +236,16 @@ fn scale_once(system: &str, cfg: &ScaleCfg, run: usize) -> anyhow::Result<Value>
     let before = settled_rss(pid, Duration::from_millis(500));
     let cpu0 = cpu_seconds(Some(pid));
     let mut clients = start_clients(cfg, addr, run)?;
-    let accepted = server.expect("ACCEPTED", Duration::from_secs(60 + cfg.conns as u64 / 500))?;
+    let connected = each(&clients, "CONNECTED", Duration::from_secs(60 + cfg.conns as u64 / 500))?;
+    if let Some(c) = connected.iter().find(|c| c["failed"].as_u64() != Some(0)) {
+        anyhow::bail!(
+            "{system}: {} connections could not be opened: {}",
+            c["failed"],
+            c["first_error"]
+        );
+    }
+    let accepted = server.expect("ACCEPTED", Duration::from_secs(30))?;
     let cpu1 = cpu_seconds(Some(pid));
-    let connected = each(&clients, "CONNECTED", Duration::from_secs(60))?;
     let idle = settled_rss(pid, cfg.settle);
     clients.iter_mut().try_for_each(|c| c.send("call"))?;
     let called = each(&clients, "CALLED", Duration::from_secs(330))?;
