@@ -146,7 +146,7 @@ pub fn series_of(
 }
 
 /// Writes every chart `lines` has data for, named `<base>-calls.svg`,
-/// `<base>-instructions.svg`, `<base>-big.svg`, `<base>-fanout.svg`; returns the paths written.
+/// `<base>-instructions.svg`, `<base>-big.svg`, `<base>-fanout.svg`, `<base>-scale.svg`; returns the paths written.
 pub fn charts_for(lines: &[Value], base: &str) -> anyhow::Result<Vec<String>> {
     let mut written = vec![];
     let workload = |l: &Value| l["workload"].as_str().unwrap_or("").to_string();
@@ -206,6 +206,26 @@ pub fn charts_for(lines: &[Value], base: &str) -> anyhow::Result<Vec<String>> {
             g,
             s,
         )],
+    )?;
+    let state = |l: &Value| format!("{} {}", l["conns"], l["state"].as_str().unwrap_or(""));
+    let (g, s) = series_of(lines, "scale_memory", &state, "kib_per_conn");
+    let (ga, sa) = series_of(lines, "scale", &|l| format!("{} conns", l["conns"]), "accept_per_s");
+    emit(
+        "scale",
+        vec![
+            (
+                "bench scale: server memory per connection (idle, after one call each, after the broadcast)".into(),
+                "KiB per connection".into(),
+                g,
+                s,
+            ),
+            (
+                "bench scale: connections accepted per second".into(),
+                "connections/s".into(),
+                ga,
+                sa,
+            ),
+        ],
     )?;
     Ok(written)
 }

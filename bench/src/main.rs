@@ -32,6 +32,8 @@
 //!                 [--duration 3] [--out FILE.jsonl]   (echo of big params, see big.rs)
 //!   fanout        [--quick] [--conns 10000] [--curve 1000,5000,10000] [--rate 10] ...
 //!                 (broadcast fan-out, see fanout.rs; starts fanout-server / fanout-client)
+//!   scale         [--connections 100000] [--clients 4] [--parallel 128] [--settle 2] [--quick]
+//!                 [--systems ours,tungstenite-hand-rolled] [--out FILE.jsonl]   (see scale.rs)
 //!   chart         FILE.jsonl ...                            (SVG charts of saved runs)
 //!   table         FILE.jsonl                                (re-print a saved run)
 //!   list
@@ -54,7 +56,9 @@ usage: bench [run] [--quick] [--systems a,b] [--workloads seq,pipe64,...] [--rep
                     [--slow-conns 200] [--slow-rate 50] [--slow-pad 16384] [--slow-warmup 8]
                     [--cases all,group,slow] [--out FILE.jsonl]
                                    broadcast fan-out from one server process (see fanout.rs)
-       bench chart FILE.jsonl ...  SVG charts of saved runs (FILE-calls.svg, -instructions.svg, -big.svg, -fanout.svg)
+       bench scale [--connections 100000] [--clients 4] [--parallel 128] [--quick] [--out FILE.jsonl]
+                                   100,000 connections on one server: accept rate, RSS per conn, broadcast
+       bench chart FILE.jsonl ...  SVG charts of saved runs (FILE-calls.svg, -instructions.svg, -big.svg, -fanout.svg, -scale.svg)
        bench table FILE.jsonl      re-print a saved run
        bench list                  the systems
        (server, client, caller-server, answer-client, idle-client: started by `run`)
@@ -66,6 +70,7 @@ mod common;
 mod cost;
 mod fanout;
 mod orchestrate;
+mod scale;
 mod systems;
 
 use std::collections::HashMap;
@@ -162,10 +167,12 @@ fn main() -> anyhow::Result<()> {
         "cost" => cost::cost_cmd(&args),
         "big" => big::big_cmd(&args),
         m if m.starts_with("fanout") => fanout::dispatch(m, &args, threads),
+        "scale" | "scale-server" | "scale-client" => scale::mode(&mode, &args),
         "chart" => chart::chart_cmd(&args),
         "table" => orchestrate::saved_run(&args).and_then(|text| {
             orchestrate::table_cmd(&text)?;
             cost::table_cmd(&text);
+            scale::table_cmd(&text);
             Ok(())
         }),
         "list" => {

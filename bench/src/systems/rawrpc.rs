@@ -126,7 +126,7 @@ struct ErrObj {
 }
 
 /// Answer one JSON-RPC request text. `None` for notifications.
-fn handle(text: &str) -> Option<String> {
+pub(crate) fn handle(text: &str) -> Option<String> {
     let req: InReq = match serde_json::from_str(text) {
         Ok(r) => r,
         Err(_) => {

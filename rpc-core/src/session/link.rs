@@ -31,7 +31,9 @@ pub(crate) struct Attach<T> {
 
 /// Requests for the transport's task, taken at its next poll.
 pub(crate) struct Requests<T> {
-    pub(crate) attach: Option<Attach<T>>,
+    /// Boxed: a connection (a whole WebSocket transport, ~1.6 KB) would
+    /// otherwise be stored inline in every session, used or not.
+    pub(crate) attach: Option<Box<Attach<T>>>,
     pub(crate) lose: Option<Cow<'static, str>>,
 }
 
@@ -180,7 +182,7 @@ impl<T> SessionHandle<T> {
         if self.is_over() {
             return Err(attach.inner);
         }
-        self.link.requests().attach = Some(attach);
+        self.link.requests().attach = Some(Box::new(attach));
         // Connected from now on, for the holder: a `detached()` that follows
         // waits for this connection to drop, not the one before.
         self.link.set_status(SessionStatus::Connected);

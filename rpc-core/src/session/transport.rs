@@ -103,7 +103,7 @@ impl<T: Transport> SessionTransport<T> {
             return Err(self.lost(reason));
         }
         match attach {
-            Some(attach) => self.attach(attach),
+            Some(attach) => self.attach(*attach),
             None => Ok(()),
         }
     }
