@@ -90,6 +90,8 @@ pub fn all() -> Vec<&'static dyn System> {
     vec![
         &ours::Ours,
         &ours::OursRawClient,
+        &ours::OursReconnecting { sessions: false },
+        &ours::OursReconnecting { sessions: true },
         &rawrpc::TungsteniteJsonRpc,
         &jsonrpsee_sys::Jsonrpsee,
         &tcp::TcpEcho,

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use duplexrpc_core::session::SessionConfig;
 use duplexrpc_core::{RpcError, rpc};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -144,12 +145,57 @@ impl System for OursRawClient {
     }
 }
 
+/// Ours through the reconnecting client, with resumable sessions on (both
+/// ends) or off: the pair that measures what sessions cost (issue 15).
+#[derive(Debug)]
+pub struct OursReconnecting {
+    /// Resumable sessions on.
+    pub sessions: bool,
+}
+
+impl System for OursReconnecting {
+    fn name(&self) -> &'static str {
+        if self.sessions { "ours-sessions" } else { "ours-reconnect" }
+    }
+    fn describe(&self) -> &'static str {
+        if self.sessions {
+            "ours, resumable sessions on: server WsConfig::sessions, client Reconnect::resumable(true)"
+        } else {
+            "ours through Reconnect with sessions off: the baseline of ours-sessions"
+        }
+    }
+    fn serve(&self, addr: SocketAddr) -> BoxFut<anyhow::Result<()>> {
+        let sessions = self.sessions.then(SessionConfig::default);
+        Box::pin(serve_with(addr, config().sessions(sessions)))
+    }
+    fn drive(&self, url: String, inflight: usize, ctl: Arc<Ctl>) -> BoxFut<anyhow::Result<Recorder>> {
+        let sessions = self.sessions;
+        Box::pin(async move {
+            let client = duplexrpc_ws::Reconnect::new(url)
+                .resumable(sessions)
+                .connect(|_| Ok(()))
+                .await?;
+            ctl.mark_connected();
+            let rec = drive_stub(AdderClient::new(client.peer()), inflight, ctl).await;
+            client.close().await;
+            rec
+        })
+    }
+    fn mem_distinct(&self) -> bool {
+        self.sessions
+    }
+}
+
 fn config() -> duplexrpc_ws::WsConfig {
     duplexrpc_ws::WsConfig::default().max_connections(20_000)
 }
 
 async fn serve(addr: SocketAddr) -> anyhow::Result<()> {
-    let server = duplexrpc_ws::Server::from_listener(super::ws::listen(addr)?).with_config(config());
+    serve_with(addr, config()).await
+}
+
+async fn serve_with(addr: SocketAddr, config: duplexrpc_ws::WsConfig) -> anyhow::Result<()> {
+    let server = duplexrpc_ws::Server::from_listener(super::ws::listen(addr)?).with_config(config);
     let handle = server.serve(|conn, _info| {
         conn.register(AddService.into_methods())?;
         Ok(())
