@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { CallAbortedError, CallTimeoutError, DisconnectedError, ErrorCode, HandshakeRefusedError, RpcError, } from "./errors.js";
+import { CallAbortedError, CallTimeoutError, DisconnectedError, ErrorCode, HandshakeRefusedError, RpcError, SessionLostError, } from "./errors.js";
 import { onRefusal } from "./handshake.js";
+import { REPLAY_OVERFLOW, Session, SESSION_PROTOCOL } from "./session.js";
 import { isAsyncIterable, RpcStream, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM, STREAM_WINDOW, } from "./stream.js";
 import { encodeCall, encodeError, encodeResult, parseFrame, positionalArgs, specError, } from "./wire.js";
 /** The notification that cancels a request: `{"id": <the request's id>}` (as the Rust peer's `CANCEL_METHOD`). */
@@ -37,6 +38,8 @@ const OPEN = 1;
 export class Peer {
     #socket;
     #options;
+    /** `options.reconnect`, `true` as `{}`. */
+    #reconnect;
     #reopen;
     #pending = new Map();
     #handlers = new Map();
@@ -49,8 +52,12 @@ export class Peer {
     #nextId = 1;
     /** Set once the peer is closed for good. */
     #failure;
-    /** Whether the current socket is open. */
+    /** Whether the current socket is open (and, with a session, carries it). */
     #connected = false;
+    /** The resumable session, while there is one (attached or not). */
+    #session;
+    /** Whether the current socket is open and waits for `#resumed`. */
+    #resuming = false;
     /** Whether any socket has opened (a peer reconnects only after that). */
     #everOpened = false;
     /** Counts connections, so that replies computed for a dropped one are not sent on the next. */
@@ -66,9 +73,12 @@ export class Peer {
      * socket of each new attempt.
      */
     constructor(socket, options = {}, reopen) {
+        if (options.resumable && !options.reconnect)
+            throw new TypeError("resumable sessions need reconnect");
         this.#socket = socket;
         this.#options = options;
-        this.#reopen = options.reconnect ? reopen : undefined;
+        this.#reconnect = options.reconnect === true ? {} : options.reconnect || undefined;
+        this.#reopen = this.#reconnect ? reopen : undefined;
         this.closed = new Promise((resolve) => {
             this.#resolveClosed = resolve;
         });
@@ -266,7 +276,7 @@ export class Peer {
                 this.#opened();
         });
         socket.addEventListener("message", (event) => {
-            if (current() && this.#connected)
+            if (current() && (this.#connected || this.#resuming))
                 this.#receive(event.data);
         });
         socket.addEventListener("error", () => {
@@ -285,8 +295,26 @@ export class Peer {
             this.#opened();
     }
     #opened() {
-        if (this.#connected || this.#failure)
+        if (this.#connected || this.#resuming || this.#failure)
             return;
+        const sessions = this.#options.resumable && this.#socket.protocol === SESSION_PROTOCOL;
+        if (this.#session && !sessions) {
+            // The server no longer speaks sessions (e.g. restarted without them): a plain connection follows.
+            this.#sessionLost("the server did not select the session subprotocol", false);
+        }
+        if (this.#session) {
+            this.#resuming = true;
+            this.#session.resume(this.#socket);
+            return;
+        }
+        if (sessions) {
+            this.#session = new Session(typeof this.#options.resumable === "object" ? this.#options.resumable : {}, {
+                resumed: () => this.#resumed(),
+                lost: (reason, protocolError) => this.#sessionLost(reason, protocolError),
+                frozen: () => this.#frozen(),
+            });
+            this.#session.start(this.#socket);
+        }
         this.#connected = true;
         this.#generation++;
         const reconnected = this.#everOpened;
@@ -296,13 +324,58 @@ export class Peer {
         for (const queued of queue) {
             if (queued.timer !== undefined)
                 clearTimeout(queued.timer);
-            this.#socket.send(queued.text);
+            this.#wire(queued.text);
         }
         if (reconnected) {
             const attempt = this.#attempt;
             this.#attempt = 0;
-            this.#event({ type: "connected", attempt });
+            this.#event({ type: sessions ? "reconnected" : "connected", attempt });
         }
+    }
+    /** The session continues on the current socket (its replay went out). */
+    #resumed() {
+        this.#resuming = false;
+        this.#connected = true;
+        const attempt = this.#attempt;
+        this.#attempt = 0;
+        this.#event({ type: "resumed", attempt });
+    }
+    /**
+     * The session ended for good: what was pending in it fails with the
+     * {@link SessionLostError}. If the current socket carried it, the socket
+     * goes and a fresh session starts on a new one.
+     */
+    #sessionLost(reason, protocolError) {
+        const session = this.#session;
+        if (!session || this.#failure)
+            return;
+        this.#session = undefined;
+        session.dispose();
+        const linked = this.#connected || this.#resuming;
+        this.#connected = false;
+        this.#resuming = false;
+        const error = new SessionLostError(reason);
+        this.#endConnection(error);
+        this.#event({ type: "sessionLost", reason, error });
+        if (!linked || this.#failure)
+            return;
+        // The socket is left behind (its close is an attempt already counted): a fresh one follows.
+        const options = this.#reconnect;
+        if (options && this.#retryTimer === undefined)
+            this.#retry(options, 1);
+        this.#socket.close(protocolError ? 1002 : 1000, protocolError ? "session protocol error" : "");
+    }
+    /** A sent message got no ack and nothing arrived for the liveness timeout: the connection froze. */
+    #frozen() {
+        const socket = this.#socket;
+        const error = new DisconnectedError("the connection froze (no acknowledgement within the liveness timeout)");
+        this.#dropped(error, undefined);
+        // `ws` can drop a connection at once; a browser's close waits for the other end (its events are ignored).
+        const terminate = socket.terminate;
+        if (typeof terminate === "function")
+            terminate.call(socket);
+        else
+            socket.close(4000, "frozen");
     }
     /** The current socket failed or closed (`info` once it has closed). */
     #dropped(error, info) {
@@ -311,21 +384,31 @@ export class Peer {
                 this.#resolveClosed(info);
             return;
         }
-        const reconnect = this.#options.reconnect;
+        const reconnect = this.#reconnect;
         if (!reconnect || !this.#reopen || !this.#everOpened) {
             this.#fail(error);
             if (info)
                 this.#resolveClosed(info);
             return;
         }
+        // A session outlives the connection, unless the other end closed it normally (1000) or it never started.
+        const session = this.#session;
+        const resumable = session !== undefined && info?.code !== 1000 && session.detach();
+        this.#resuming = false;
+        const lostReason = info?.code === 1000 ? "the other end closed the session" : "the connection dropped before the session started";
         if (this.#connected) {
-            // An established connection dropped: what belonged to it ends now.
+            // An established connection dropped: what belonged to it ends now (a session's waits for the resume).
             this.#connected = false;
-            this.#endConnection(error);
+            if (!session)
+                this.#endConnection(error);
             this.#event({ type: "disconnected", error });
             this.#retry(reconnect, 1);
+            if (session && !resumable)
+                this.#sessionLost(lostReason, false);
             return;
         }
+        if (session && !resumable)
+            this.#sessionLost(lostReason, false);
         if (this.#retryTimer !== undefined)
             return; // this attempt already counted as failed
         // A reconnect attempt failed before it opened.
@@ -359,7 +442,7 @@ export class Peer {
         }, delay);
     }
     #event(event) {
-        const reconnect = this.#options.reconnect;
+        const reconnect = this.#reconnect;
         if (!reconnect || !reconnect.onEvent)
             return;
         try {
@@ -397,6 +480,9 @@ export class Peer {
             return;
         this.#failure = error;
         this.#connected = false;
+        this.#resuming = false;
+        this.#session?.dispose();
+        this.#session = undefined;
         if (this.#retryTimer !== undefined)
             clearTimeout(this.#retryTimer);
         this.#retryTimer = undefined;
@@ -413,12 +499,12 @@ export class Peer {
     #send(text, id) {
         if (this.#failure)
             return;
-        if (this.#connected && this.#socket.readyState !== CONNECTING) {
-            this.#socket.send(text);
+        if (this.#session || (this.#connected && this.#socket.readyState !== CONNECTING)) {
+            this.#wire(text);
             return;
         }
         const queued = id === undefined ? { text } : { text, id };
-        const reconnect = this.#options.reconnect;
+        const reconnect = this.#reconnect;
         if (id !== undefined && this.#everOpened && reconnect) {
             const timeout = reconnect.callTimeout ?? 10_000;
             queued.timer = setTimeout(() => {
@@ -432,10 +518,24 @@ export class Peer {
         }
         this.#queue.push(queued);
     }
-    /** Sends a stream control notification on the current connection (dropped if it is down). */
+    /** Sends a stream control notification on the current connection or session (dropped if there is none). */
     #control(method, params) {
-        if (this.#connected && !this.#failure)
-            this.#socket.send(encodeCall(undefined, method, params));
+        if (!this.#failure)
+            this.#wire(encodeCall(undefined, method, params));
+    }
+    /**
+     * Sends a message through the session (which keeps it for replay, and
+     * holds it while disconnected), else on the open socket, else drops it.
+     */
+    #wire(text) {
+        const session = this.#session;
+        if (session) {
+            if (!session.send(text))
+                this.#sessionLost(REPLAY_OVERFLOW, false);
+        }
+        else if (this.#connected) {
+            this.#socket.send(text);
+        }
     }
     #warn(message) {
         this.#options.onWarning?.(message);
@@ -446,10 +546,13 @@ export class Peer {
             this.#socket.close(1003, "binary frames are not supported: send JSON-RPC as text frames");
             return;
         }
+        const message = this.#session ? this.#session.receive(data) : data;
+        if (message === undefined)
+            return; // a session frame
         const generation = this.#generation;
-        // A reply goes out on the connection its request came in on, or not at all.
-        const sameConnection = () => generation === this.#generation && this.#connected;
-        const frame = parseFrame(data);
+        // A reply goes out on the connection (or session) its request came in on, or not at all.
+        const sameConnection = () => generation === this.#generation && (this.#connected || this.#session !== undefined);
+        const frame = parseFrame(message);
         switch (frame.kind) {
             case "parse-error":
                 this.#send(encodeError(null, specError(ErrorCode.ParseError)));
@@ -611,8 +714,8 @@ export class Peer {
         const producer = { credits: STREAM_WINDOW, cancelled: false, wake: undefined };
         this.#producers.set(key, producer);
         const send = (text) => {
-            if (!producer.cancelled && this.#connected)
-                this.#socket.send(text);
+            if (!producer.cancelled)
+                this.#wire(text);
         };
         const end = (error) => send(encodeCall(undefined, STREAM_END, error ? { subscription: id, error } : { subscription: id }));
         let iterator;
@@ -742,18 +845,58 @@ export function connect(url, options = {}) {
     if (!Socket) {
         return Promise.reject(new TypeError("no global WebSocket: pass one, e.g. connect(url, { WebSocket }) from 'ws'"));
     }
-    const { protocols, headers } = options;
-    const open = () => headers
-        ? new Socket(url, protocols, { headers })
-        : protocols === undefined
-            ? new Socket(url)
-            : new Socket(url, protocols);
-    const socket = open();
-    const peer = new Peer(socket, options, open);
-    return new Promise((resolve, reject) => {
-        socket.addEventListener("open", () => resolve(peer));
-        void peer.closed.then((info) => reject(refusals.get(socket) ??
-            new DisconnectedError(`could not connect to ${url} (${info.code})`, info.code, info.reason)));
-        socket.addEventListener("error", () => reject(refusals.get(socket) ?? new DisconnectedError(`could not connect to ${url}`)));
+    if (options.resumable && !options.reconnect) {
+        return Promise.reject(new TypeError("resumable sessions need reconnect: connect(url, { reconnect: true, resumable: true })"));
+    }
+    const { headers } = options;
+    // A resumable peer offers the session subprotocol first, then the caller's,
+    // until a server has answered without it (see `noSubprotocol`).
+    const offered = options.protocols === undefined ? [] : [options.protocols].flat();
+    let sessions = Boolean(options.resumable);
+    let fellBack = false;
+    const open = () => {
+        const protocols = sessions ? [SESSION_PROTOCOL, ...offered] : options.protocols;
+        const socket = headers
+            ? new Socket(url, protocols, { headers })
+            : protocols === undefined
+                ? new Socket(url)
+                : new Socket(url, protocols);
+        if (sessions) {
+            // (Added before the peer's listener, so the next socket it opens is plain.)
+            socket.addEventListener("error", (event) => {
+                if (noSubprotocol(event)) {
+                    sessions = false;
+                    fellBack = true;
+                }
+            });
+        }
+        return socket;
+    };
+    const first = () => {
+        const socket = open();
+        const peer = new Peer(socket, options, open);
+        return new Promise((resolve, reject) => {
+            socket.addEventListener("open", () => resolve(peer));
+            void peer.closed.then((info) => reject(refusals.get(socket) ??
+                new DisconnectedError(`could not connect to ${url} (${info.code})`, info.code, info.reason)));
+            socket.addEventListener("error", () => reject(refusals.get(socket) ?? new DisconnectedError(`could not connect to ${url}`)));
+        });
+    };
+    // A server without sessions refused by `ws` at the first connection: once more, plain.
+    return first().catch((error) => {
+        if (!fellBack)
+            throw error;
+        fellBack = false;
+        return first();
     });
+}
+/**
+ * Whether a socket's `error` event is the `ws` package refusing a 101 that
+ * selects none of the offered subprotocols (RFC 6455 lets a client fail
+ * such a connection; browsers and Node's global WebSocket accept it as a
+ * connection without subprotocol, `ws` does not). A resumable peer then
+ * connects without offering the session subprotocol: a plain connection.
+ */
+function noSubprotocol(event) {
+    return event?.message === "Server sent no subprotocol";
 }

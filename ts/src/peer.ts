@@ -12,9 +12,11 @@ import {
   ErrorCode,
   HandshakeRefusedError,
   RpcError,
+  SessionLostError,
   type ErrorObject,
 } from "./errors.js";
 import { onRefusal } from "./handshake.js";
+import { REPLAY_OVERFLOW, Session, SESSION_PROTOCOL, type SessionOptions } from "./session.js";
 import {
   isAsyncIterable,
   RpcStream,
@@ -41,6 +43,8 @@ import {
  */
 export interface WebSocketLike {
   readonly readyState: number;
+  /** The subprotocol the server selected (`""` for none); read once open, for {@link PeerOptions.resumable}. */
+  readonly protocol?: string;
   send(data: string): void;
   close(code?: number, reason?: string): void;
   // The event types differ between the DOM and `ws`; the peer reads only
@@ -123,9 +127,28 @@ export interface PeerOptions {
   /**
    * Reconnect automatically when an established connection drops (needs a
    * way to open a new socket: {@link connect} has one; `new Peer` takes it as
-   * its third argument). `false` or absent: a dropped connection ends the peer.
+   * its third argument). `true`: with the default {@link ReconnectOptions}.
+   * `false` or absent: a dropped connection ends the peer.
    */
-  reconnect?: ReconnectOptions | false;
+  reconnect?: ReconnectOptions | boolean;
+  /**
+   * Resumable sessions (needs `reconnect`): a dropped connection loses
+   * nothing. {@link connect} offers the WebSocket subprotocol
+   * `duplexrpc.session.v1` (with `new Peer`, open every socket with
+   * {@link SESSION_PROTOCOL} among its protocols). If the server selects it,
+   * messages are numbered, acknowledged and kept for replay; after a drop the
+   * peer reconnects (with `reconnect`'s backoff), resumes the session and
+   * replays what the other end missed, so pending calls both ways, streams
+   * and handlers carry on, and what is sent meanwhile goes out on resume
+   * (events `disconnected`, then `resumed`). If the session cannot be
+   * resumed (the server answers `#lost`, the server's resume window expires
+   * while disconnected, or the replay buffer would overflow while
+   * disconnected), everything pending fails with a {@link SessionLostError}
+   * (event `sessionLost`) and a fresh session follows (event `reconnected`).
+   * If the server does not select the subprotocol, the connection is plain
+   * (as without this option). `true` takes the defaults of {@link SessionOptions}.
+   */
+  resumable?: boolean | SessionOptions;
   /** Default timeout (ms) of every {@link Peer.call} and {@link Peer.subscribe} (see {@link CallOptions.timeoutMs}). Default: none. */
   timeoutMs?: number;
 }
@@ -143,6 +166,9 @@ export interface PeerOptions {
  * effects), streams throw it, and streams this side produced stop.
  * Calls made while reconnecting wait until the peer is connected again, up to
  * {@link ReconnectOptions.callTimeout}; notifications wait until then too.
+ * With {@link PeerOptions.resumable} and a server that speaks sessions, all of
+ * it survives instead: pending calls, streams and what is sent meanwhile
+ * carry on in the resumed session.
  */
 export interface ReconnectOptions {
   /** Delay before the first attempt, in ms. Default 100. */
@@ -163,9 +189,18 @@ export interface ReconnectOptions {
 
 /** What happened to a reconnecting peer's connection. */
 export type ConnectionEvent =
-  /** Connected again after `attempt` attempts. */
+  /** Connected again after `attempt` attempts (a plain connection: no session). */
   | { type: "connected"; attempt: number }
-  /** The connection dropped (`error` is what pending calls rejected with); a reconnect follows. */
+  /** A resumable session continues on a new connection after `attempt` attempts: nothing was lost. */
+  | { type: "resumed"; attempt: number }
+  /** A fresh resumable session started after `attempt` attempts (the previous one was lost). */
+  | { type: "reconnected"; attempt: number }
+  /** The session could not be resumed (`reason`): what was pending rejected with `error`; a fresh session follows. */
+  | { type: "sessionLost"; reason: string; error: SessionLostError }
+  /**
+   * The connection dropped; a reconnect follows. Without a session `error` is
+   * what pending calls rejected with; with a resumable one they wait for the resume.
+   */
   | { type: "disconnected"; error: DisconnectedError }
   /** Attempt number `attempt` failed; the next comes after `delay` ms. */
   | { type: "retrying"; attempt: number; error: DisconnectedError; delay: number }
@@ -255,6 +290,8 @@ interface Reply {
 export class Peer {
   #socket: WebSocketLike;
   readonly #options: PeerOptions;
+  /** `options.reconnect`, `true` as `{}`. */
+  readonly #reconnect: ReconnectOptions | undefined;
   readonly #reopen: (() => WebSocketLike) | undefined;
   readonly #pending = new Map<number, Pending>();
   readonly #handlers = new Map<string, { names: readonly string[]; handler: Handler }>();
@@ -267,8 +304,12 @@ export class Peer {
   #nextId = 1;
   /** Set once the peer is closed for good. */
   #failure: DisconnectedError | undefined;
-  /** Whether the current socket is open. */
+  /** Whether the current socket is open (and, with a session, carries it). */
   #connected = false;
+  /** The resumable session, while there is one (attached or not). */
+  #session: Session | undefined;
+  /** Whether the current socket is open and waits for `#resumed`. */
+  #resuming = false;
   /** Whether any socket has opened (a peer reconnects only after that). */
   #everOpened = false;
   /** Counts connections, so that replies computed for a dropped one are not sent on the next. */
@@ -286,9 +327,11 @@ export class Peer {
    * socket of each new attempt.
    */
   constructor(socket: WebSocketLike, options: PeerOptions = {}, reopen?: () => WebSocketLike) {
+    if (options.resumable && !options.reconnect) throw new TypeError("resumable sessions need reconnect");
     this.#socket = socket;
     this.#options = options;
-    this.#reopen = options.reconnect ? reopen : undefined;
+    this.#reconnect = options.reconnect === true ? {} : options.reconnect || undefined;
+    this.#reopen = this.#reconnect ? reopen : undefined;
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
@@ -488,7 +531,7 @@ export class Peer {
       if (current()) this.#opened();
     });
     socket.addEventListener("message", (event: { data: unknown }) => {
-      if (current() && this.#connected) this.#receive(event.data);
+      if (current() && (this.#connected || this.#resuming)) this.#receive(event.data);
     });
     socket.addEventListener("error", () => {
       if (current()) this.#dropped(new DisconnectedError("the WebSocket failed"), undefined);
@@ -504,7 +547,25 @@ export class Peer {
   }
 
   #opened(): void {
-    if (this.#connected || this.#failure) return;
+    if (this.#connected || this.#resuming || this.#failure) return;
+    const sessions = this.#options.resumable && this.#socket.protocol === SESSION_PROTOCOL;
+    if (this.#session && !sessions) {
+      // The server no longer speaks sessions (e.g. restarted without them): a plain connection follows.
+      this.#sessionLost("the server did not select the session subprotocol", false);
+    }
+    if (this.#session) {
+      this.#resuming = true;
+      this.#session.resume(this.#socket);
+      return;
+    }
+    if (sessions) {
+      this.#session = new Session(typeof this.#options.resumable === "object" ? this.#options.resumable : {}, {
+        resumed: () => this.#resumed(),
+        lost: (reason, protocolError) => this.#sessionLost(reason, protocolError),
+        frozen: () => this.#frozen(),
+      });
+      this.#session.start(this.#socket);
+    }
     this.#connected = true;
     this.#generation++;
     const reconnected = this.#everOpened;
@@ -513,13 +574,56 @@ export class Peer {
     this.#queue = [];
     for (const queued of queue) {
       if (queued.timer !== undefined) clearTimeout(queued.timer);
-      this.#socket.send(queued.text);
+      this.#wire(queued.text);
     }
     if (reconnected) {
       const attempt = this.#attempt;
       this.#attempt = 0;
-      this.#event({ type: "connected", attempt });
+      this.#event({ type: sessions ? "reconnected" : "connected", attempt });
     }
+  }
+
+  /** The session continues on the current socket (its replay went out). */
+  #resumed(): void {
+    this.#resuming = false;
+    this.#connected = true;
+    const attempt = this.#attempt;
+    this.#attempt = 0;
+    this.#event({ type: "resumed", attempt });
+  }
+
+  /**
+   * The session ended for good: what was pending in it fails with the
+   * {@link SessionLostError}. If the current socket carried it, the socket
+   * goes and a fresh session starts on a new one.
+   */
+  #sessionLost(reason: string, protocolError: boolean): void {
+    const session = this.#session;
+    if (!session || this.#failure) return;
+    this.#session = undefined;
+    session.dispose();
+    const linked = this.#connected || this.#resuming;
+    this.#connected = false;
+    this.#resuming = false;
+    const error = new SessionLostError(reason);
+    this.#endConnection(error);
+    this.#event({ type: "sessionLost", reason, error });
+    if (!linked || this.#failure) return;
+    // The socket is left behind (its close is an attempt already counted): a fresh one follows.
+    const options = this.#reconnect;
+    if (options && this.#retryTimer === undefined) this.#retry(options, 1);
+    this.#socket.close(protocolError ? 1002 : 1000, protocolError ? "session protocol error" : "");
+  }
+
+  /** A sent message got no ack and nothing arrived for the liveness timeout: the connection froze. */
+  #frozen(): void {
+    const socket = this.#socket;
+    const error = new DisconnectedError("the connection froze (no acknowledgement within the liveness timeout)");
+    this.#dropped(error, undefined);
+    // `ws` can drop a connection at once; a browser's close waits for the other end (its events are ignored).
+    const terminate = (socket as { terminate?: () => void }).terminate;
+    if (typeof terminate === "function") terminate.call(socket);
+    else socket.close(4000, "frozen");
   }
 
   /** The current socket failed or closed (`info` once it has closed). */
@@ -528,20 +632,28 @@ export class Peer {
       if (info) this.#resolveClosed(info);
       return;
     }
-    const reconnect = this.#options.reconnect;
+    const reconnect = this.#reconnect;
     if (!reconnect || !this.#reopen || !this.#everOpened) {
       this.#fail(error);
       if (info) this.#resolveClosed(info);
       return;
     }
+    // A session outlives the connection, unless the other end closed it normally (1000) or it never started.
+    const session = this.#session;
+    const resumable = session !== undefined && info?.code !== 1000 && session.detach();
+    this.#resuming = false;
+    const lostReason =
+      info?.code === 1000 ? "the other end closed the session" : "the connection dropped before the session started";
     if (this.#connected) {
-      // An established connection dropped: what belonged to it ends now.
+      // An established connection dropped: what belonged to it ends now (a session's waits for the resume).
       this.#connected = false;
-      this.#endConnection(error);
+      if (!session) this.#endConnection(error);
       this.#event({ type: "disconnected", error });
       this.#retry(reconnect, 1);
+      if (session && !resumable) this.#sessionLost(lostReason, false);
       return;
     }
+    if (session && !resumable) this.#sessionLost(lostReason, false);
     if (this.#retryTimer !== undefined) return; // this attempt already counted as failed
     // A reconnect attempt failed before it opened.
     const failed = this.#attempt;
@@ -573,7 +685,7 @@ export class Peer {
   }
 
   #event(event: ConnectionEvent): void {
-    const reconnect = this.#options.reconnect;
+    const reconnect = this.#reconnect;
     if (!reconnect || !reconnect.onEvent) return;
     try {
       reconnect.onEvent(event);
@@ -607,6 +719,9 @@ export class Peer {
     if (this.#failure) return;
     this.#failure = error;
     this.#connected = false;
+    this.#resuming = false;
+    this.#session?.dispose();
+    this.#session = undefined;
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
     for (const queued of this.#queue) if (queued.timer !== undefined) clearTimeout(queued.timer);
@@ -620,12 +735,12 @@ export class Peer {
    */
   #send(text: string, id?: number): void {
     if (this.#failure) return;
-    if (this.#connected && this.#socket.readyState !== CONNECTING) {
-      this.#socket.send(text);
+    if (this.#session || (this.#connected && this.#socket.readyState !== CONNECTING)) {
+      this.#wire(text);
       return;
     }
     const queued: Queued = id === undefined ? { text } : { text, id };
-    const reconnect = this.#options.reconnect;
+    const reconnect = this.#reconnect;
     if (id !== undefined && this.#everOpened && reconnect) {
       const timeout = reconnect.callTimeout ?? 10_000;
       queued.timer = setTimeout(() => {
@@ -640,9 +755,22 @@ export class Peer {
     this.#queue.push(queued);
   }
 
-  /** Sends a stream control notification on the current connection (dropped if it is down). */
+  /** Sends a stream control notification on the current connection or session (dropped if there is none). */
   #control(method: string, params: Record<string, unknown>): void {
-    if (this.#connected && !this.#failure) this.#socket.send(encodeCall(undefined, method, params));
+    if (!this.#failure) this.#wire(encodeCall(undefined, method, params));
+  }
+
+  /**
+   * Sends a message through the session (which keeps it for replay, and
+   * holds it while disconnected), else on the open socket, else drops it.
+   */
+  #wire(text: string): void {
+    const session = this.#session;
+    if (session) {
+      if (!session.send(text)) this.#sessionLost(REPLAY_OVERFLOW, false);
+    } else if (this.#connected) {
+      this.#socket.send(text);
+    }
   }
 
   #warn(message: string): void {
@@ -655,10 +783,13 @@ export class Peer {
       this.#socket.close(1003, "binary frames are not supported: send JSON-RPC as text frames");
       return;
     }
+    const message = this.#session ? this.#session.receive(data) : data;
+    if (message === undefined) return; // a session frame
     const generation = this.#generation;
-    // A reply goes out on the connection its request came in on, or not at all.
-    const sameConnection = (): boolean => generation === this.#generation && this.#connected;
-    const frame = parseFrame(data);
+    // A reply goes out on the connection (or session) its request came in on, or not at all.
+    const sameConnection = (): boolean =>
+      generation === this.#generation && (this.#connected || this.#session !== undefined);
+    const frame = parseFrame(message);
     switch (frame.kind) {
       case "parse-error":
         this.#send(encodeError(null, specError(ErrorCode.ParseError)));
@@ -816,7 +947,7 @@ export class Peer {
     const producer: Producer = { credits: STREAM_WINDOW, cancelled: false, wake: undefined };
     this.#producers.set(key, producer);
     const send = (text: string): void => {
-      if (!producer.cancelled && this.#connected) this.#socket.send(text);
+      if (!producer.cancelled) this.#wire(text);
     };
     const end = (error?: ErrorObject): void =>
       send(encodeCall(undefined, STREAM_END, error ? { subscription: id, error } : { subscription: id }));
@@ -946,25 +1077,66 @@ export function connect(url: string, options: ConnectOptions = {}): Promise<Peer
   if (!Socket) {
     return Promise.reject(new TypeError("no global WebSocket: pass one, e.g. connect(url, { WebSocket }) from 'ws'"));
   }
-  const { protocols, headers } = options;
-  const open = (): WebSocketLike =>
-    headers
+  if (options.resumable && !options.reconnect) {
+    return Promise.reject(
+      new TypeError("resumable sessions need reconnect: connect(url, { reconnect: true, resumable: true })"),
+    );
+  }
+  const { headers } = options;
+  // A resumable peer offers the session subprotocol first, then the caller's,
+  // until a server has answered without it (see `noSubprotocol`).
+  const offered = options.protocols === undefined ? [] : [options.protocols].flat();
+  let sessions = Boolean(options.resumable);
+  let fellBack = false;
+  const open = (): WebSocketLike => {
+    const protocols = sessions ? [SESSION_PROTOCOL, ...offered] : options.protocols;
+    const socket = headers
       ? new Socket(url, protocols, { headers })
       : protocols === undefined
         ? new Socket(url)
         : new Socket(url, protocols);
-  const socket = open();
-  const peer = new Peer(socket, options, open);
-  return new Promise((resolve, reject) => {
-    socket.addEventListener("open", () => resolve(peer));
-    void peer.closed.then((info) =>
-      reject(
-        refusals.get(socket) ??
-          new DisconnectedError(`could not connect to ${url} (${info.code})`, info.code, info.reason),
-      ),
-    );
-    socket.addEventListener("error", () =>
-      reject(refusals.get(socket) ?? new DisconnectedError(`could not connect to ${url}`)),
-    );
+    if (sessions) {
+      // (Added before the peer's listener, so the next socket it opens is plain.)
+      socket.addEventListener("error", (event: unknown) => {
+        if (noSubprotocol(event)) {
+          sessions = false;
+          fellBack = true;
+        }
+      });
+    }
+    return socket;
+  };
+  const first = (): Promise<Peer> => {
+    const socket = open();
+    const peer = new Peer(socket, options, open);
+    return new Promise((resolve, reject) => {
+      socket.addEventListener("open", () => resolve(peer));
+      void peer.closed.then((info) =>
+        reject(
+          refusals.get(socket) ??
+            new DisconnectedError(`could not connect to ${url} (${info.code})`, info.code, info.reason),
+        ),
+      );
+      socket.addEventListener("error", () =>
+        reject(refusals.get(socket) ?? new DisconnectedError(`could not connect to ${url}`)),
+      );
+    });
+  };
+  // A server without sessions refused by `ws` at the first connection: once more, plain.
+  return first().catch((error: unknown) => {
+    if (!fellBack) throw error;
+    fellBack = false;
+    return first();
   });
+}
+
+/**
+ * Whether a socket's `error` event is the `ws` package refusing a 101 that
+ * selects none of the offered subprotocols (RFC 6455 lets a client fail
+ * such a connection; browsers and Node's global WebSocket accept it as a
+ * connection without subprotocol, `ws` does not). A resumable peer then
+ * connects without offering the session subprotocol: a plain connection.
+ */
+function noSubprotocol(event: unknown): boolean {
+  return (event as { message?: unknown } | null)?.message === "Server sent no subprotocol";
 }

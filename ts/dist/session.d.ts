@@ -1,0 +1,98 @@
+/**
+ * Resumable sessions (wire protocol `duplexrpc.session.v1`): the layer below
+ * the peer that numbers, acknowledges and replays messages, so that a
+ * dropped connection loses nothing.
+ *
+ * A {@link Session} is transport-agnostic bookkeeping over one socket at a
+ * time: the peer {@link Session.start | starts} it on a fresh connection
+ * (`#new`), {@link Session.detach | detaches} it when the connection drops,
+ * and {@link Session.resume | resumes} it on the next one (`#resume`).
+ *
+ * @module
+ */
+/** The WebSocket subprotocol that asks the server for a resumable session. */
+export declare const SESSION_PROTOCOL = "duplexrpc.session.v1";
+/**
+ * Settings of a resumable session (`connect(url, { reconnect, resumable })`).
+ * The defaults are the Rust `SessionConfig`'s.
+ */
+export interface SessionOptions {
+    /** Most messages kept for replay (sent, not yet acknowledged). Default 4096. */
+    replayMessages?: number;
+    /** Most bytes (UTF-8) kept for replay. Default 1 MiB. */
+    replayBytes?: number;
+    /** Acknowledge after this many received messages. Default 32. */
+    ackEvery?: number;
+    /** Acknowledge after this many received bytes (UTF-8). Default 64 KiB. */
+    ackBytes?: number;
+    /** Acknowledge what is unacknowledged after this many ms without another reason to. Default 1000. */
+    ackDelay?: number;
+    /**
+     * The connection counts as frozen (and is replaced by a resumed one) when
+     * a sent message waits this many ms for its acknowledgement while nothing
+     * at all arrives. The server acknowledges on each keepalive tick (Rust
+     * default: every 30 s), so keep this above its keepalive interval.
+     * Default 40000.
+     */
+    livenessTimeout?: number;
+}
+/** What a session needs of a socket. */
+export interface SessionSocket {
+    send(data: string): void;
+}
+/** What a session tells its peer. */
+export interface SessionEvents {
+    /** `#resumed` arrived and the replay went out: the connection carries the session again. */
+    resumed(): void;
+    /** The session ended for good (`#lost`, window expired, protocol error): everything pending fails. */
+    lost(reason: string, protocolError: boolean): void;
+    /** Nothing arrived for {@link SessionOptions.livenessTimeout} while a message waits for its ack. */
+    frozen(): void;
+}
+/** The reason of a session whose buffer would overflow while detached. */
+export declare const REPLAY_OVERFLOW = "replay buffer overflow";
+/**
+ * One session: counts the messages received and sent, keeps the sent ones
+ * until acknowledged, acknowledges what it receives, and replays on resume.
+ */
+export declare class Session {
+    #private;
+    constructor(options: SessionOptions, events: SessionEvents);
+    /** The resume token (`<id>.<secret>`), once `#session` has arrived. */
+    get token(): string | undefined;
+    /** The resume window the server granted, in ms (0 until `#session` has arrived). */
+    get windowMs(): number;
+    /** Messages received in this session so far. */
+    get received(): number;
+    /** Messages sent in this session so far (replayed ones count once). */
+    get sent(): number;
+    /** Sent messages kept for replay (not acknowledged yet), plus those waiting to be sent. */
+    get buffered(): number;
+    /** Whether the session has ended for good. */
+    get isLost(): boolean;
+    /** Starts the session on a fresh connection: `#new`; messages may follow at once. */
+    start(socket: SessionSocket): void;
+    /** Asks to resume on a new connection: `#resume`; messages wait for `#resumed`. */
+    resume(socket: SessionSocket): void;
+    /**
+     * The connection dropped. Returns false if the session cannot be resumed
+     * (it had not started: no token yet); else its window starts (if it has not
+     * already: a failed resume attempt keeps the first drop's deadline).
+     */
+    detach(): boolean;
+    /**
+     * Sends `text` (a message) now, or keeps it until there is room or a
+     * connection. Returns false when keeping it would overflow the replay
+     * buffer while detached: the session is then over (the caller loses it).
+     */
+    send(text: string): boolean;
+    /**
+     * A text frame from the current connection: returns it if it is a message
+     * for the peer, or undefined if it was a session frame (handled here).
+     */
+    receive(data: string): string | undefined;
+    /** Ends the session for good without telling anyone (the peer closed). */
+    dispose(): void;
+}
+/** The length of `text` in UTF-8 bytes. */
+export declare function utf8Length(text: string): number;

@@ -1,0 +1,418 @@
+// Resumable sessions (`connect(url, { reconnect, resumable: true })`) against
+// the fake session server (session-server.ts) through a TCP proxy the test
+// cuts (cut-proxy.ts): a clean cut and a silent freeze in the middle of
+// traffic both ways lose nothing and duplicate nothing; calls pending both
+// ways, streams and calls made during the gap complete; the ends (window
+// expired, the server lost the session, replay overflow, protocol error, a
+// normal close) reject with SessionLostError and a fresh session follows; a
+// server without sessions gets exactly the plain behaviour.
+
+import assert from "node:assert/strict";
+import { setTimeout as delay } from "node:timers/promises";
+import { afterEach, describe, test } from "node:test";
+
+import {
+  connect,
+  DisconnectedError,
+  SESSION_PROTOCOL,
+  SessionLostError,
+  type ConnectionEvent,
+  type Peer,
+  type SessionOptions,
+} from "duplexrpc";
+import { WebSocket } from "ws";
+
+import { CutProxy } from "./cut-proxy.js";
+import { within } from "./fake-socket.js";
+import { SessionServer, type SessionServerOptions } from "./session-server.js";
+
+/** Collects events and lets a test wait for the next one of a type. */
+class Events {
+  seen: ConnectionEvent[] = [];
+  #waiters: { type: ConnectionEvent["type"]; resolve: (e: ConnectionEvent) => void }[] = [];
+
+  readonly push = (event: ConnectionEvent): void => {
+    this.seen.push(event);
+    for (const w of [...this.#waiters]) {
+      if (w.type === event.type) {
+        this.#waiters.splice(this.#waiters.indexOf(w), 1);
+        w.resolve(event);
+      }
+    }
+  };
+
+  next(type: ConnectionEvent["type"]): Promise<ConnectionEvent> {
+    return within(new Promise((resolve) => this.#waiters.push({ type, resolve })), `the ${type} event`);
+  }
+
+  /** The event types seen, without the `retrying` ones (their number depends on timing). */
+  types(): string[] {
+    return this.seen.filter((e) => e.type !== "retrying").map((e) => e.type);
+  }
+}
+
+/** A promise and its resolver: a handler's answer the test releases. */
+function gate<T>(): { promise: Promise<T>; open: (value: T) => void } {
+  let open!: (value: T) => void;
+  const promise = new Promise<T>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
+
+/** Resolves once `check()` holds (polled), or rejects after 5 s. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  await within(
+    (async () => {
+      while (!check()) await delay(5);
+    })(),
+    what,
+  );
+}
+
+/** What each end received, and the answers the test holds back. */
+class World {
+  /** Notifications `seq` the server got, `tick` the client got. */
+  atServer: number[] = [];
+  atClient: number[] = [];
+  /** `slow` calls on the server and `hold` calls on the client wait for these. */
+  slow = gate<void>();
+  hold = gate<void>();
+  server!: SessionServer;
+  proxy!: CutProxy;
+  peer!: Peer;
+  events = new Events();
+  /** The client peer's warnings (a duplicated reply or an unknown stream shows here). */
+  warnings: string[] = [];
+
+  async start(options: SessionServerOptions = {}, session: SessionOptions = {}): Promise<void> {
+    this.server = await SessionServer.start({
+      ...options,
+      setup: (peer) => {
+        peer.handle("echo", ["x"], ([x]) => x);
+        peer.handle("seq", ["i"], ([i]) => {
+          this.atServer.push(i as number);
+        });
+        peer.handle("slow", ["x"], async ([x]) => {
+          await this.slow.promise;
+          return (x as number) * 10;
+        });
+        peer.handle("count", ["n"], async function* ([n]) {
+          for (let i = 0; i < (n as number); i++) yield i;
+        });
+      },
+    });
+    this.proxy = await CutProxy.start(this.server.port);
+    this.peer = await connect(this.proxy.url, {
+      WebSocket,
+      reconnect: { initialDelay: 10, maxDelay: 40, onEvent: this.events.push },
+      resumable: { ackDelay: 20, livenessTimeout: 400, ...session },
+      onWarning: (w) => this.warnings.push(w),
+    });
+    this.peer.handle("double", ["x"], ([x]) => (x as number) * 2);
+    this.peer.handle("tick", ["i"], ([i]) => {
+      this.atClient.push(i as number);
+    });
+    this.peer.handle("hold", ["x"], async ([x]) => {
+      await this.hold.promise;
+      return x;
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.peer?.close();
+    await this.proxy?.stop();
+    await this.server?.stop();
+  }
+}
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+describe("resumable sessions", { timeout: 30_000 }, () => {
+  let world: World;
+  afterEach(async () => {
+    await world.stop();
+  });
+
+  for (const how of ["a clean cut (FIN, no close frame)", "a silent freeze (no FIN, nothing passes)"] as const) {
+    test(`${how} mid-traffic both ways: every message once, in order, every call answered`, async () => {
+      world = new World();
+      await world.start();
+      const { peer, server, proxy, events } = world;
+      assert.equal(await peer.call("echo", ["hello"]), "hello");
+      const session = server.session;
+      const N = 300;
+      const clientCalls: Promise<unknown>[] = [];
+      const serverCalls: Promise<unknown>[] = [];
+      const resumed = events.next("resumed");
+      for (const i of range(N)) {
+        peer.notify("seq", [i]);
+        clientCalls.push(peer.call("echo", [i]));
+        session.peer.notify("tick", [i]);
+        serverCalls.push(session.peer.call("double", [i]));
+        if (i === N / 2) {
+          if (how.startsWith("a clean")) proxy.cut();
+          else proxy.freeze();
+        }
+        // Let the traffic flow, so the cut falls into messages in flight.
+        if (i % 20 === 0) await delay(2);
+      }
+      await resumed;
+      assert.deepEqual(await within(Promise.all(clientCalls), "the client's calls"), range(N));
+      assert.deepEqual(
+        await within(Promise.all(serverCalls), "the server's calls"),
+        range(N).map((i) => i * 2),
+      );
+      await until(() => world.atServer.length >= N && world.atClient.length >= N, "the notifications");
+      await delay(50); // a duplicate would come right behind
+      assert.deepEqual(world.atServer, range(N));
+      assert.deepEqual(world.atClient, range(N));
+      // No reply nor request came twice (a duplicated reply matches no pending call: a warning).
+      assert.deepEqual(world.warnings, []);
+      assert.deepEqual(server.warnings, []);
+      // One session throughout, resumed (not restarted); the client's events say so.
+      assert.equal(server.created.length, 1);
+      assert.ok(session.resumes >= 1);
+      assert.ok(session.replayed > 0, "the cut fell into traffic: the server replayed what the client missed");
+      assert.equal(server.session, session);
+      assert.deepEqual(events.types(), ["disconnected", "resumed"]);
+      assert.equal(peer.connected, true);
+      // Each connection began with the handshake frames of the spec.
+      assert.match(server.connections[0]?.frames[0] ?? "", /^#new$/);
+      assert.match(server.connections[1]?.frames[0] ?? "", new RegExp(`^#resume ${session.token} \\d+$`));
+      assert.equal(server.connections[0]?.protocol, SESSION_PROTOCOL);
+    });
+  }
+
+  test("calls pending both ways, a stream, and calls made during the gap complete across the cut", async () => {
+    world = new World();
+    await world.start();
+    const { peer, server, proxy, events } = world;
+    assert.equal(await peer.call("echo", [0]), 0);
+    const session = server.session;
+    // The client waits for the server's `slow`; the server waits for the client's `hold`.
+    const slow = peer.call("slow", [4]);
+    const hold = session.peer.call("hold", ["held"]);
+    const stream = await peer.subscribe<number>("count", [200]);
+    const items: number[] = [];
+    const consumed = (async () => {
+      for await (const item of stream) {
+        items.push(item);
+        if (item === 50) {
+          // Cut mid-stream, and keep the client out for a while.
+          proxy.block(true);
+          proxy.cut();
+        }
+      }
+    })();
+    await events.next("disconnected");
+    // During the gap: the client answers the server's call (the reply waits in
+    // the replay buffer), makes new calls and notifications, and the server's
+    // handler finishes (its reply waits in the server's buffer).
+    world.hold.open();
+    const during = peer.call("echo", ["during the gap"]);
+    peer.notify("seq", [0]);
+    world.slow.open();
+    await delay(50);
+    assert.equal(peer.connected, false);
+    assert.equal(peer.isOpen, true);
+    proxy.block(false);
+    await events.next("resumed");
+    assert.equal(await within(slow, "slow"), 40);
+    assert.equal(await within(hold, "hold"), "held");
+    assert.equal(await within(during, "the call made during the gap"), "during the gap");
+    await within(consumed, "the stream");
+    assert.deepEqual(items, range(200));
+    assert.deepEqual(world.warnings, []);
+    assert.deepEqual(server.warnings, []);
+    await until(() => world.atServer.length === 1, "the notification sent during the gap");
+    assert.deepEqual(world.atServer, [0]);
+    assert.equal(server.created.length, 1);
+    assert.deepEqual(events.types(), ["disconnected", "resumed"]);
+  });
+
+  test("the resume window expires: pending calls reject with SessionLostError, then a fresh session", async () => {
+    world = new World();
+    await world.start({ windowMs: 200 });
+    const { peer, server, proxy, events } = world;
+    assert.equal(await peer.call("echo", [1]), 1);
+    const slow = peer.call("slow", [1]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await until(() => server.session.received >= 2, "the slow call at the server");
+    proxy.block(true);
+    proxy.cut();
+    const lost = await events.next("sessionLost");
+    const error = await within(slow, "the pending call");
+    assert.ok(error instanceof SessionLostError, String(error));
+    assert.ok(error instanceof DisconnectedError, "a SessionLostError is a DisconnectedError");
+    assert.equal(error.reason, "resume window expired");
+    assert.equal(lost.type === "sessionLost" && lost.reason, "resume window expired");
+    const fresh = events.next("reconnected");
+    proxy.block(false);
+    await fresh;
+    assert.equal(await peer.call("echo", ["again"]), "again");
+    assert.equal(server.created.length, 2);
+    assert.equal(server.connections.at(-1)?.frames[0], "#new");
+    assert.deepEqual(events.types(), ["disconnected", "sessionLost", "reconnected"]);
+  });
+
+  test("the server lost the session (restart): #lost, SessionLostError, a fresh session", async () => {
+    world = new World();
+    await world.start();
+    const { peer, server, events } = world;
+    assert.equal(await peer.call("echo", [1]), 1);
+    const first = server.session;
+    const slow = peer.call("slow", [1]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await until(() => first.received >= 2, "the slow call at the server");
+    server.forgetSessions();
+    const lost = await events.next("sessionLost");
+    assert.equal(lost.type === "sessionLost" && lost.reason, "unknown session");
+    const error = await within(slow, "the pending call");
+    assert.ok(error instanceof SessionLostError, String(error));
+    assert.match(error.message, /could not be resumed: unknown session/);
+    await events.next("reconnected");
+    assert.equal(await peer.call("echo", ["fresh"]), "fresh");
+    assert.notEqual(server.session, first);
+    assert.deepEqual(
+      server.connections.map((c) => c.frames[0]?.split(" ")[0]),
+      ["#new", "#resume", "#new"],
+    );
+    assert.deepEqual(events.types(), ["disconnected", "sessionLost", "reconnected"]);
+  });
+
+  test("the replay buffer overflows while disconnected: SessionLostError, then a fresh session", async () => {
+    world = new World();
+    await world.start({}, { replayMessages: 8 });
+    const { peer, server, proxy, events } = world;
+    assert.equal(await peer.call("echo", [1]), 1);
+    const slow = peer.call("slow", [1]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    proxy.block(true);
+    proxy.cut();
+    await events.next("disconnected");
+    const next = events.next("sessionLost");
+    for (const i of range(10)) peer.notify("seq", [i]);
+    const lost = await next;
+    assert.equal(lost.type === "sessionLost" && lost.reason, "replay buffer overflow");
+    const error = await within(slow, "the pending call");
+    assert.ok(error instanceof SessionLostError, String(error));
+    const fresh = events.next("reconnected");
+    proxy.block(false);
+    await fresh;
+    assert.equal(await peer.call("echo", ["fresh"]), "fresh");
+    assert.equal(server.created.length, 2);
+  });
+
+  test("a protocol error (#ack of messages never sent): SessionLostError, close 1002, fresh", async () => {
+    world = new World();
+    await world.start();
+    const { peer, server, events } = world;
+    assert.equal(await peer.call("echo", [1]), 1);
+    const first = server.session;
+    const slow = peer.call("slow", [1]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await until(() => first.received >= 2, "the slow call at the server");
+    first.link?.send("#ack 1000000");
+    const lost = await events.next("sessionLost");
+    assert.match(lost.type === "sessionLost" ? lost.reason : "", /^protocol: #ack 1000000 of \d+ messages sent$/);
+    assert.ok((await slow) instanceof SessionLostError);
+    await events.next("reconnected");
+    assert.equal(server.connections[0]?.closeCode, 1002);
+    assert.equal(await peer.call("echo", ["fresh"]), "fresh");
+  });
+
+  test("the server closes normally (1000): the session is over, SessionLostError, fresh", async () => {
+    world = new World();
+    await world.start();
+    const { peer, server, events } = world;
+    assert.equal(await peer.call("echo", [1]), 1);
+    const slow = peer.call("slow", [1]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await until(() => server.session.received >= 2, "the slow call at the server");
+    server.session.end(1000);
+    const lost = await events.next("sessionLost");
+    assert.equal(lost.type === "sessionLost" && lost.reason, "the other end closed the session");
+    assert.ok((await slow) instanceof SessionLostError);
+    await events.next("reconnected");
+    await until(() => server.connections[1]?.frames[0] !== undefined, "the second connection's first frame");
+    assert.equal(server.connections.length, 2);
+    assert.equal(server.connections[1]?.frames[0], "#new");
+  });
+
+  test("acks: every ackEvery messages at once, the rest after ackDelay; acked ones are dropped", async () => {
+    world = new World();
+    await world.start({ tickMs: 10_000, ackEvery: 1_000 }, { ackDelay: 150, livenessTimeout: 60_000 });
+    const { peer, server } = world;
+    assert.equal(await peer.call("echo", [1]), 1);
+    const session = server.session;
+    const acksBefore = server.connections[0]?.frames.filter((f) => f.startsWith("#ack")).length ?? 0;
+    for (const i of range(70)) session.peer.notify("tick", [i]);
+    await until(() => world.atClient.length === 70, "the notifications");
+    const acks = (): string[] =>
+      (server.connections[0]?.frames ?? []).filter((f) => f.startsWith("#ack")).slice(acksBefore);
+    // 1 reply + 70 notifications received: acks at 32 and 64 right away, the 71st after the delay.
+    await until(() => acks().length >= 2, "the two acks");
+    assert.deepEqual(acks().slice(0, 2), ["#ack 32", "#ack 64"]);
+    await until(() => acks().length === 3, "the delayed ack");
+    assert.equal(acks()[2], "#ack 71");
+    assert.equal(session.replay.length, 0, "the server dropped what the client acknowledged");
+  });
+
+  test("close() ends the session for good: 1000, no resume", async () => {
+    world = new World();
+    await world.start();
+    const { peer, server, events } = world;
+    assert.equal(await peer.call("echo", [1]), 1);
+    const session = server.session;
+    peer.close();
+    await until(() => session.lost, "the session's end at the server");
+    assert.equal(server.connections[0]?.closeCode, 1000);
+    await peer.closed;
+    await delay(50);
+    assert.equal(server.connections.length, 1, "no reconnect");
+    assert.deepEqual(events.types(), []);
+  });
+
+  test("a server without sessions: plain behaviour, no # frame, the plain DisconnectedError", async () => {
+    world = new World();
+    await world.start({ sessions: false });
+    const { peer, server, proxy, events } = world;
+    assert.equal(await peer.call("echo", [1]), 1);
+    assert.equal(server.connections.at(-1)?.protocol, "");
+    const slow = peer.call("slow", [1]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await delay(20);
+    proxy.cut();
+    const error = await within(slow, "the pending call");
+    assert.ok(error instanceof DisconnectedError, String(error));
+    assert.ok(!(error instanceof SessionLostError), "a plain disconnect");
+    await events.next("connected");
+    assert.equal(await peer.call("echo", [2]), 2);
+    for (const c of server.connections) assert.deepEqual(c.frames, []);
+    assert.deepEqual(events.types(), ["disconnected", "connected"]);
+    // `ws` refuses a 101 without the offered subprotocol: connect() then connected
+    // once more without offering it, and so does every reconnect.
+    assert.deepEqual(
+      server.connections.map((c) => c.offered),
+      [SESSION_PROTOCOL, "", ""],
+    );
+  });
+
+  test("resumable without reconnect is refused", async () => {
+    world = new World();
+    await assert.rejects(connect("ws://127.0.0.1:9/", { WebSocket, resumable: true }), TypeError);
+  });
+});
