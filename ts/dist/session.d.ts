@@ -28,11 +28,13 @@ export interface SessionOptions {
     /** Acknowledge what is unacknowledged after this many ms without another reason to. Default 1000. */
     ackDelay?: number;
     /**
-     * The connection counts as frozen (and is replaced by a resumed one) when
-     * a sent message waits this many ms for its acknowledgement while nothing
-     * at all arrives. The server acknowledges on each keepalive tick (Rust
-     * default: every 30 s), so keep this above its keepalive interval.
-     * Default 40000.
+     * The connection counts as frozen (and the session resumes on a new one)
+     * when nothing at all arrives for this many ms. Browsers can neither send
+     * nor see pings, so this relies on the server sending a frame at least
+     * once per keepalive interval: the Rust server sends `#ack` on every
+     * keepalive tick (default every 30 s). Keep it above the server's
+     * keepalive interval; 0 turns the check off (a frozen connection then
+     * lasts until the socket itself fails). Default 40000.
      */
     livenessTimeout?: number;
 }
@@ -46,7 +48,7 @@ export interface SessionEvents {
     resumed(): void;
     /** The session ended for good (`#lost`, window expired, protocol error): everything pending fails. */
     lost(reason: string, protocolError: boolean): void;
-    /** Nothing arrived for {@link SessionOptions.livenessTimeout} while a message waits for its ack. */
+    /** Nothing arrived for {@link SessionOptions.livenessTimeout}. */
     frozen(): void;
 }
 /** The reason of a session whose buffer would overflow while detached. */

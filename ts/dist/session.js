@@ -62,8 +62,8 @@ export class Session {
         this.#replayBytes = Math.max(1, options.replayBytes ?? 1024 * 1024);
         this.#ackEvery = Math.max(1, options.ackEvery ?? 32);
         this.#ackBytes = Math.max(1, options.ackBytes ?? 64 * 1024);
-        this.#ackDelay = Math.max(0, options.ackDelay ?? 1000);
-        this.#livenessTimeout = Math.max(1, options.livenessTimeout ?? 40_000);
+        this.#ackDelay = delay(options.ackDelay ?? 1000);
+        this.#livenessTimeout = delay(options.livenessTimeout ?? 40_000);
     }
     /** The resume token (`<id>.<secret>`), once `#session` has arrived. */
     get token() {
@@ -94,6 +94,7 @@ export class Session {
         this.#socket = socket;
         this.#state = "starting";
         socket.send("#new");
+        this.#watch();
     }
     /** Asks to resume on a new connection: `#resume`; messages wait for `#resumed`. */
     resume(socket) {
@@ -102,6 +103,7 @@ export class Session {
         this.#socket = socket;
         this.#state = "resuming";
         socket.send(`#resume ${this.#token} ${this.#received}`);
+        this.#watch();
     }
     /**
      * The connection dropped. Returns false if the session cannot be resumed
@@ -214,7 +216,6 @@ export class Session {
                 for (let i = this.#replayHead; i < this.#replay.length; i++)
                     this.#socket?.send(this.#replay[i] ?? "");
                 this.#drain();
-                this.#watch();
                 // The ack that may have been due while detached.
                 if (this.#unacked > 0)
                     this.#ack();
@@ -260,7 +261,6 @@ export class Session {
             this.#replay = [];
             this.#replaySizes = [];
             this.#replayHead = 0;
-            this.#stopTimer("liveness");
         }
         else if (this.#replayHead > 1024 && this.#replayHead * 2 > this.#replay.length) {
             this.#replay = this.#replay.slice(this.#replayHead);
@@ -280,7 +280,6 @@ export class Session {
         this.#replaySizes.push(size);
         this.#replayByteCount += size;
         this.#socket?.send(text);
-        this.#watch();
     }
     /** Sends what waits in the outbox, as far as the replay buffer has room. */
     #drain() {
@@ -308,11 +307,11 @@ export class Session {
         if (this.#unacked > 0 && this.#state === "attached")
             this.#ack();
     }
-    /** Starts the liveness ticks if a sent message waits for its ack (and they are not running). */
+    /** Starts the liveness ticks on a new connection. */
     #watch() {
-        if (this.#livenessTimer !== undefined || this.#replay.length === this.#replayHead || this.#socket === undefined) {
+        this.#stopTimer("liveness");
+        if (this.#livenessTimeout === 0)
             return;
-        }
         this.#silentTicks = 0;
         this.#heard = 0;
         this.#armLiveness();
@@ -320,10 +319,10 @@ export class Session {
     #armLiveness() {
         this.#livenessTimer = timers.setTimeout(() => this.#livenessTick(), this.#livenessTimeout / LIVENESS_TICKS);
     }
-    /** Counts a tick without any frame received while a sent message waits for its ack. */
+    /** Counts a tick without any frame received; after a timeout's worth of them the connection froze. */
     #livenessTick() {
         this.#livenessTimer = undefined;
-        if (this.#replay.length === this.#replayHead || this.#socket === undefined)
+        if (this.#socket === undefined)
             return;
         this.#silentTicks = this.#heard === 0 ? this.#silentTicks + 1 : 0;
         this.#heard = 0;
@@ -363,6 +362,12 @@ export class Session {
         this.#end();
         this.#events.lost(reason, protocolError);
     }
+}
+/** The longest delay timers take (longer ones fire at once in Node). */
+const MAX_DELAY = 2 ** 31 - 1;
+/** `ms` as a timer delay: 0 for what is not a positive number, at most {@link MAX_DELAY}. */
+function delay(ms) {
+    return ms > 0 ? Math.min(ms, MAX_DELAY) : 0;
 }
 /** The length of `text` in UTF-8 bytes. */
 export function utf8Length(text) {

@@ -30,11 +30,13 @@ export interface SessionOptions {
   /** Acknowledge what is unacknowledged after this many ms without another reason to. Default 1000. */
   ackDelay?: number;
   /**
-   * The connection counts as frozen (and is replaced by a resumed one) when
-   * a sent message waits this many ms for its acknowledgement while nothing
-   * at all arrives. The server acknowledges on each keepalive tick (Rust
-   * default: every 30 s), so keep this above its keepalive interval.
-   * Default 40000.
+   * The connection counts as frozen (and the session resumes on a new one)
+   * when nothing at all arrives for this many ms. Browsers can neither send
+   * nor see pings, so this relies on the server sending a frame at least
+   * once per keepalive interval: the Rust server sends `#ack` on every
+   * keepalive tick (default every 30 s). Keep it above the server's
+   * keepalive interval; 0 turns the check off (a frozen connection then
+   * lasts until the socket itself fails). Default 40000.
    */
   livenessTimeout?: number;
 }
@@ -50,7 +52,7 @@ export interface SessionEvents {
   resumed(): void;
   /** The session ended for good (`#lost`, window expired, protocol error): everything pending fails. */
   lost(reason: string, protocolError: boolean): void;
-  /** Nothing arrived for {@link SessionOptions.livenessTimeout} while a message waits for its ack. */
+  /** Nothing arrived for {@link SessionOptions.livenessTimeout}. */
   frozen(): void;
 }
 
@@ -114,8 +116,8 @@ export class Session {
     this.#replayBytes = Math.max(1, options.replayBytes ?? 1024 * 1024);
     this.#ackEvery = Math.max(1, options.ackEvery ?? 32);
     this.#ackBytes = Math.max(1, options.ackBytes ?? 64 * 1024);
-    this.#ackDelay = Math.max(0, options.ackDelay ?? 1000);
-    this.#livenessTimeout = Math.max(1, options.livenessTimeout ?? 40_000);
+    this.#ackDelay = delay(options.ackDelay ?? 1000);
+    this.#livenessTimeout = delay(options.livenessTimeout ?? 40_000);
   }
 
   /** The resume token (`<id>.<secret>`), once `#session` has arrived. */
@@ -153,6 +155,7 @@ export class Session {
     this.#socket = socket;
     this.#state = "starting";
     socket.send("#new");
+    this.#watch();
   }
 
   /** Asks to resume on a new connection: `#resume`; messages wait for `#resumed`. */
@@ -161,6 +164,7 @@ export class Session {
     this.#socket = socket;
     this.#state = "resuming";
     socket.send(`#resume ${this.#token} ${this.#received}`);
+    this.#watch();
   }
 
   /**
@@ -268,7 +272,6 @@ export class Session {
         this.#stopTimer("window");
         for (let i = this.#replayHead; i < this.#replay.length; i++) this.#socket?.send(this.#replay[i] ?? "");
         this.#drain();
-        this.#watch();
         // The ack that may have been due while detached.
         if (this.#unacked > 0) this.#ack();
         this.#events.resumed();
@@ -311,7 +314,6 @@ export class Session {
       this.#replay = [];
       this.#replaySizes = [];
       this.#replayHead = 0;
-      this.#stopTimer("liveness");
     } else if (this.#replayHead > 1024 && this.#replayHead * 2 > this.#replay.length) {
       this.#replay = this.#replay.slice(this.#replayHead);
       this.#replaySizes = this.#replaySizes.slice(this.#replayHead);
@@ -332,7 +334,6 @@ export class Session {
     this.#replaySizes.push(size);
     this.#replayByteCount += size;
     this.#socket?.send(text);
-    this.#watch();
   }
 
   /** Sends what waits in the outbox, as far as the replay buffer has room. */
@@ -361,11 +362,10 @@ export class Session {
     if (this.#unacked > 0 && this.#state === "attached") this.#ack();
   }
 
-  /** Starts the liveness ticks if a sent message waits for its ack (and they are not running). */
+  /** Starts the liveness ticks on a new connection. */
   #watch(): void {
-    if (this.#livenessTimer !== undefined || this.#replay.length === this.#replayHead || this.#socket === undefined) {
-      return;
-    }
+    this.#stopTimer("liveness");
+    if (this.#livenessTimeout === 0) return;
     this.#silentTicks = 0;
     this.#heard = 0;
     this.#armLiveness();
@@ -375,10 +375,10 @@ export class Session {
     this.#livenessTimer = timers.setTimeout(() => this.#livenessTick(), this.#livenessTimeout / LIVENESS_TICKS);
   }
 
-  /** Counts a tick without any frame received while a sent message waits for its ack. */
+  /** Counts a tick without any frame received; after a timeout's worth of them the connection froze. */
   #livenessTick(): void {
     this.#livenessTimer = undefined;
-    if (this.#replay.length === this.#replayHead || this.#socket === undefined) return;
+    if (this.#socket === undefined) return;
     this.#silentTicks = this.#heard === 0 ? this.#silentTicks + 1 : 0;
     this.#heard = 0;
     if (this.#silentTicks >= LIVENESS_TICKS) this.#events.frozen();
@@ -413,6 +413,14 @@ export class Session {
     this.#end();
     this.#events.lost(reason, protocolError);
   }
+}
+
+/** The longest delay timers take (longer ones fire at once in Node). */
+const MAX_DELAY = 2 ** 31 - 1;
+
+/** `ms` as a timer delay: 0 for what is not a positive number, at most {@link MAX_DELAY}. */
+function delay(ms: number): number {
+  return ms > 0 ? Math.min(ms, MAX_DELAY) : 0;
 }
 
 /** The length of `text` in UTF-8 bytes. */

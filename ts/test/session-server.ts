@@ -144,7 +144,10 @@ export interface SessionServerOptions {
   windowMs?: number;
   /** Acknowledge every this many messages. Default 32. */
   ackEvery?: number;
-  /** The "keepalive tick": acknowledges what is unacknowledged. Default 50 ms. */
+  /**
+   * The "keepalive tick": sends `#ack`, as the Rust server does on every
+   * keepalive tick, so that a client sees a frame at least that often. Default 50 ms.
+   */
   tickMs?: number;
   /** Called with the server's peer of each new session (or plain connection): register handlers here. */
   setup?: (peer: Peer) => void;
@@ -183,7 +186,7 @@ export class SessionServer {
     this.ackEvery = options.ackEvery ?? 32;
     this.#setup = options.setup ?? (() => {});
     this.#tick = setInterval(() => {
-      for (const session of this.sessions.values()) if (session.unacked > 0 && session.link) session.ack();
+      for (const session of this.sessions.values()) if (session.link) session.ack();
     }, options.tickMs ?? 50);
     wss.on("connection", (ws, request) => this.#connection(ws, request.headers["sec-websocket-protocol"] ?? ""));
   }
