@@ -335,6 +335,7 @@ export class Peer {
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
+    hasSession.set(this, () => this.#session !== undefined);
     this.#attach(socket);
   }
 
@@ -1033,6 +1034,9 @@ function abortWith(stream: RpcStream<unknown>, signal: AbortSignalLike, error: (
 /** The refusals of sockets whose handshake the server refused (read by {@link connect}). */
 const refusals = new WeakMap<object, HandshakeRefusedError>();
 
+/** Whether a peer has a session to resume (read by {@link connect}, to offer the subprotocol). */
+const hasSession = new WeakMap<Peer, () => boolean>();
+
 function isErrorObject(value: unknown): value is ErrorObject {
   return (
     typeof value === "object" &&
@@ -1083,35 +1087,47 @@ export function connect(url: string, options: ConnectOptions = {}): Promise<Peer
     );
   }
   const { headers } = options;
-  // A resumable peer offers the session subprotocol first, then the caller's,
-  // until a server has answered without it (see `noSubprotocol`).
   const offered = options.protocols === undefined ? [] : [options.protocols].flat();
+  // Whether to offer the session subprotocol (false once `ws` said the server selects none).
   let sessions = Boolean(options.resumable);
-  let fellBack = false;
+  // The last attempt offered it without a session to resume and failed before opening.
+  let retryPlain = false;
+  let peer: Peer | undefined;
+  let latest: WebSocketLike | undefined;
   const open = (): WebSocketLike => {
-    const protocols = sessions ? [SESSION_PROTOCOL, ...offered] : options.protocols;
+    const resuming = peer !== undefined && hasSession.get(peer)?.() === true;
+    // A resumable peer offers the session subprotocol first, then the caller's; see `retryPlain`.
+    const offer = sessions && (resuming || !retryPlain);
+    retryPlain = false;
+    const protocols = offer ? [SESSION_PROTOCOL, ...offered] : options.protocols;
     const socket = headers
       ? new Socket(url, protocols, { headers })
       : protocols === undefined
         ? new Socket(url)
         : new Socket(url, protocols);
-    if (sessions) {
-      // (Added before the peer's listener, so the next socket it opens is plain.)
-      socket.addEventListener("error", (event: unknown) => {
-        if (noSubprotocol(event)) {
-          sessions = false;
-          fellBack = true;
-        }
+    latest = socket;
+    if (offer) {
+      // (Added before the peer's listeners, so they see the verdict.)
+      let opened = false;
+      const failed = (event: unknown): void => {
+        if (noSubprotocol(event)) sessions = false;
+        if (!opened && !resuming && socket === latest) retryPlain = true;
+      };
+      socket.addEventListener("open", () => {
+        opened = true;
       });
+      socket.addEventListener("error", failed);
+      socket.addEventListener("close", failed);
     }
     return socket;
   };
   const first = (): Promise<Peer> => {
     const socket = open();
-    const peer = new Peer(socket, options, open);
+    peer = new Peer(socket, options, open);
+    const opening = peer;
     return new Promise((resolve, reject) => {
-      socket.addEventListener("open", () => resolve(peer));
-      void peer.closed.then((info) =>
+      socket.addEventListener("open", () => resolve(opening));
+      void opening.closed.then((info) =>
         reject(
           refusals.get(socket) ??
             new DisconnectedError(`could not connect to ${url} (${info.code})`, info.code, info.reason),
@@ -1122,20 +1138,18 @@ export function connect(url: string, options: ConnectOptions = {}): Promise<Peer
       );
     });
   };
-  // A server without sessions refused by `ws` at the first connection: once more, plain.
+  // The first attempt offered sessions and failed: maybe the server selects
+  // none and the WebSocket refused it (Chromium, `ws`). Once more, plain.
   return first().catch((error: unknown) => {
-    if (!fellBack) throw error;
-    fellBack = false;
+    if (!retryPlain || error instanceof HandshakeRefusedError) throw error;
     return first();
   });
 }
 
 /**
  * Whether a socket's `error` event is the `ws` package refusing a 101 that
- * selects none of the offered subprotocols (RFC 6455 lets a client fail
- * such a connection; browsers and Node's global WebSocket accept it as a
- * connection without subprotocol, `ws` does not). A resumable peer then
- * connects without offering the session subprotocol: a plain connection.
+ * selects none of the offered subprotocols (Chromium refuses it too, but
+ * does not say why). The peer then stops offering the session subprotocol.
  */
 function noSubprotocol(event: unknown): boolean {
   return (event as { message?: unknown } | null)?.message === "Server sent no subprotocol";
