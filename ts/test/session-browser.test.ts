@@ -146,7 +146,10 @@ test("a silent freeze mid-traffic both ways in Chromium: resumed, every message 
   // The page sends notifications and calls (its replies collected on the page) ...
   await page.evaluate((n) => {
     const w = window as unknown as Record<string, unknown> & PageState;
-    const peer = w["peer"] as { notify(m: string, p: unknown[]): void; call(m: string, p: unknown[]): Promise<unknown> };
+    const peer = w["peer"] as {
+      notify(m: string, p: unknown[]): void;
+      call(m: string, p: unknown[]): Promise<unknown>;
+    };
     void (async () => {
       for (let i = 0; i < n; i++) {
         peer.notify("seq", [i]);

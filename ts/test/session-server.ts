@@ -52,6 +52,8 @@ export class ServerSession {
   /** Sent messages not acknowledged yet: seq `sent - replay.length` onwards. */
   replay: string[] = [];
   unacked = 0;
+  /** The count of the last `#ack` sent. */
+  lastAck = 0;
   link: WebSocket | undefined;
   /** How many times the session was resumed, and how many messages it replayed on those resumes. */
   resumes = 0;
@@ -89,6 +91,7 @@ export class ServerSession {
 
   ack(): void {
     this.unacked = 0;
+    this.lastAck = this.received;
     this.link?.send(`#ack ${this.received}`);
   }
 
@@ -151,6 +154,12 @@ export interface SessionServerOptions {
   tickMs?: number;
   /** Called with the server's peer of each new session (or plain connection): register handlers here. */
   setup?: (peer: Peer) => void;
+  /**
+   * Misbehaviour for the tests: called with the first frame of connection
+   * number `index` (0-based); returning true means it answered itself (the
+   * connection then carries no session).
+   */
+  answer?: (ws: WebSocket, frame: string, index: number) => boolean;
 }
 
 /** What a connection sent before any message: its session frames, for the tests to check. */
@@ -178,6 +187,7 @@ export class SessionServer {
   readonly ackEvery: number;
   readonly #wss: WebSocketServer;
   readonly #setup: (peer: Peer) => void;
+  readonly #answer: SessionServerOptions["answer"];
   readonly #tick: NodeJS.Timeout;
 
   private constructor(wss: WebSocketServer, options: SessionServerOptions) {
@@ -185,6 +195,7 @@ export class SessionServer {
     this.windowMs = options.windowMs ?? 30_000;
     this.ackEvery = options.ackEvery ?? 32;
     this.#setup = options.setup ?? (() => {});
+    this.#answer = options.answer;
     this.#tick = setInterval(() => {
       for (const session of this.sessions.values()) if (session.link) session.ack();
     }, options.tickMs ?? 50);
@@ -247,13 +258,14 @@ export class SessionServer {
     }
     let session: ServerSession | undefined;
     let first = true;
+    const index = this.connections.length - 1;
     ws.on("message", (data, isBinary) => {
       if (isBinary) return ws.close(1003);
       const text = data.toString();
       if (text.startsWith("#")) log.frames.push(text);
       if (first) {
         first = false;
-        session = this.#handshake(ws, text);
+        if (!this.#answer?.(ws, text, index)) session = this.#handshake(ws, text);
         return;
       }
       if (!session || session.link !== ws) return;

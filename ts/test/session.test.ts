@@ -357,6 +357,63 @@ describe("resumable sessions", { timeout: 30_000 }, () => {
     assert.equal(await peer.call("echo", ["fresh"]), "fresh");
   });
 
+  for (const [what, frames, reason] of [
+    ["a malformed #session", ["#session 0123 x"], /^protocol: malformed "#session 0123 x"$/],
+    [
+      "a message before #session",
+      ['{"jsonrpc":"2.0","method":"tick","params":[0]}'],
+      /^protocol: a message before #session$/,
+    ],
+    ["#resumed on a fresh session", ["#resumed 0"], /^protocol: unexpected #resumed$/],
+  ] as const) {
+    test(`the first connection answers with ${what}: SessionLostError (protocol), close 1002, fresh`, async () => {
+      world = new World();
+      await world.start({
+        answer: (ws, frame, index) => {
+          if (index > 0 || frame !== "#new") return false;
+          for (const f of frames) ws.send(f);
+          return true;
+        },
+      });
+      const { peer, server, events } = world;
+      const lost = await events.next("sessionLost");
+      assert.match(lost.type === "sessionLost" ? lost.reason : "", reason);
+      await events.next("reconnected");
+      assert.equal(await peer.call("echo", ["fresh"]), "fresh");
+      await until(() => server.connections[0]?.closeCode !== undefined, "the first connection's close");
+      assert.equal(server.connections[0]?.closeCode, 1002);
+      assert.deepEqual(world.atClient, [], "the message before #session was not delivered");
+    });
+  }
+
+  for (const [what, count] of [
+    ["beyond what the client sent", 1000],
+    ["from before what the server acknowledged", 0],
+  ] as const) {
+    test(`#resumed ${what}: SessionLostError (protocol), fresh`, async () => {
+      world = new World();
+      await world.start({
+        answer: (ws, frame, index) => {
+          if (index !== 1) return false;
+          assert.match(frame, /^#resume /);
+          ws.send(`#resumed ${count}`);
+          return true;
+        },
+      });
+      const { peer, server, proxy, events } = world;
+      assert.equal(await peer.call("echo", [1]), 1);
+      // The server's tick acknowledges the call: the client keeps nothing from before message 1.
+      await until(() => server.session.lastAck >= 1, "the server's ack");
+      await delay(100);
+      proxy.cut();
+      const lost = await events.next("sessionLost");
+      const expected = `protocol: #resumed ${count}: never sent or already acknowledged`;
+      assert.equal(lost.type === "sessionLost" && lost.reason, expected);
+      await events.next("reconnected");
+      assert.equal(await peer.call("echo", ["fresh"]), "fresh");
+    });
+  }
+
   test("the server closes normally (1000): the session is over, SessionLostError, fresh", async () => {
     world = new World();
     await world.start();
