@@ -230,7 +230,7 @@ export declare class Peer {
     constructor(socket: WebSocketLike, options?: PeerOptions, reopen?: () => WebSocketLike);
     /** True until the peer has closed for good (a reconnecting peer stays open while it reconnects). */
     get isOpen(): boolean;
-    /** True while the socket is open (false while connecting or reconnecting). */
+    /** True while the socket is open (false while connecting or reconnecting, or while a session resumes). */
     get connected(): boolean;
     /**
      * Calls `method` on the other end with params by position (an array) or by
@@ -283,7 +283,7 @@ export declare class Peer {
     /**
      * Closes the connection (and stops reconnecting). Calls still waiting fail
      * at once with a {@link DisconnectedError}; {@link Peer.closed} settles
-     * once the socket has closed.
+     * once the socket has closed. A resumable session ends with it (no resume).
      */
     close(code?: number, reason?: string): void;
 }

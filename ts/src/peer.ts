@@ -16,6 +16,7 @@ import {
   type ErrorObject,
 } from "./errors.js";
 import { onRefusal } from "./handshake.js";
+import { SubprotocolOffer } from "./offer.js";
 import { REPLAY_OVERFLOW, Session, SESSION_PROTOCOL, type SessionOptions } from "./session.js";
 import {
   isAsyncIterable,
@@ -344,7 +345,7 @@ export class Peer {
     return this.#failure === undefined;
   }
 
-  /** True while the socket is open (false while connecting or reconnecting). */
+  /** True while the socket is open (false while connecting or reconnecting, or while a session resumes). */
   get connected(): boolean {
     return this.#connected && this.#failure === undefined;
   }
@@ -494,7 +495,7 @@ export class Peer {
   /**
    * Closes the connection (and stops reconnecting). Calls still waiting fail
    * at once with a {@link DisconnectedError}; {@link Peer.closed} settles
-   * once the socket has closed.
+   * once the socket has closed. A resumable session ends with it (no resume).
    */
   close(code = 1000, reason = ""): void {
     const wasConnecting = this.#failure === undefined && !this.#connected && this.#everOpened;
@@ -1087,44 +1088,20 @@ export function connect(url: string, options: ConnectOptions = {}): Promise<Peer
     );
   }
   const { headers } = options;
-  const offered = options.protocols === undefined ? [] : [options.protocols].flat();
-  // Whether to offer the session subprotocol (false once `ws` said the server selects none).
-  let sessions = Boolean(options.resumable);
-  // The last attempt offered it without a session to resume and failed before opening.
-  let retryPlain = false;
+  const offer = new SubprotocolOffer(Boolean(options.resumable), options.protocols);
   let peer: Peer | undefined;
-  let latest: WebSocketLike | undefined;
-  const open = (): WebSocketLike => {
-    const resuming = peer !== undefined && hasSession.get(peer)?.() === true;
-    // A resumable peer offers the session subprotocol first, then the caller's; see `retryPlain`.
-    const offer = sessions && (resuming || !retryPlain);
-    retryPlain = false;
-    const protocols = offer ? [SESSION_PROTOCOL, ...offered] : options.protocols;
-    const socket = headers
-      ? new Socket(url, protocols, { headers })
-      : protocols === undefined
-        ? new Socket(url)
-        : new Socket(url, protocols);
-    latest = socket;
-    if (offer) {
-      // (Added before the peer's listeners, so they see the verdict.)
-      let opened = false;
-      const failed = (event: unknown): void => {
-        if (noSubprotocol(event)) sessions = false;
-        if (!opened && !resuming && socket === latest) retryPlain = true;
-      };
-      socket.addEventListener("open", () => {
-        opened = true;
-      });
-      socket.addEventListener("error", failed);
-      socket.addEventListener("close", failed);
-    }
-    return socket;
-  };
+  const open = (): WebSocketLike =>
+    offer.open(peer !== undefined && hasSession.get(peer)?.() === true, (protocols) =>
+      headers
+        ? new Socket(url, protocols, { headers })
+        : protocols === undefined
+          ? new Socket(url)
+          : new Socket(url, protocols),
+    );
   const first = (): Promise<Peer> => {
     const socket = open();
-    peer = new Peer(socket, options, open);
-    const opening = peer;
+    const opening = new Peer(socket, options, open);
+    peer = opening;
     return new Promise((resolve, reject) => {
       socket.addEventListener("open", () => resolve(opening));
       void opening.closed.then((info) =>
@@ -1139,18 +1116,9 @@ export function connect(url: string, options: ConnectOptions = {}): Promise<Peer
     });
   };
   // The first attempt offered sessions and failed: maybe the server selects
-  // none and the WebSocket refused it (Chromium, `ws`). Once more, plain.
+  // none and the WebSocket refused that (see SubprotocolOffer). Once more, plain.
   return first().catch((error: unknown) => {
-    if (!retryPlain || error instanceof HandshakeRefusedError) throw error;
+    if (!offer.retryPlain || error instanceof HandshakeRefusedError) throw error;
     return first();
   });
-}
-
-/**
- * Whether a socket's `error` event is the `ws` package refusing a 101 that
- * selects none of the offered subprotocols (Chromium refuses it too, but
- * does not say why). The peer then stops offering the session subprotocol.
- */
-function noSubprotocol(event: unknown): boolean {
-  return (event as { message?: unknown } | null)?.message === "Server sent no subprotocol";
 }
