@@ -393,11 +393,17 @@ export class Peer {
                 this.#resolveClosed(info);
             return;
         }
-        // A session outlives the connection, unless the other end closed it normally (1000) or it never started.
+        // A normal close (1000) ends a session for good, and then what was pending
+        // fails with `error` as on a plain connection (as the Rust peer does).
+        const ended = this.#session !== undefined && info?.code === 1000;
+        if (ended) {
+            this.#session?.dispose();
+            this.#session = undefined;
+        }
+        // Any other drop only detaches it (unless it had not started: no token to resume with).
         const session = this.#session;
-        const resumable = session !== undefined && info?.code !== 1000 && session.detach();
+        const resumable = session !== undefined && session.detach();
         this.#resuming = false;
-        const lostReason = info?.code === 1000 ? "the other end closed the session" : "the connection dropped before the session started";
         if (this.#connected) {
             // An established connection dropped: what belonged to it ends now (a session's waits for the resume).
             this.#connected = false;
@@ -406,11 +412,13 @@ export class Peer {
             this.#event({ type: "disconnected", error });
             this.#retry(reconnect, 1);
             if (session && !resumable)
-                this.#sessionLost(lostReason, false);
+                this.#sessionLost("the connection dropped before the session started", false);
             return;
         }
-        if (session && !resumable)
-            this.#sessionLost(lostReason, false);
+        if (ended)
+            this.#endConnection(error);
+        else if (session && !resumable)
+            this.#sessionLost("the session ended", false);
         if (this.#retryTimer !== undefined)
             return; // this attempt already counted as failed
         // A reconnect attempt failed before it opened.

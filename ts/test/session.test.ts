@@ -3,9 +3,10 @@
 // cuts (cut-proxy.ts): a clean cut and a silent freeze in the middle of
 // traffic both ways lose nothing and duplicate nothing; calls pending both
 // ways, streams and calls made during the gap complete; the ends (window
-// expired, the server lost the session, replay overflow, protocol error, a
-// normal close) reject with SessionLostError and a fresh session follows; a
-// server without sessions gets exactly the plain behaviour.
+// expired, the server lost the session, replay overflow, protocol errors)
+// reject with SessionLostError and a fresh session follows; a normal close
+// (1000) ends the session with the plain DisconnectedError; a server without
+// sessions gets exactly the plain behaviour.
 
 import assert from "node:assert/strict";
 import { setTimeout as delay } from "node:timers/promises";
@@ -414,7 +415,7 @@ describe("resumable sessions", { timeout: 30_000 }, () => {
     });
   }
 
-  test("the server closes normally (1000): the session is over, SessionLostError, fresh", async () => {
+  test("the server closes normally (1000): the session is over, the plain DisconnectedError, fresh", async () => {
     world = new World();
     await world.start();
     const { peer, server, events } = world;
@@ -425,13 +426,15 @@ describe("resumable sessions", { timeout: 30_000 }, () => {
     );
     await until(() => server.session.received >= 2, "the slow call at the server");
     server.session.end(1000);
-    const lost = await events.next("sessionLost");
-    assert.equal(lost.type === "sessionLost" && lost.reason, "the other end closed the session");
-    assert.ok((await slow) instanceof SessionLostError);
+    const error = await within(slow, "the pending call");
+    assert.ok(error instanceof DisconnectedError, String(error));
+    assert.ok(!(error instanceof SessionLostError), "a normal close, as without sessions");
+    assert.equal(error.closeCode, 1000);
     await events.next("reconnected");
     await until(() => server.connections[1]?.frames[0] !== undefined, "the second connection's first frame");
     assert.equal(server.connections.length, 2);
     assert.equal(server.connections[1]?.frames[0], "#new");
+    assert.deepEqual(events.types(), ["disconnected", "reconnected"]);
   });
 
   test("acks: every ackEvery messages at once, the rest after ackDelay; acked ones are dropped", async () => {
