@@ -60,18 +60,6 @@ export declare const REPLAY_OVERFLOW = "replay buffer overflow";
 export declare class Session {
     #private;
     constructor(options: SessionOptions, events: SessionEvents);
-    /** The resume token (`<id>.<secret>`), once `#session` has arrived. */
-    get token(): string | undefined;
-    /** The resume window the server granted, in ms (0 until `#session` has arrived). */
-    get windowMs(): number;
-    /** Messages received in this session so far. */
-    get received(): number;
-    /** Messages sent in this session so far (replayed ones count once). */
-    get sent(): number;
-    /** Sent messages kept for replay (not acknowledged yet), plus those waiting to be sent. */
-    get buffered(): number;
-    /** Whether the session has ended for good. */
-    get isLost(): boolean;
     /** Starts the session on a fresh connection: `#new`; messages may follow at once. */
     start(socket: SessionSocket): void;
     /** Asks to resume on a new connection: `#resume`; messages wait for `#resumed`. */

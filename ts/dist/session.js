@@ -65,30 +65,6 @@ export class Session {
         this.#ackDelay = delay(options.ackDelay ?? 1000);
         this.#livenessTimeout = delay(options.livenessTimeout ?? 40_000);
     }
-    /** The resume token (`<id>.<secret>`), once `#session` has arrived. */
-    get token() {
-        return this.#token;
-    }
-    /** The resume window the server granted, in ms (0 until `#session` has arrived). */
-    get windowMs() {
-        return this.#windowMs;
-    }
-    /** Messages received in this session so far. */
-    get received() {
-        return this.#received;
-    }
-    /** Messages sent in this session so far (replayed ones count once). */
-    get sent() {
-        return this.#sent;
-    }
-    /** Sent messages kept for replay (not acknowledged yet), plus those waiting to be sent. */
-    get buffered() {
-        return this.#replay.length - this.#replayHead + this.#outbox.length;
-    }
-    /** Whether the session has ended for good. */
-    get isLost() {
-        return this.#state === "lost";
-    }
     /** Starts the session on a fresh connection: `#new`; messages may follow at once. */
     start(socket) {
         this.#socket = socket;
@@ -126,7 +102,7 @@ export class Session {
                 this.#windowTimer = undefined;
                 if (this.#state === "detached" || this.#state === "resuming")
                     this.#lose("resume window expired", false);
-            }, this.#windowMs);
+            }, delay(this.#windowMs));
         }
         return true;
     }

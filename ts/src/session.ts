@@ -120,36 +120,6 @@ export class Session {
     this.#livenessTimeout = delay(options.livenessTimeout ?? 40_000);
   }
 
-  /** The resume token (`<id>.<secret>`), once `#session` has arrived. */
-  get token(): string | undefined {
-    return this.#token;
-  }
-
-  /** The resume window the server granted, in ms (0 until `#session` has arrived). */
-  get windowMs(): number {
-    return this.#windowMs;
-  }
-
-  /** Messages received in this session so far. */
-  get received(): number {
-    return this.#received;
-  }
-
-  /** Messages sent in this session so far (replayed ones count once). */
-  get sent(): number {
-    return this.#sent;
-  }
-
-  /** Sent messages kept for replay (not acknowledged yet), plus those waiting to be sent. */
-  get buffered(): number {
-    return this.#replay.length - this.#replayHead + this.#outbox.length;
-  }
-
-  /** Whether the session has ended for good. */
-  get isLost(): boolean {
-    return this.#state === "lost";
-  }
-
   /** Starts the session on a fresh connection: `#new`; messages may follow at once. */
   start(socket: SessionSocket): void {
     this.#socket = socket;
@@ -186,7 +156,7 @@ export class Session {
       this.#windowTimer = timers.setTimeout(() => {
         this.#windowTimer = undefined;
         if (this.#state === "detached" || this.#state === "resuming") this.#lose("resume window expired", false);
-      }, this.#windowMs);
+      }, delay(this.#windowMs));
     }
     return true;
   }
