@@ -7,7 +7,7 @@
 import { CallAbortedError, CallTimeoutError, DisconnectedError, ErrorCode, HandshakeRefusedError, RpcError, SessionLostError, } from "./errors.js";
 import { onRefusal } from "./handshake.js";
 import { SubprotocolOffer } from "./offer.js";
-import { REPLAY_OVERFLOW, Session, SESSION_PROTOCOL } from "./session.js";
+import { livenessTimeout, REPLAY_OVERFLOW, Session, SESSION_PROTOCOL } from "./session.js";
 import { isAsyncIterable, RpcStream, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM, STREAM_WINDOW, } from "./stream.js";
 import { encodeCall, encodeError, encodeResult, parseFrame, positionalArgs, specError, } from "./wire.js";
 /** The notification that cancels a request: `{"id": <the request's id>}` (as the Rust peer's `CANCEL_METHOD`). */
@@ -59,6 +59,8 @@ export class Peer {
     #session;
     /** Whether the current socket is open and waits for `#resumed`. */
     #resuming = false;
+    /** Sockets given up on (frozen, or an attempt that did not open in time): their events are ignored. */
+    #abandoned = new WeakSet();
     /** Whether any socket has opened (a peer reconnects only after that). */
     #everOpened = false;
     /** Counts connections, so that replies computed for a dropped one are not sent on the next. */
@@ -267,7 +269,7 @@ export class Peer {
     }
     /** Listens to `socket`, ignoring its events once it is no longer the current one. */
     #attach(socket) {
-        const current = () => socket === this.#socket;
+        const current = () => socket === this.#socket && !this.#abandoned.has(socket);
         onRefusal(socket, () => socket.close(), (error) => {
             refusals.set(socket, error);
             if (current())
@@ -367,17 +369,12 @@ export class Peer {
             this.#retry(options, 1);
         this.#socket.close(protocolError ? 1002 : 1000, protocolError ? "session protocol error" : "");
     }
-    /** A sent message got no ack and nothing arrived for the liveness timeout: the connection froze. */
+    /** Nothing arrived for the liveness timeout: the connection froze. */
     #frozen() {
         const socket = this.#socket;
-        const error = new DisconnectedError("the connection froze (no acknowledgement within the liveness timeout)");
+        this.#abandon(socket);
+        const error = new DisconnectedError("the connection froze (nothing arrived within the liveness timeout)");
         this.#dropped(error, undefined);
-        // `ws` can drop a connection at once; a browser's close waits for the other end (its events are ignored).
-        const terminate = socket.terminate;
-        if (typeof terminate === "function")
-            terminate.call(socket);
-        else
-            socket.close(4000, "frozen");
     }
     /** The current socket failed or closed (`info` once it has closed). */
     #dropped(error, info) {
@@ -449,7 +446,37 @@ export class Peer {
                 return;
             }
             this.#attach(this.#socket);
+            this.#limitAttempt(this.#socket);
         }, delay);
+    }
+    /**
+     * A resumable peer gives a reconnect attempt the liveness timeout to open:
+     * one that hangs (its handshake swallowed by a frozen network) would
+     * otherwise hold up the resume until the window is gone.
+     */
+    #limitAttempt(socket) {
+        const resumable = this.#options.resumable;
+        if (!resumable)
+            return;
+        const ms = livenessTimeout(typeof resumable === "object" ? resumable : {});
+        if (ms === 0)
+            return;
+        setTimeout(() => {
+            if (socket !== this.#socket || this.#failure || socket.readyState !== CONNECTING)
+                return;
+            this.#abandon(socket);
+            this.#dropped(new DisconnectedError(`the connection attempt did not open within ${ms} ms`), undefined);
+        }, ms);
+    }
+    /** Leaves `socket` behind: its events are ignored from now on; `ws` drops it at once. */
+    #abandon(socket) {
+        this.#abandoned.add(socket);
+        // A browser's close of a frozen connection waits for the other end (its events are ignored).
+        const terminate = socket.terminate;
+        if (typeof terminate === "function")
+            terminate.call(socket);
+        else
+            socket.close(4000, "abandoned");
     }
     #event(event) {
         const reconnect = this.#reconnect;

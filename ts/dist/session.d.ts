@@ -84,5 +84,7 @@ export declare class Session {
     /** Ends the session for good without telling anyone (the peer closed). */
     dispose(): void;
 }
+/** {@link SessionOptions.livenessTimeout} as a timer delay (0: no check). */
+export declare function livenessTimeout(options: SessionOptions): number;
 /** The length of `text` in UTF-8 bytes. */
 export declare function utf8Length(text: string): number;

@@ -63,7 +63,7 @@ export class Session {
         this.#ackEvery = Math.max(1, options.ackEvery ?? 32);
         this.#ackBytes = Math.max(1, options.ackBytes ?? 64 * 1024);
         this.#ackDelay = delay(options.ackDelay ?? 1000);
-        this.#livenessTimeout = delay(options.livenessTimeout ?? 40_000);
+        this.#livenessTimeout = livenessTimeout(options);
     }
     /** Starts the session on a fresh connection: `#new`; messages may follow at once. */
     start(socket) {
@@ -344,6 +344,10 @@ const MAX_DELAY = 2 ** 31 - 1;
 /** `ms` as a timer delay: 0 for what is not a positive number, at most {@link MAX_DELAY}. */
 function delay(ms) {
     return ms > 0 ? Math.min(ms, MAX_DELAY) : 0;
+}
+/** {@link SessionOptions.livenessTimeout} as a timer delay (0: no check). */
+export function livenessTimeout(options) {
+    return delay(options.livenessTimeout ?? 40_000);
 }
 /** The length of `text` in UTF-8 bytes. */
 export function utf8Length(text) {
