@@ -34,7 +34,8 @@ export interface SessionOptions {
      * once per keepalive interval: the Rust server sends `#ack` on every
      * keepalive tick (default every 30 s). Keep it above the server's
      * keepalive interval; 0 turns the check off (a frozen connection then
-     * lasts until the socket itself fails). Default 40000.
+     * lasts until the socket itself fails). A reconnect attempt that has not
+     * opened within it is given up as well. Default 40000.
      */
     livenessTimeout?: number;
 }
