@@ -67,6 +67,8 @@ export class Peer {
     #generation = 0;
     #attempt = 0;
     #retryTimer;
+    /** Bounds the current reconnect attempt's opening (a resumable peer's; see `#limitAttempt`). */
+    #attemptTimer;
     #resolveClosed;
     /** Settles once the connection has closed for good (a reconnecting peer: closed locally, or gave up). */
     closed;
@@ -301,6 +303,7 @@ export class Peer {
     #opened() {
         if (this.#connected || this.#resuming || this.#failure)
             return;
+        this.#stopAttemptTimer();
         const sessions = this.#options.resumable && this.#socket.protocol === SESSION_PROTOCOL;
         if (this.#session && !sessions) {
             // The server no longer speaks sessions (e.g. restarted without them): a plain connection follows.
@@ -378,6 +381,7 @@ export class Peer {
     }
     /** The current socket failed or closed (`info` once it has closed). */
     #dropped(error, info) {
+        this.#stopAttemptTimer();
         if (this.#failure) {
             if (info)
                 this.#resolveClosed(info);
@@ -461,12 +465,18 @@ export class Peer {
         const ms = livenessTimeout(typeof resumable === "object" ? resumable : {});
         if (ms === 0)
             return;
-        setTimeout(() => {
+        this.#attemptTimer = setTimeout(() => {
+            this.#attemptTimer = undefined;
             if (socket !== this.#socket || this.#failure || socket.readyState !== CONNECTING)
                 return;
             this.#abandon(socket);
             this.#dropped(new DisconnectedError(`the connection attempt did not open within ${ms} ms`), undefined);
         }, ms);
+    }
+    #stopAttemptTimer() {
+        if (this.#attemptTimer !== undefined)
+            clearTimeout(this.#attemptTimer);
+        this.#attemptTimer = undefined;
     }
     /** Leaves `socket` behind: its events are ignored from now on; `ws` drops it at once. */
     #abandon(socket) {
@@ -523,6 +533,7 @@ export class Peer {
         if (this.#retryTimer !== undefined)
             clearTimeout(this.#retryTimer);
         this.#retryTimer = undefined;
+        this.#stopAttemptTimer();
         for (const queued of this.#queue)
             if (queued.timer !== undefined)
                 clearTimeout(queued.timer);

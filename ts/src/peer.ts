@@ -319,6 +319,8 @@ export class Peer {
   #generation = 0;
   #attempt = 0;
   #retryTimer: Timer | undefined;
+  /** Bounds the current reconnect attempt's opening (a resumable peer's; see `#limitAttempt`). */
+  #attemptTimer: Timer | undefined;
   #resolveClosed!: (info: CloseInfo) => void;
 
   /** Settles once the connection has closed for good (a reconnecting peer: closed locally, or gave up). */
@@ -552,6 +554,7 @@ export class Peer {
 
   #opened(): void {
     if (this.#connected || this.#resuming || this.#failure) return;
+    this.#stopAttemptTimer();
     const sessions = this.#options.resumable && this.#socket.protocol === SESSION_PROTOCOL;
     if (this.#session && !sessions) {
       // The server no longer speaks sessions (e.g. restarted without them): a plain connection follows.
@@ -629,6 +632,7 @@ export class Peer {
 
   /** The current socket failed or closed (`info` once it has closed). */
   #dropped(error: DisconnectedError, info: CloseInfo | undefined): void {
+    this.#stopAttemptTimer();
     if (this.#failure) {
       if (info) this.#resolveClosed(info);
       return;
@@ -702,11 +706,17 @@ export class Peer {
     if (!resumable) return;
     const ms = livenessTimeout(typeof resumable === "object" ? resumable : {});
     if (ms === 0) return;
-    setTimeout(() => {
+    this.#attemptTimer = setTimeout(() => {
+      this.#attemptTimer = undefined;
       if (socket !== this.#socket || this.#failure || socket.readyState !== CONNECTING) return;
       this.#abandon(socket);
       this.#dropped(new DisconnectedError(`the connection attempt did not open within ${ms} ms`), undefined);
     }, ms);
+  }
+
+  #stopAttemptTimer(): void {
+    if (this.#attemptTimer !== undefined) clearTimeout(this.#attemptTimer);
+    this.#attemptTimer = undefined;
   }
 
   /** Leaves `socket` behind: its events are ignored from now on; `ws` drops it at once. */
@@ -758,6 +768,7 @@ export class Peer {
     this.#session = undefined;
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    this.#stopAttemptTimer();
     for (const queued of this.#queue) if (queued.timer !== undefined) clearTimeout(queued.timer);
     this.#queue = [];
     this.#endConnection(error);

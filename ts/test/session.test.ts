@@ -9,6 +9,8 @@
 // sessions gets exactly the plain behaviour.
 
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { setTimeout as delay } from "node:timers/promises";
 import { afterEach, describe, test } from "node:test";
 
@@ -469,6 +471,50 @@ describe("resumable sessions", { timeout: 30_000 }, () => {
     await delay(50);
     assert.equal(server.connections.length, 1, "no reconnect");
     assert.deepEqual(events.types(), []);
+  });
+
+  test("a closed peer leaves no timer behind: a Node process exits at once after close()", async () => {
+    world = new World();
+    await world.start();
+    const { proxy } = world;
+    // The client runs in a child process with the default (long) timers: the
+    // window, the liveness check and a reconnect attempt's limit would each
+    // keep it alive for 30 s or more.
+    const script = `
+      import { connect } from ${JSON.stringify(new URL("../../../dist/index.js", import.meta.url).href)};
+      import { WebSocket } from "ws";
+      import { createInterface } from "node:readline";
+      const peer = await connect(${JSON.stringify(proxy.url)}, {
+        WebSocket,
+        reconnect: { initialDelay: 10, onEvent: (e) => console.log(e.type) },
+        resumable: true,
+      });
+      console.log(await peer.call("echo", ["ready"]));
+      createInterface({ input: process.stdin }).once("line", () => {
+        peer.close();
+        console.log("closed");
+        process.stdin.destroy();
+      });
+    `;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: fileURLToPath(new URL("../../..", import.meta.url)),
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      out += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    try {
+      await until(() => out.includes("ready"), "the child's first call");
+      proxy.cut();
+      await until(() => out.includes("resumed"), "the child's resume");
+      child.stdin.write("close\n");
+      assert.equal(await within(exited, "the child's exit after close()"), 0);
+      assert.deepEqual(out.trim().split("\n"), ["ready", "disconnected", "resumed", "closed"]);
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 
   test("a server without sessions: plain behaviour, no # frame, the plain DisconnectedError", async () => {
