@@ -19,40 +19,15 @@ import {
   DisconnectedError,
   SESSION_PROTOCOL,
   SessionLostError,
-  type ConnectionEvent,
   type Peer,
   type SessionOptions,
 } from "duplexrpc";
 import { WebSocket } from "ws";
 
 import { CutProxy } from "./cut-proxy.js";
+import { Events } from "./events.js";
 import { within } from "./fake-socket.js";
 import { SessionServer, type SessionServerOptions } from "./session-server.js";
-
-/** Collects events and lets a test wait for the next one of a type. */
-class Events {
-  seen: ConnectionEvent[] = [];
-  #waiters: { type: ConnectionEvent["type"]; resolve: (e: ConnectionEvent) => void }[] = [];
-
-  readonly push = (event: ConnectionEvent): void => {
-    this.seen.push(event);
-    for (const w of [...this.#waiters]) {
-      if (w.type === event.type) {
-        this.#waiters.splice(this.#waiters.indexOf(w), 1);
-        w.resolve(event);
-      }
-    }
-  };
-
-  next(type: ConnectionEvent["type"]): Promise<ConnectionEvent> {
-    return within(new Promise((resolve) => this.#waiters.push({ type, resolve })), `the ${type} event`);
-  }
-
-  /** The event types seen, without the `retrying` ones (their number depends on timing). */
-  types(): string[] {
-    return this.seen.filter((e) => e.type !== "retrying").map((e) => e.type);
-  }
-}
 
 /** A promise and its resolver: a handler's answer the test releases. */
 function gate<T>(): { promise: Promise<T>; open: (value: T) => void } {
