@@ -184,7 +184,11 @@ export interface ReconnectOptions {
   maxAttempts?: number;
   /** How long (ms) a call made while reconnecting waits for the connection. Default 10000. */
   callTimeout?: number;
-  /** Told when the connection drops, each failed attempt, when it is back, and when the peer gives up. */
+  /**
+   * Told when the connection drops, each failed attempt, when it is back, and
+   * when the peer gives up; with {@link PeerOptions.resumable}, also when the
+   * session resumed, was lost, or started afresh.
+   */
   onEvent?: (event: ConnectionEvent) => void;
 }
 
