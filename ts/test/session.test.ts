@@ -290,30 +290,47 @@ describe("resumable sessions", { timeout: 30_000 }, () => {
     assert.deepEqual(events.types(), ["disconnected", "sessionLost", "reconnected"]);
   });
 
-  test("the replay buffer overflows while disconnected: SessionLostError, then a fresh session", async () => {
-    world = new World();
-    await world.start({}, { replayMessages: 8 });
-    const { peer, server, proxy, events } = world;
-    assert.equal(await peer.call("echo", [1]), 1);
-    const slow = peer.call("slow", [1]).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    proxy.block(true);
-    proxy.cut();
-    await events.next("disconnected");
-    const next = events.next("sessionLost");
-    for (const i of range(10)) peer.notify("seq", [i]);
-    const lost = await next;
-    assert.equal(lost.type === "sessionLost" && lost.reason, "replay buffer overflow");
-    const error = await within(slow, "the pending call");
-    assert.ok(error instanceof SessionLostError, String(error));
-    const fresh = events.next("reconnected");
-    proxy.block(false);
-    await fresh;
-    assert.equal(await peer.call("echo", ["fresh"]), "fresh");
-    assert.equal(server.created.length, 2);
-  });
+  // The limits while disconnected, exactly: the client's buffer holds the
+  // unacknowledged `slow` call; the message that would exceed a limit ends
+  // the session at once (synchronously, in notify()).
+  const payload = "é".repeat(60); // 60 UTF-16 units, 120 UTF-8 bytes
+  const notification = JSON.stringify({ jsonrpc: "2.0", method: "seq", params: [payload] });
+  const slowCall = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "slow", params: [1] });
+  const utf8 = (text: string): number => Buffer.byteLength(text, "utf8");
+  for (const [limit, options, fits] of [
+    ["replayMessages", { replayMessages: 4 }, 3],
+    // Room for the call and two notifications in UTF-8 bytes (five if counted in UTF-16 units).
+    ["replayBytes", { replayBytes: utf8(slowCall) + 2 * utf8(notification) + 10 }, 2],
+  ] as const) {
+    test(`${limit} overflows while disconnected: SessionLostError at the exact message, then fresh`, async () => {
+      world = new World();
+      // The server acknowledges nothing (no tick, no ackEvery): what the client sent stays in its buffer.
+      await world.start({ tickMs: 60_000, ackEvery: 1_000_000 }, options);
+      const { peer, server, proxy, events } = world;
+      const slow = peer.call("slow", [1]).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      await until(() => server.sessions.size === 1 && server.session.received === 1, "the slow call at the server");
+      proxy.block(true);
+      proxy.cut();
+      await events.next("disconnected");
+      for (let i = 0; i < fits; i++) {
+        peer.notify("seq", [payload]);
+        assert.ok(!events.types().includes("sessionLost"), `message ${i} fits`);
+      }
+      peer.notify("seq", [payload]);
+      const lost = events.seen.find((e) => e.type === "sessionLost");
+      assert.equal(lost?.type === "sessionLost" && lost.reason, "replay buffer overflow");
+      const error = await within(slow, "the pending call");
+      assert.ok(error instanceof SessionLostError, String(error));
+      const fresh = events.next("reconnected");
+      proxy.block(false);
+      await fresh;
+      assert.equal(await peer.call("echo", ["fresh"]), "fresh");
+      assert.equal(server.created.length, 2);
+    });
+  }
 
   test("a protocol error (#ack of messages never sent): SessionLostError, close 1002, fresh", async () => {
     world = new World();
