@@ -332,6 +332,22 @@ describe("resumable sessions", { timeout: 30_000 }, () => {
     });
   }
 
+  test("connected with a full replay buffer: messages wait (in order) until acks make room", async () => {
+    world = new World();
+    await world.start({ tickMs: 60_000, ackEvery: 1_000_000 }, { replayMessages: 4 });
+    const { peer, server } = world;
+    for (const i of range(10)) peer.notify("seq", [i]);
+    await until(() => server.sessions.size === 1 && server.session.received === 4, "the first four");
+    await delay(50);
+    assert.equal(server.session.received, 4, "nothing beyond the buffer went out");
+    server.session.ack();
+    await until(() => server.session.received === 8, "four more after the ack");
+    server.session.ack();
+    await until(() => world.atServer.length === 10, "the rest");
+    assert.deepEqual(world.atServer, range(10));
+    assert.deepEqual(world.events.types(), [], "no drop, no loss");
+  });
+
   test("a protocol error (#ack of messages never sent): SessionLostError, close 1002, fresh", async () => {
     world = new World();
     await world.start();
