@@ -49,7 +49,9 @@ const FILES: &[(&str, &str, &str)] = &[
     ("/client/errors.js", JS, include_str!("../ts/dist/errors.js")),
     ("/client/handshake.js", JS, include_str!("../ts/dist/handshake.js")),
     ("/client/int64.js", JS, include_str!("../ts/dist/int64.js")),
+    ("/client/offer.js", JS, include_str!("../ts/dist/offer.js")),
     ("/client/peer.js", JS, include_str!("../ts/dist/peer.js")),
+    ("/client/session.js", JS, include_str!("../ts/dist/session.js")),
     ("/client/stream.js", JS, include_str!("../ts/dist/stream.js")),
     ("/client/wire.js", JS, include_str!("../ts/dist/wire.js")),
 ];

@@ -59,6 +59,26 @@ export class DisconnectedError extends Error {
     }
 }
 /**
+ * A resumable session (`connect(url, { reconnect, resumable: true })`) ended
+ * for good: the server answered `#lost` (unknown or expired session, a
+ * server restart, its replay buffer overflowed, another auth identity), the
+ * resume window expired while disconnected, this side's replay buffer
+ * overflowed while disconnected, or the protocol was broken. Every call
+ * pending in the session rejects with it and its streams throw it; the peer
+ * then starts a fresh session (a `sessionLost` event, then `reconnected`).
+ *
+ * It extends {@link DisconnectedError}, so `e instanceof DisconnectedError`
+ * is true: code that handles a disconnect keeps working when sessions are
+ * turned on; check `instanceof SessionLostError` first to tell the two apart.
+ * `reason` holds the reason words (e.g. `"resume window expired"`).
+ */
+export class SessionLostError extends DisconnectedError {
+    constructor(reason) {
+        super(`the session could not be resumed: ${reason}`, undefined, reason);
+        this.name = "SessionLostError";
+    }
+}
+/**
  * A call the caller gave up on through its `AbortSignal`: the pending call
  * is dropped and `$/cancelRequest` tells the other end (if the request went out).
  */

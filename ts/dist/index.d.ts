@@ -14,8 +14,9 @@
  *
  * @module
  */
-export { CallAbortedError, CallTimeoutError, DisconnectedError, ErrorCode, HandshakeRefusedError, RpcError, type ErrorObject, } from "./errors.js";
+export { CallAbortedError, CallTimeoutError, DisconnectedError, ErrorCode, HandshakeRefusedError, RpcError, SessionLostError, type ErrorObject, } from "./errors.js";
 export { decodeInt64, decodeUint64, encodeInt64, encodeUint64 } from "./int64.js";
 export { backoffDelay, CANCEL_REQUEST, connect, Peer, type AbortSignalLike, type CallContext, type CallOptions, type CloseInfo, type ConnectionEvent, type ConnectOptions, type ReconnectOptions, type Handler, type PeerOptions, type WebSocketConstructor, type WebSocketLike, } from "./peer.js";
+export { SESSION_PROTOCOL, type SessionOptions } from "./session.js";
 export { isAsyncIterable, RpcStream, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM, STREAM_WINDOW, } from "./stream.js";
 export { classify, parseFrame, positionalArgs, type Frame, type Id, type Incoming } from "./wire.js";

@@ -14,8 +14,9 @@
  *
  * @module
  */
-export { CallAbortedError, CallTimeoutError, DisconnectedError, ErrorCode, HandshakeRefusedError, RpcError, } from "./errors.js";
+export { CallAbortedError, CallTimeoutError, DisconnectedError, ErrorCode, HandshakeRefusedError, RpcError, SessionLostError, } from "./errors.js";
 export { decodeInt64, decodeUint64, encodeInt64, encodeUint64 } from "./int64.js";
 export { backoffDelay, CANCEL_REQUEST, connect, Peer, } from "./peer.js";
+export { SESSION_PROTOCOL } from "./session.js";
 export { isAsyncIterable, RpcStream, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM, STREAM_WINDOW, } from "./stream.js";
 export { classify, parseFrame, positionalArgs } from "./wire.js";

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { DisconnectedError } from "./errors.js";
+import { DisconnectedError, SessionLostError } from "./errors.js";
+import { type SessionOptions } from "./session.js";
 import { RpcStream } from "./stream.js";
 /**
  * What the peer needs of a WebSocket: the browser's `WebSocket` and the `ws`
@@ -12,6 +13,8 @@ import { RpcStream } from "./stream.js";
  */
 export interface WebSocketLike {
     readonly readyState: number;
+    /** The subprotocol the server selected (`""` for none); read once open, for {@link PeerOptions.resumable}. */
+    readonly protocol?: string;
     send(data: string): void;
     close(code?: number, reason?: string): void;
     addEventListener(type: "open" | "message" | "close" | "error", listener: (event: any) => void): void;
@@ -82,9 +85,28 @@ export interface PeerOptions {
     /**
      * Reconnect automatically when an established connection drops (needs a
      * way to open a new socket: {@link connect} has one; `new Peer` takes it as
-     * its third argument). `false` or absent: a dropped connection ends the peer.
+     * its third argument). `true`: with the default {@link ReconnectOptions}.
+     * `false` or absent: a dropped connection ends the peer.
      */
-    reconnect?: ReconnectOptions | false;
+    reconnect?: ReconnectOptions | boolean;
+    /**
+     * Resumable sessions (needs `reconnect`): a dropped connection loses
+     * nothing. {@link connect} offers the WebSocket subprotocol
+     * `duplexrpc.session.v1` (with `new Peer`, open every socket with
+     * {@link SESSION_PROTOCOL} among its protocols). If the server selects it,
+     * messages are numbered, acknowledged and kept for replay; after a drop the
+     * peer reconnects (with `reconnect`'s backoff), resumes the session and
+     * replays what the other end missed, so pending calls both ways, streams
+     * and handlers carry on, and what is sent meanwhile goes out on resume
+     * (events `disconnected`, then `resumed`). If the session cannot be
+     * resumed (the server answers `#lost`, the server's resume window expires
+     * while disconnected, or the replay buffer would overflow while
+     * disconnected), everything pending fails with a {@link SessionLostError}
+     * (event `sessionLost`) and a fresh session follows (event `reconnected`).
+     * If the server does not select the subprotocol, the connection is plain
+     * (as without this option). `true` takes the defaults of {@link SessionOptions}.
+     */
+    resumable?: boolean | SessionOptions;
     /** Default timeout (ms) of every {@link Peer.call} and {@link Peer.subscribe} (see {@link CallOptions.timeoutMs}). Default: none. */
     timeoutMs?: number;
 }
@@ -101,6 +123,9 @@ export interface PeerOptions {
  * effects), streams throw it, and streams this side produced stop.
  * Calls made while reconnecting wait until the peer is connected again, up to
  * {@link ReconnectOptions.callTimeout}; notifications wait until then too.
+ * With {@link PeerOptions.resumable} and a server that speaks sessions, all of
+ * it survives instead: pending calls, streams and what is sent meanwhile
+ * carry on in the resumed session.
  */
 export interface ReconnectOptions {
     /** Delay before the first attempt, in ms. Default 100. */
@@ -115,17 +140,40 @@ export interface ReconnectOptions {
     maxAttempts?: number;
     /** How long (ms) a call made while reconnecting waits for the connection. Default 10000. */
     callTimeout?: number;
-    /** Told when the connection drops, each failed attempt, when it is back, and when the peer gives up. */
+    /**
+     * Told when the connection drops, each failed attempt, when it is back, and
+     * when the peer gives up; with {@link PeerOptions.resumable}, also when the
+     * session resumed, was lost, or started afresh.
+     */
     onEvent?: (event: ConnectionEvent) => void;
 }
 /** What happened to a reconnecting peer's connection. */
 export type ConnectionEvent = 
-/** Connected again after `attempt` attempts. */
+/** Connected again after `attempt` attempts (a plain connection: no session). */
 {
     type: "connected";
     attempt: number;
 }
-/** The connection dropped (`error` is what pending calls rejected with); a reconnect follows. */
+/** A resumable session continues on a new connection after `attempt` attempts: nothing was lost. */
+ | {
+    type: "resumed";
+    attempt: number;
+}
+/** A fresh resumable session started after `attempt` attempts (the previous one was lost). */
+ | {
+    type: "reconnected";
+    attempt: number;
+}
+/** The session could not be resumed (`reason`): what was pending rejected with `error`; a fresh session follows. */
+ | {
+    type: "sessionLost";
+    reason: string;
+    error: SessionLostError;
+}
+/**
+ * The connection dropped; a reconnect follows. Without a session `error` is
+ * what pending calls rejected with; with a resumable one they wait for the resume.
+ */
  | {
     type: "disconnected";
     error: DisconnectedError;
@@ -186,7 +234,7 @@ export declare class Peer {
     constructor(socket: WebSocketLike, options?: PeerOptions, reopen?: () => WebSocketLike);
     /** True until the peer has closed for good (a reconnecting peer stays open while it reconnects). */
     get isOpen(): boolean;
-    /** True while the socket is open (false while connecting or reconnecting). */
+    /** True while the socket is open (false while connecting or reconnecting, or while a session resumes). */
     get connected(): boolean;
     /**
      * Calls `method` on the other end with params by position (an array) or by
@@ -239,7 +287,7 @@ export declare class Peer {
     /**
      * Closes the connection (and stops reconnecting). Calls still waiting fail
      * at once with a {@link DisconnectedError}; {@link Peer.closed} settles
-     * once the socket has closed.
+     * once the socket has closed. A resumable session ends with it (no resume).
      */
     close(code?: number, reason?: string): void;
 }

@@ -4,8 +4,10 @@
  *
  * @module
  */
-import { CallAbortedError, CallTimeoutError, DisconnectedError, ErrorCode, HandshakeRefusedError, RpcError, } from "./errors.js";
+import { CallAbortedError, CallTimeoutError, DisconnectedError, ErrorCode, HandshakeRefusedError, RpcError, SessionLostError, } from "./errors.js";
 import { onRefusal } from "./handshake.js";
+import { SubprotocolOffer } from "./offer.js";
+import { livenessTimeout, REPLAY_OVERFLOW, Session, SESSION_PROTOCOL } from "./session.js";
 import { isAsyncIterable, RpcStream, STREAM_CANCEL, STREAM_CREDIT, STREAM_END, STREAM_ITEM, STREAM_WINDOW, } from "./stream.js";
 import { encodeCall, encodeError, encodeResult, parseFrame, positionalArgs, specError, } from "./wire.js";
 /** The notification that cancels a request: `{"id": <the request's id>}` (as the Rust peer's `CANCEL_METHOD`). */
@@ -37,6 +39,8 @@ const OPEN = 1;
 export class Peer {
     #socket;
     #options;
+    /** `options.reconnect`, `true` as `{}`. */
+    #reconnect;
     #reopen;
     #pending = new Map();
     #handlers = new Map();
@@ -49,14 +53,22 @@ export class Peer {
     #nextId = 1;
     /** Set once the peer is closed for good. */
     #failure;
-    /** Whether the current socket is open. */
+    /** Whether the current socket is open (and, with a session, carries it). */
     #connected = false;
+    /** The resumable session, while there is one (attached or not). */
+    #session;
+    /** Whether the current socket is open and waits for `#resumed`. */
+    #resuming = false;
+    /** Sockets given up on (frozen, or an attempt that did not open in time): their events are ignored. */
+    #abandoned = new WeakSet();
     /** Whether any socket has opened (a peer reconnects only after that). */
     #everOpened = false;
     /** Counts connections, so that replies computed for a dropped one are not sent on the next. */
     #generation = 0;
     #attempt = 0;
     #retryTimer;
+    /** Bounds the current reconnect attempt's opening (a resumable peer's; see `#limitAttempt`). */
+    #attemptTimer;
     #resolveClosed;
     /** Settles once the connection has closed for good (a reconnecting peer: closed locally, or gave up). */
     closed;
@@ -66,19 +78,23 @@ export class Peer {
      * socket of each new attempt.
      */
     constructor(socket, options = {}, reopen) {
+        if (options.resumable && !options.reconnect)
+            throw new TypeError("resumable sessions need reconnect");
         this.#socket = socket;
         this.#options = options;
-        this.#reopen = options.reconnect ? reopen : undefined;
+        this.#reconnect = options.reconnect === true ? {} : options.reconnect || undefined;
+        this.#reopen = this.#reconnect ? reopen : undefined;
         this.closed = new Promise((resolve) => {
             this.#resolveClosed = resolve;
         });
+        hasSession.set(this, () => this.#session !== undefined);
         this.#attach(socket);
     }
     /** True until the peer has closed for good (a reconnecting peer stays open while it reconnects). */
     get isOpen() {
         return this.#failure === undefined;
     }
-    /** True while the socket is open (false while connecting or reconnecting). */
+    /** True while the socket is open (false while connecting or reconnecting, or while a session resumes). */
     get connected() {
         return this.#connected && this.#failure === undefined;
     }
@@ -230,7 +246,7 @@ export class Peer {
     /**
      * Closes the connection (and stops reconnecting). Calls still waiting fail
      * at once with a {@link DisconnectedError}; {@link Peer.closed} settles
-     * once the socket has closed.
+     * once the socket has closed. A resumable session ends with it (no resume).
      */
     close(code = 1000, reason = "") {
         const wasConnecting = this.#failure === undefined && !this.#connected && this.#everOpened;
@@ -255,7 +271,7 @@ export class Peer {
     }
     /** Listens to `socket`, ignoring its events once it is no longer the current one. */
     #attach(socket) {
-        const current = () => socket === this.#socket;
+        const current = () => socket === this.#socket && !this.#abandoned.has(socket);
         onRefusal(socket, () => socket.close(), (error) => {
             refusals.set(socket, error);
             if (current())
@@ -266,7 +282,7 @@ export class Peer {
                 this.#opened();
         });
         socket.addEventListener("message", (event) => {
-            if (current() && this.#connected)
+            if (current() && (this.#connected || this.#resuming))
                 this.#receive(event.data);
         });
         socket.addEventListener("error", () => {
@@ -285,8 +301,27 @@ export class Peer {
             this.#opened();
     }
     #opened() {
-        if (this.#connected || this.#failure)
+        if (this.#connected || this.#resuming || this.#failure)
             return;
+        this.#stopAttemptTimer();
+        const sessions = this.#options.resumable && this.#socket.protocol === SESSION_PROTOCOL;
+        if (this.#session && !sessions) {
+            // The server no longer speaks sessions (e.g. restarted without them): a plain connection follows.
+            this.#sessionLost("the server did not select the session subprotocol", false);
+        }
+        if (this.#session) {
+            this.#resuming = true;
+            this.#session.resume(this.#socket);
+            return;
+        }
+        if (sessions) {
+            this.#session = new Session(typeof this.#options.resumable === "object" ? this.#options.resumable : {}, {
+                resumed: () => this.#resumed(),
+                lost: (reason, protocolError) => this.#sessionLost(reason, protocolError),
+                frozen: () => this.#frozen(),
+            });
+            this.#session.start(this.#socket);
+        }
         this.#connected = true;
         this.#generation++;
         const reconnected = this.#everOpened;
@@ -296,36 +331,95 @@ export class Peer {
         for (const queued of queue) {
             if (queued.timer !== undefined)
                 clearTimeout(queued.timer);
-            this.#socket.send(queued.text);
+            this.#wire(queued.text);
         }
         if (reconnected) {
             const attempt = this.#attempt;
             this.#attempt = 0;
-            this.#event({ type: "connected", attempt });
+            this.#event({ type: sessions ? "reconnected" : "connected", attempt });
         }
+    }
+    /** The session continues on the current socket (its replay went out). */
+    #resumed() {
+        this.#resuming = false;
+        this.#connected = true;
+        const attempt = this.#attempt;
+        this.#attempt = 0;
+        this.#event({ type: "resumed", attempt });
+    }
+    /**
+     * The session ended for good: what was pending in it fails with the
+     * {@link SessionLostError}. If the current socket carried it, the socket
+     * goes and a fresh session starts on a new one.
+     */
+    #sessionLost(reason, protocolError) {
+        const session = this.#session;
+        if (!session || this.#failure)
+            return;
+        this.#session = undefined;
+        session.dispose();
+        const linked = this.#connected || this.#resuming;
+        this.#connected = false;
+        this.#resuming = false;
+        const error = new SessionLostError(reason);
+        this.#endConnection(error);
+        this.#event({ type: "sessionLost", reason, error });
+        if (!linked || this.#failure)
+            return;
+        // The socket is left behind (its close is an attempt already counted): a fresh one follows.
+        const options = this.#reconnect;
+        if (options && this.#retryTimer === undefined)
+            this.#retry(options, 1);
+        this.#socket.close(protocolError ? 1002 : 1000, protocolError ? "session protocol error" : "");
+    }
+    /** Nothing arrived for the liveness timeout: the connection froze. */
+    #frozen() {
+        const socket = this.#socket;
+        this.#abandon(socket);
+        const error = new DisconnectedError("the connection froze (nothing arrived within the liveness timeout)");
+        this.#dropped(error, undefined);
     }
     /** The current socket failed or closed (`info` once it has closed). */
     #dropped(error, info) {
+        this.#stopAttemptTimer();
         if (this.#failure) {
             if (info)
                 this.#resolveClosed(info);
             return;
         }
-        const reconnect = this.#options.reconnect;
+        const reconnect = this.#reconnect;
         if (!reconnect || !this.#reopen || !this.#everOpened) {
             this.#fail(error);
             if (info)
                 this.#resolveClosed(info);
             return;
         }
+        // A normal close (1000) ends a session for good, and then what was pending
+        // fails with `error` as on a plain connection (as the Rust peer does).
+        const ended = this.#session !== undefined && info?.code === 1000;
+        if (ended) {
+            this.#session?.dispose();
+            this.#session = undefined;
+        }
+        // Any other drop only detaches it (unless it had not started: no token to resume with).
+        const session = this.#session;
+        const resumable = session !== undefined && session.detach();
+        this.#resuming = false;
         if (this.#connected) {
-            // An established connection dropped: what belonged to it ends now.
+            // An established connection dropped: what belonged to it ends now (a session's waits for the resume).
             this.#connected = false;
-            this.#endConnection(error);
+            if (!session)
+                this.#endConnection(error);
             this.#event({ type: "disconnected", error });
             this.#retry(reconnect, 1);
+            if (session && !resumable)
+                this.#sessionLost("the connection dropped before the session started", false);
             return;
         }
+        if (ended)
+            this.#endConnection(error);
+        else if (session && !resumable)
+            this.#sessionLost("the session ended", false);
         if (this.#retryTimer !== undefined)
             return; // this attempt already counted as failed
         // A reconnect attempt failed before it opened.
@@ -356,10 +450,46 @@ export class Peer {
                 return;
             }
             this.#attach(this.#socket);
+            this.#limitAttempt(this.#socket);
         }, delay);
     }
+    /**
+     * A resumable peer gives a reconnect attempt the liveness timeout to open:
+     * one that hangs (its handshake swallowed by a frozen network) would
+     * otherwise hold up the resume until the window is gone.
+     */
+    #limitAttempt(socket) {
+        const resumable = this.#options.resumable;
+        if (!resumable)
+            return;
+        const ms = livenessTimeout(typeof resumable === "object" ? resumable : {});
+        if (ms === 0)
+            return;
+        this.#attemptTimer = setTimeout(() => {
+            this.#attemptTimer = undefined;
+            if (socket !== this.#socket || this.#failure || socket.readyState !== CONNECTING)
+                return;
+            this.#abandon(socket);
+            this.#dropped(new DisconnectedError(`the connection attempt did not open within ${ms} ms`), undefined);
+        }, ms);
+    }
+    #stopAttemptTimer() {
+        if (this.#attemptTimer !== undefined)
+            clearTimeout(this.#attemptTimer);
+        this.#attemptTimer = undefined;
+    }
+    /** Leaves `socket` behind: its events are ignored from now on; `ws` drops it at once. */
+    #abandon(socket) {
+        this.#abandoned.add(socket);
+        // A browser's close of a frozen connection waits for the other end (its events are ignored).
+        const terminate = socket.terminate;
+        if (typeof terminate === "function")
+            terminate.call(socket);
+        else
+            socket.close(4000, "abandoned");
+    }
     #event(event) {
-        const reconnect = this.#options.reconnect;
+        const reconnect = this.#reconnect;
         if (!reconnect || !reconnect.onEvent)
             return;
         try {
@@ -397,9 +527,13 @@ export class Peer {
             return;
         this.#failure = error;
         this.#connected = false;
+        this.#resuming = false;
+        this.#session?.dispose();
+        this.#session = undefined;
         if (this.#retryTimer !== undefined)
             clearTimeout(this.#retryTimer);
         this.#retryTimer = undefined;
+        this.#stopAttemptTimer();
         for (const queued of this.#queue)
             if (queued.timer !== undefined)
                 clearTimeout(queued.timer);
@@ -413,12 +547,12 @@ export class Peer {
     #send(text, id) {
         if (this.#failure)
             return;
-        if (this.#connected && this.#socket.readyState !== CONNECTING) {
-            this.#socket.send(text);
+        if (this.#session || (this.#connected && this.#socket.readyState !== CONNECTING)) {
+            this.#wire(text);
             return;
         }
         const queued = id === undefined ? { text } : { text, id };
-        const reconnect = this.#options.reconnect;
+        const reconnect = this.#reconnect;
         if (id !== undefined && this.#everOpened && reconnect) {
             const timeout = reconnect.callTimeout ?? 10_000;
             queued.timer = setTimeout(() => {
@@ -432,10 +566,24 @@ export class Peer {
         }
         this.#queue.push(queued);
     }
-    /** Sends a stream control notification on the current connection (dropped if it is down). */
+    /** Sends a stream control notification on the current connection or session (dropped if there is none). */
     #control(method, params) {
-        if (this.#connected && !this.#failure)
-            this.#socket.send(encodeCall(undefined, method, params));
+        if (!this.#failure)
+            this.#wire(encodeCall(undefined, method, params));
+    }
+    /**
+     * Sends a message through the session (which keeps it for replay, and
+     * holds it while disconnected), else on the open socket, else drops it.
+     */
+    #wire(text) {
+        const session = this.#session;
+        if (session) {
+            if (!session.send(text))
+                this.#sessionLost(REPLAY_OVERFLOW, false);
+        }
+        else if (this.#connected) {
+            this.#socket.send(text);
+        }
     }
     #warn(message) {
         this.#options.onWarning?.(message);
@@ -446,10 +594,13 @@ export class Peer {
             this.#socket.close(1003, "binary frames are not supported: send JSON-RPC as text frames");
             return;
         }
+        const message = this.#session ? this.#session.receive(data) : data;
+        if (message === undefined)
+            return; // a session frame
         const generation = this.#generation;
-        // A reply goes out on the connection its request came in on, or not at all.
-        const sameConnection = () => generation === this.#generation && this.#connected;
-        const frame = parseFrame(data);
+        // A reply goes out on the connection (or session) its request came in on, or not at all.
+        const sameConnection = () => generation === this.#generation && (this.#connected || this.#session !== undefined);
+        const frame = parseFrame(message);
         switch (frame.kind) {
             case "parse-error":
                 this.#send(encodeError(null, specError(ErrorCode.ParseError)));
@@ -611,8 +762,8 @@ export class Peer {
         const producer = { credits: STREAM_WINDOW, cancelled: false, wake: undefined };
         this.#producers.set(key, producer);
         const send = (text) => {
-            if (!producer.cancelled && this.#connected)
-                this.#socket.send(text);
+            if (!producer.cancelled)
+                this.#wire(text);
         };
         const end = (error) => send(encodeCall(undefined, STREAM_END, error ? { subscription: id, error } : { subscription: id }));
         let iterator;
@@ -703,6 +854,8 @@ function abortWith(stream, signal, error) {
 }
 /** The refusals of sockets whose handshake the server refused (read by {@link connect}). */
 const refusals = new WeakMap();
+/** Whether a peer has a session to resume (read by {@link connect}, to offer the subprotocol). */
+const hasSession = new WeakMap();
 function isErrorObject(value) {
     return (typeof value === "object" &&
         value !== null &&
@@ -742,18 +895,33 @@ export function connect(url, options = {}) {
     if (!Socket) {
         return Promise.reject(new TypeError("no global WebSocket: pass one, e.g. connect(url, { WebSocket }) from 'ws'"));
     }
-    const { protocols, headers } = options;
-    const open = () => headers
+    if (options.resumable && !options.reconnect) {
+        return Promise.reject(new TypeError("resumable sessions need reconnect: connect(url, { reconnect: true, resumable: true })"));
+    }
+    const { headers } = options;
+    const offer = new SubprotocolOffer(Boolean(options.resumable), options.protocols);
+    let peer;
+    const open = () => offer.open(peer !== undefined && hasSession.get(peer)?.() === true, (protocols) => headers
         ? new Socket(url, protocols, { headers })
         : protocols === undefined
             ? new Socket(url)
-            : new Socket(url, protocols);
-    const socket = open();
-    const peer = new Peer(socket, options, open);
-    return new Promise((resolve, reject) => {
-        socket.addEventListener("open", () => resolve(peer));
-        void peer.closed.then((info) => reject(refusals.get(socket) ??
-            new DisconnectedError(`could not connect to ${url} (${info.code})`, info.code, info.reason)));
-        socket.addEventListener("error", () => reject(refusals.get(socket) ?? new DisconnectedError(`could not connect to ${url}`)));
+            : new Socket(url, protocols));
+    const first = () => {
+        const socket = open();
+        const opening = new Peer(socket, options, open);
+        peer = opening;
+        return new Promise((resolve, reject) => {
+            socket.addEventListener("open", () => resolve(opening));
+            void opening.closed.then((info) => reject(refusals.get(socket) ??
+                new DisconnectedError(`could not connect to ${url} (${info.code})`, info.code, info.reason)));
+            socket.addEventListener("error", () => reject(refusals.get(socket) ?? new DisconnectedError(`could not connect to ${url}`)));
+        });
+    };
+    // The first attempt offered sessions and failed: maybe the server selects
+    // none and the WebSocket refused that (see SubprotocolOffer). Once more, plain.
+    return first().catch((error) => {
+        if (!offer.retryPlain || error instanceof HandshakeRefusedError)
+            throw error;
+        return first();
     });
 }

@@ -22,6 +22,7 @@ export {
   ErrorCode,
   HandshakeRefusedError,
   RpcError,
+  SessionLostError,
   type ErrorObject,
 } from "./errors.js";
 export { decodeInt64, decodeUint64, encodeInt64, encodeUint64 } from "./int64.js";
@@ -42,6 +43,7 @@ export {
   type WebSocketConstructor,
   type WebSocketLike,
 } from "./peer.js";
+export { SESSION_PROTOCOL, type SessionOptions } from "./session.js";
 export {
   isAsyncIterable,
   RpcStream,

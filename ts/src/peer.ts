@@ -12,9 +12,12 @@ import {
   ErrorCode,
   HandshakeRefusedError,
   RpcError,
+  SessionLostError,
   type ErrorObject,
 } from "./errors.js";
 import { onRefusal } from "./handshake.js";
+import { SubprotocolOffer } from "./offer.js";
+import { livenessTimeout, REPLAY_OVERFLOW, Session, SESSION_PROTOCOL, type SessionOptions } from "./session.js";
 import {
   isAsyncIterable,
   RpcStream,
@@ -41,6 +44,8 @@ import {
  */
 export interface WebSocketLike {
   readonly readyState: number;
+  /** The subprotocol the server selected (`""` for none); read once open, for {@link PeerOptions.resumable}. */
+  readonly protocol?: string;
   send(data: string): void;
   close(code?: number, reason?: string): void;
   // The event types differ between the DOM and `ws`; the peer reads only
@@ -123,9 +128,28 @@ export interface PeerOptions {
   /**
    * Reconnect automatically when an established connection drops (needs a
    * way to open a new socket: {@link connect} has one; `new Peer` takes it as
-   * its third argument). `false` or absent: a dropped connection ends the peer.
+   * its third argument). `true`: with the default {@link ReconnectOptions}.
+   * `false` or absent: a dropped connection ends the peer.
    */
-  reconnect?: ReconnectOptions | false;
+  reconnect?: ReconnectOptions | boolean;
+  /**
+   * Resumable sessions (needs `reconnect`): a dropped connection loses
+   * nothing. {@link connect} offers the WebSocket subprotocol
+   * `duplexrpc.session.v1` (with `new Peer`, open every socket with
+   * {@link SESSION_PROTOCOL} among its protocols). If the server selects it,
+   * messages are numbered, acknowledged and kept for replay; after a drop the
+   * peer reconnects (with `reconnect`'s backoff), resumes the session and
+   * replays what the other end missed, so pending calls both ways, streams
+   * and handlers carry on, and what is sent meanwhile goes out on resume
+   * (events `disconnected`, then `resumed`). If the session cannot be
+   * resumed (the server answers `#lost`, the server's resume window expires
+   * while disconnected, or the replay buffer would overflow while
+   * disconnected), everything pending fails with a {@link SessionLostError}
+   * (event `sessionLost`) and a fresh session follows (event `reconnected`).
+   * If the server does not select the subprotocol, the connection is plain
+   * (as without this option). `true` takes the defaults of {@link SessionOptions}.
+   */
+  resumable?: boolean | SessionOptions;
   /** Default timeout (ms) of every {@link Peer.call} and {@link Peer.subscribe} (see {@link CallOptions.timeoutMs}). Default: none. */
   timeoutMs?: number;
 }
@@ -143,6 +167,9 @@ export interface PeerOptions {
  * effects), streams throw it, and streams this side produced stop.
  * Calls made while reconnecting wait until the peer is connected again, up to
  * {@link ReconnectOptions.callTimeout}; notifications wait until then too.
+ * With {@link PeerOptions.resumable} and a server that speaks sessions, all of
+ * it survives instead: pending calls, streams and what is sent meanwhile
+ * carry on in the resumed session.
  */
 export interface ReconnectOptions {
   /** Delay before the first attempt, in ms. Default 100. */
@@ -157,15 +184,28 @@ export interface ReconnectOptions {
   maxAttempts?: number;
   /** How long (ms) a call made while reconnecting waits for the connection. Default 10000. */
   callTimeout?: number;
-  /** Told when the connection drops, each failed attempt, when it is back, and when the peer gives up. */
+  /**
+   * Told when the connection drops, each failed attempt, when it is back, and
+   * when the peer gives up; with {@link PeerOptions.resumable}, also when the
+   * session resumed, was lost, or started afresh.
+   */
   onEvent?: (event: ConnectionEvent) => void;
 }
 
 /** What happened to a reconnecting peer's connection. */
 export type ConnectionEvent =
-  /** Connected again after `attempt` attempts. */
+  /** Connected again after `attempt` attempts (a plain connection: no session). */
   | { type: "connected"; attempt: number }
-  /** The connection dropped (`error` is what pending calls rejected with); a reconnect follows. */
+  /** A resumable session continues on a new connection after `attempt` attempts: nothing was lost. */
+  | { type: "resumed"; attempt: number }
+  /** A fresh resumable session started after `attempt` attempts (the previous one was lost). */
+  | { type: "reconnected"; attempt: number }
+  /** The session could not be resumed (`reason`): what was pending rejected with `error`; a fresh session follows. */
+  | { type: "sessionLost"; reason: string; error: SessionLostError }
+  /**
+   * The connection dropped; a reconnect follows. Without a session `error` is
+   * what pending calls rejected with; with a resumable one they wait for the resume.
+   */
   | { type: "disconnected"; error: DisconnectedError }
   /** Attempt number `attempt` failed; the next comes after `delay` ms. */
   | { type: "retrying"; attempt: number; error: DisconnectedError; delay: number }
@@ -255,6 +295,8 @@ interface Reply {
 export class Peer {
   #socket: WebSocketLike;
   readonly #options: PeerOptions;
+  /** `options.reconnect`, `true` as `{}`. */
+  readonly #reconnect: ReconnectOptions | undefined;
   readonly #reopen: (() => WebSocketLike) | undefined;
   readonly #pending = new Map<number, Pending>();
   readonly #handlers = new Map<string, { names: readonly string[]; handler: Handler }>();
@@ -267,14 +309,22 @@ export class Peer {
   #nextId = 1;
   /** Set once the peer is closed for good. */
   #failure: DisconnectedError | undefined;
-  /** Whether the current socket is open. */
+  /** Whether the current socket is open (and, with a session, carries it). */
   #connected = false;
+  /** The resumable session, while there is one (attached or not). */
+  #session: Session | undefined;
+  /** Whether the current socket is open and waits for `#resumed`. */
+  #resuming = false;
+  /** Sockets given up on (frozen, or an attempt that did not open in time): their events are ignored. */
+  readonly #abandoned = new WeakSet<WebSocketLike>();
   /** Whether any socket has opened (a peer reconnects only after that). */
   #everOpened = false;
   /** Counts connections, so that replies computed for a dropped one are not sent on the next. */
   #generation = 0;
   #attempt = 0;
   #retryTimer: Timer | undefined;
+  /** Bounds the current reconnect attempt's opening (a resumable peer's; see `#limitAttempt`). */
+  #attemptTimer: Timer | undefined;
   #resolveClosed!: (info: CloseInfo) => void;
 
   /** Settles once the connection has closed for good (a reconnecting peer: closed locally, or gave up). */
@@ -286,12 +336,15 @@ export class Peer {
    * socket of each new attempt.
    */
   constructor(socket: WebSocketLike, options: PeerOptions = {}, reopen?: () => WebSocketLike) {
+    if (options.resumable && !options.reconnect) throw new TypeError("resumable sessions need reconnect");
     this.#socket = socket;
     this.#options = options;
-    this.#reopen = options.reconnect ? reopen : undefined;
+    this.#reconnect = options.reconnect === true ? {} : options.reconnect || undefined;
+    this.#reopen = this.#reconnect ? reopen : undefined;
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
+    hasSession.set(this, () => this.#session !== undefined);
     this.#attach(socket);
   }
 
@@ -300,7 +353,7 @@ export class Peer {
     return this.#failure === undefined;
   }
 
-  /** True while the socket is open (false while connecting or reconnecting). */
+  /** True while the socket is open (false while connecting or reconnecting, or while a session resumes). */
   get connected(): boolean {
     return this.#connected && this.#failure === undefined;
   }
@@ -450,7 +503,7 @@ export class Peer {
   /**
    * Closes the connection (and stops reconnecting). Calls still waiting fail
    * at once with a {@link DisconnectedError}; {@link Peer.closed} settles
-   * once the socket has closed.
+   * once the socket has closed. A resumable session ends with it (no resume).
    */
   close(code = 1000, reason = ""): void {
     const wasConnecting = this.#failure === undefined && !this.#connected && this.#everOpened;
@@ -475,7 +528,7 @@ export class Peer {
 
   /** Listens to `socket`, ignoring its events once it is no longer the current one. */
   #attach(socket: WebSocketLike): void {
-    const current = (): boolean => socket === this.#socket;
+    const current = (): boolean => socket === this.#socket && !this.#abandoned.has(socket);
     onRefusal(
       socket,
       () => socket.close(),
@@ -488,7 +541,7 @@ export class Peer {
       if (current()) this.#opened();
     });
     socket.addEventListener("message", (event: { data: unknown }) => {
-      if (current() && this.#connected) this.#receive(event.data);
+      if (current() && (this.#connected || this.#resuming)) this.#receive(event.data);
     });
     socket.addEventListener("error", () => {
       if (current()) this.#dropped(new DisconnectedError("the WebSocket failed"), undefined);
@@ -504,7 +557,26 @@ export class Peer {
   }
 
   #opened(): void {
-    if (this.#connected || this.#failure) return;
+    if (this.#connected || this.#resuming || this.#failure) return;
+    this.#stopAttemptTimer();
+    const sessions = this.#options.resumable && this.#socket.protocol === SESSION_PROTOCOL;
+    if (this.#session && !sessions) {
+      // The server no longer speaks sessions (e.g. restarted without them): a plain connection follows.
+      this.#sessionLost("the server did not select the session subprotocol", false);
+    }
+    if (this.#session) {
+      this.#resuming = true;
+      this.#session.resume(this.#socket);
+      return;
+    }
+    if (sessions) {
+      this.#session = new Session(typeof this.#options.resumable === "object" ? this.#options.resumable : {}, {
+        resumed: () => this.#resumed(),
+        lost: (reason, protocolError) => this.#sessionLost(reason, protocolError),
+        frozen: () => this.#frozen(),
+      });
+      this.#session.start(this.#socket);
+    }
     this.#connected = true;
     this.#generation++;
     const reconnected = this.#everOpened;
@@ -513,35 +585,90 @@ export class Peer {
     this.#queue = [];
     for (const queued of queue) {
       if (queued.timer !== undefined) clearTimeout(queued.timer);
-      this.#socket.send(queued.text);
+      this.#wire(queued.text);
     }
     if (reconnected) {
       const attempt = this.#attempt;
       this.#attempt = 0;
-      this.#event({ type: "connected", attempt });
+      this.#event({ type: sessions ? "reconnected" : "connected", attempt });
     }
+  }
+
+  /** The session continues on the current socket (its replay went out). */
+  #resumed(): void {
+    this.#resuming = false;
+    this.#connected = true;
+    const attempt = this.#attempt;
+    this.#attempt = 0;
+    this.#event({ type: "resumed", attempt });
+  }
+
+  /**
+   * The session ended for good: what was pending in it fails with the
+   * {@link SessionLostError}. If the current socket carried it, the socket
+   * goes and a fresh session starts on a new one.
+   */
+  #sessionLost(reason: string, protocolError: boolean): void {
+    const session = this.#session;
+    if (!session || this.#failure) return;
+    this.#session = undefined;
+    session.dispose();
+    const linked = this.#connected || this.#resuming;
+    this.#connected = false;
+    this.#resuming = false;
+    const error = new SessionLostError(reason);
+    this.#endConnection(error);
+    this.#event({ type: "sessionLost", reason, error });
+    if (!linked || this.#failure) return;
+    // The socket is left behind (its close is an attempt already counted): a fresh one follows.
+    const options = this.#reconnect;
+    if (options && this.#retryTimer === undefined) this.#retry(options, 1);
+    this.#socket.close(protocolError ? 1002 : 1000, protocolError ? "session protocol error" : "");
+  }
+
+  /** Nothing arrived for the liveness timeout: the connection froze. */
+  #frozen(): void {
+    const socket = this.#socket;
+    this.#abandon(socket);
+    const error = new DisconnectedError("the connection froze (nothing arrived within the liveness timeout)");
+    this.#dropped(error, undefined);
   }
 
   /** The current socket failed or closed (`info` once it has closed). */
   #dropped(error: DisconnectedError, info: CloseInfo | undefined): void {
+    this.#stopAttemptTimer();
     if (this.#failure) {
       if (info) this.#resolveClosed(info);
       return;
     }
-    const reconnect = this.#options.reconnect;
+    const reconnect = this.#reconnect;
     if (!reconnect || !this.#reopen || !this.#everOpened) {
       this.#fail(error);
       if (info) this.#resolveClosed(info);
       return;
     }
+    // A normal close (1000) ends a session for good, and then what was pending
+    // fails with `error` as on a plain connection (as the Rust peer does).
+    const ended = this.#session !== undefined && info?.code === 1000;
+    if (ended) {
+      this.#session?.dispose();
+      this.#session = undefined;
+    }
+    // Any other drop only detaches it (unless it had not started: no token to resume with).
+    const session = this.#session;
+    const resumable = session !== undefined && session.detach();
+    this.#resuming = false;
     if (this.#connected) {
-      // An established connection dropped: what belonged to it ends now.
+      // An established connection dropped: what belonged to it ends now (a session's waits for the resume).
       this.#connected = false;
-      this.#endConnection(error);
+      if (!session) this.#endConnection(error);
       this.#event({ type: "disconnected", error });
       this.#retry(reconnect, 1);
+      if (session && !resumable) this.#sessionLost("the connection dropped before the session started", false);
       return;
     }
+    if (ended) this.#endConnection(error);
+    else if (session && !resumable) this.#sessionLost("the session ended", false);
     if (this.#retryTimer !== undefined) return; // this attempt already counted as failed
     // A reconnect attempt failed before it opened.
     const failed = this.#attempt;
@@ -569,11 +696,44 @@ export class Peer {
         return;
       }
       this.#attach(this.#socket);
+      this.#limitAttempt(this.#socket);
     }, delay);
   }
 
+  /**
+   * A resumable peer gives a reconnect attempt the liveness timeout to open:
+   * one that hangs (its handshake swallowed by a frozen network) would
+   * otherwise hold up the resume until the window is gone.
+   */
+  #limitAttempt(socket: WebSocketLike): void {
+    const resumable = this.#options.resumable;
+    if (!resumable) return;
+    const ms = livenessTimeout(typeof resumable === "object" ? resumable : {});
+    if (ms === 0) return;
+    this.#attemptTimer = setTimeout(() => {
+      this.#attemptTimer = undefined;
+      if (socket !== this.#socket || this.#failure || socket.readyState !== CONNECTING) return;
+      this.#abandon(socket);
+      this.#dropped(new DisconnectedError(`the connection attempt did not open within ${ms} ms`), undefined);
+    }, ms);
+  }
+
+  #stopAttemptTimer(): void {
+    if (this.#attemptTimer !== undefined) clearTimeout(this.#attemptTimer);
+    this.#attemptTimer = undefined;
+  }
+
+  /** Leaves `socket` behind: its events are ignored from now on; `ws` drops it at once. */
+  #abandon(socket: WebSocketLike): void {
+    this.#abandoned.add(socket);
+    // A browser's close of a frozen connection waits for the other end (its events are ignored).
+    const terminate = (socket as { terminate?: () => void }).terminate;
+    if (typeof terminate === "function") terminate.call(socket);
+    else socket.close(4000, "abandoned");
+  }
+
   #event(event: ConnectionEvent): void {
-    const reconnect = this.#options.reconnect;
+    const reconnect = this.#reconnect;
     if (!reconnect || !reconnect.onEvent) return;
     try {
       reconnect.onEvent(event);
@@ -607,8 +767,12 @@ export class Peer {
     if (this.#failure) return;
     this.#failure = error;
     this.#connected = false;
+    this.#resuming = false;
+    this.#session?.dispose();
+    this.#session = undefined;
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     this.#retryTimer = undefined;
+    this.#stopAttemptTimer();
     for (const queued of this.#queue) if (queued.timer !== undefined) clearTimeout(queued.timer);
     this.#queue = [];
     this.#endConnection(error);
@@ -620,12 +784,12 @@ export class Peer {
    */
   #send(text: string, id?: number): void {
     if (this.#failure) return;
-    if (this.#connected && this.#socket.readyState !== CONNECTING) {
-      this.#socket.send(text);
+    if (this.#session || (this.#connected && this.#socket.readyState !== CONNECTING)) {
+      this.#wire(text);
       return;
     }
     const queued: Queued = id === undefined ? { text } : { text, id };
-    const reconnect = this.#options.reconnect;
+    const reconnect = this.#reconnect;
     if (id !== undefined && this.#everOpened && reconnect) {
       const timeout = reconnect.callTimeout ?? 10_000;
       queued.timer = setTimeout(() => {
@@ -640,9 +804,22 @@ export class Peer {
     this.#queue.push(queued);
   }
 
-  /** Sends a stream control notification on the current connection (dropped if it is down). */
+  /** Sends a stream control notification on the current connection or session (dropped if there is none). */
   #control(method: string, params: Record<string, unknown>): void {
-    if (this.#connected && !this.#failure) this.#socket.send(encodeCall(undefined, method, params));
+    if (!this.#failure) this.#wire(encodeCall(undefined, method, params));
+  }
+
+  /**
+   * Sends a message through the session (which keeps it for replay, and
+   * holds it while disconnected), else on the open socket, else drops it.
+   */
+  #wire(text: string): void {
+    const session = this.#session;
+    if (session) {
+      if (!session.send(text)) this.#sessionLost(REPLAY_OVERFLOW, false);
+    } else if (this.#connected) {
+      this.#socket.send(text);
+    }
   }
 
   #warn(message: string): void {
@@ -655,10 +832,13 @@ export class Peer {
       this.#socket.close(1003, "binary frames are not supported: send JSON-RPC as text frames");
       return;
     }
+    const message = this.#session ? this.#session.receive(data) : data;
+    if (message === undefined) return; // a session frame
     const generation = this.#generation;
-    // A reply goes out on the connection its request came in on, or not at all.
-    const sameConnection = (): boolean => generation === this.#generation && this.#connected;
-    const frame = parseFrame(data);
+    // A reply goes out on the connection (or session) its request came in on, or not at all.
+    const sameConnection = (): boolean =>
+      generation === this.#generation && (this.#connected || this.#session !== undefined);
+    const frame = parseFrame(message);
     switch (frame.kind) {
       case "parse-error":
         this.#send(encodeError(null, specError(ErrorCode.ParseError)));
@@ -816,7 +996,7 @@ export class Peer {
     const producer: Producer = { credits: STREAM_WINDOW, cancelled: false, wake: undefined };
     this.#producers.set(key, producer);
     const send = (text: string): void => {
-      if (!producer.cancelled && this.#connected) this.#socket.send(text);
+      if (!producer.cancelled) this.#wire(text);
     };
     const end = (error?: ErrorObject): void =>
       send(encodeCall(undefined, STREAM_END, error ? { subscription: id, error } : { subscription: id }));
@@ -902,6 +1082,9 @@ function abortWith(stream: RpcStream<unknown>, signal: AbortSignalLike, error: (
 /** The refusals of sockets whose handshake the server refused (read by {@link connect}). */
 const refusals = new WeakMap<object, HandshakeRefusedError>();
 
+/** Whether a peer has a session to resume (read by {@link connect}, to offer the subprotocol). */
+const hasSession = new WeakMap<Peer, () => boolean>();
+
 function isErrorObject(value: unknown): value is ErrorObject {
   return (
     typeof value === "object" &&
@@ -946,25 +1129,43 @@ export function connect(url: string, options: ConnectOptions = {}): Promise<Peer
   if (!Socket) {
     return Promise.reject(new TypeError("no global WebSocket: pass one, e.g. connect(url, { WebSocket }) from 'ws'"));
   }
-  const { protocols, headers } = options;
+  if (options.resumable && !options.reconnect) {
+    return Promise.reject(
+      new TypeError("resumable sessions need reconnect: connect(url, { reconnect: true, resumable: true })"),
+    );
+  }
+  const { headers } = options;
+  const offer = new SubprotocolOffer(Boolean(options.resumable), options.protocols);
+  let peer: Peer | undefined;
   const open = (): WebSocketLike =>
-    headers
-      ? new Socket(url, protocols, { headers })
-      : protocols === undefined
-        ? new Socket(url)
-        : new Socket(url, protocols);
-  const socket = open();
-  const peer = new Peer(socket, options, open);
-  return new Promise((resolve, reject) => {
-    socket.addEventListener("open", () => resolve(peer));
-    void peer.closed.then((info) =>
-      reject(
-        refusals.get(socket) ??
-          new DisconnectedError(`could not connect to ${url} (${info.code})`, info.code, info.reason),
-      ),
+    offer.open(peer !== undefined && hasSession.get(peer)?.() === true, (protocols) =>
+      headers
+        ? new Socket(url, protocols, { headers })
+        : protocols === undefined
+          ? new Socket(url)
+          : new Socket(url, protocols),
     );
-    socket.addEventListener("error", () =>
-      reject(refusals.get(socket) ?? new DisconnectedError(`could not connect to ${url}`)),
-    );
+  const first = (): Promise<Peer> => {
+    const socket = open();
+    const opening = new Peer(socket, options, open);
+    peer = opening;
+    return new Promise((resolve, reject) => {
+      socket.addEventListener("open", () => resolve(opening));
+      void opening.closed.then((info) =>
+        reject(
+          refusals.get(socket) ??
+            new DisconnectedError(`could not connect to ${url} (${info.code})`, info.code, info.reason),
+        ),
+      );
+      socket.addEventListener("error", () =>
+        reject(refusals.get(socket) ?? new DisconnectedError(`could not connect to ${url}`)),
+      );
+    });
+  };
+  // The first attempt offered sessions and failed: maybe the server selects
+  // none and the WebSocket refused that (see SubprotocolOffer). Once more, plain.
+  return first().catch((error: unknown) => {
+    if (!offer.retryPlain || error instanceof HandshakeRefusedError) throw error;
+    return first();
   });
 }
