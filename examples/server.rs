@@ -27,6 +27,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -85,7 +86,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         format!("http://127.0.0.1:{page_port}"),
         format!("http://localhost:{page_port}"),
     ];
-    let config = duplexrpc_ws::WsConfig::default().allowed_origins(origins);
+    let mut config = duplexrpc_ws::WsConfig::default().allowed_origins(origins);
+    if std::env::var_os("RPC_SESSIONS").is_some() {
+        // Resumable sessions, with a short keepalive (the server acknowledges
+        // on every tick and notices a frozen client soon): what the
+        // TypeScript session tests run against.
+        config = config
+            .sessions(Some(duplexrpc_core::session::SessionConfig::default()))
+            .keepalive(Some(Duration::from_millis(100)), Duration::from_millis(300));
+    }
     let rpc = examples::serve_with_config(&format!("127.0.0.1:{ws_port}"), config).await?;
     tracing::info!("page: http://127.0.0.1:{page_port}/");
     tracing::info!("websocket: {}", rpc.url());

@@ -4,9 +4,9 @@
 // soon), through the cut proxy: a clean cut and a silent freeze with a call
 // pending into the client (the server's confirm()) and a stream running;
 // a server restart (#lost unknown session, SessionLostError, a fresh
-// session). An example server that does not select the session subprotocol
-// (one built without the RPC_SESSIONS switch) skips these tests; the one
-// against the server without sessions (a plain connection) always runs.
+// session). The example server must select the session subprotocol when
+// started with RPC_SESSIONS set (the test fails otherwise); the test against
+// the server without sessions (a plain connection) runs too.
 
 import assert from "node:assert/strict";
 import { setTimeout as delay } from "node:timers/promises";
@@ -55,6 +55,7 @@ describe("resumable sessions against the Rust example server", { timeout: 60_000
   before(async () => {
     server = await startSessionServer();
     supported = await selectsSessions(server.wsUrl);
+    assert.ok(supported, "the example server started with RPC_SESSIONS selects duplexrpc.session.v1");
   });
 
   after(async () => {
