@@ -59,11 +59,14 @@ pub struct SessionConfig {
     /// How long a session without a connection is kept (default 30 s).
     pub window: Duration,
     /// Messages sent and not yet acknowledged that are held, at most
-    /// (default 4,096).
+    /// (default 1,024).
     pub replay_messages: usize,
-    /// Bytes of them, at most (default 1 MiB). While connected, a full
-    /// buffer holds writes back until acks come; while detached, a write
-    /// that finds it full loses the session.
+    /// Bytes they take, at most (default 256 KiB; each message counts its
+    /// length and 64 bytes for its entry). While connected, a full buffer
+    /// holds writes back until acks come (at most this much is unacknowledged
+    /// per round trip: 2.5 MiB/s at 100 ms); while detached, a write that
+    /// finds it full loses the session. On a server, at most this much per
+    /// session: 2.5 GiB for 10,000 sessions whose peers all stopped acking.
     pub replay_bytes: usize,
     /// Messages received between acks (default 32).
     pub ack_every: usize,
@@ -73,8 +76,8 @@ impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             window: Duration::from_secs(30),
-            replay_messages: 4096,
-            replay_bytes: 1 << 20,
+            replay_messages: 1024,
+            replay_bytes: 256 << 10,
             ack_every: 32,
         }
     }

@@ -13,6 +13,10 @@ pub(crate) struct Replay {
     bytes: usize,
 }
 
+/// What one held message costs besides its text: its entry and the shared
+/// bytes' header, counted so that the byte limit bounds the memory.
+pub(crate) const ENTRY_BYTES: usize = 64;
+
 /// What a resume point the other end names means for the buffer.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum ResumeError {
@@ -28,7 +32,7 @@ impl Replay {
 
     /// Keeps a copy of the message just sent.
     pub(crate) fn push(&mut self, text: SharedText) {
-        self.bytes += text.len();
+        self.bytes += text.len() + ENTRY_BYTES;
         self.items.push_back(text);
     }
 
@@ -52,7 +56,7 @@ impl Replay {
         let mut dropped = 0;
         while self.base < received {
             let Some(text) = self.items.pop_front() else { break };
-            self.bytes -= text.len();
+            self.bytes -= text.len() + ENTRY_BYTES;
             self.base += 1;
             dropped += 1;
         }
@@ -90,7 +94,7 @@ mod tests {
     #[test]
     fn acks_drop_what_was_received_and_count_bytes() {
         let mut r = with(4);
-        assert_eq!((r.len(), r.bytes(), r.next_seq()), (4, 8, 4));
+        assert_eq!((r.len(), r.bytes(), r.next_seq()), (4, 4 * (2 + ENTRY_BYTES), 4));
         assert_eq!(r.ack(3), Ok(3));
         assert_eq!(
             (r.len(), r.bytes(), r.get(0).map(SharedText::as_str)),
