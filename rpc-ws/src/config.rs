@@ -100,6 +100,16 @@ pub struct WsConfig {
     /// closes. Shared by every connection whose config is a clone of this
     /// one (all of a server's).
     pub max_large_message_bytes: usize,
+    /// Server only (Linux and Android): bytes of replies the kernel may hold
+    /// unsent in an accepted socket's send buffer (`TCP_NOTSENT_LOWAT`;
+    /// default 64 KiB). Bytes in flight (sent, not yet acknowledged) are not
+    /// counted, so a client that reads gets the same throughput; a client
+    /// that does not read pushes back after its own receive window plus
+    /// this, not after the send buffer, which the kernel grows to megabytes
+    /// (`net.ipv4.tcp_wmem`): that is how many replies the server computes
+    /// and writes for it before its connection stops being read. `None`
+    /// leaves the kernel's default.
+    pub max_unsent_bytes: Option<usize>,
     /// Bytes taken under `max_large_message_bytes` now, shared by clones.
     pub(crate) large_message_bytes: Arc<AtomicUsize>,
 }
@@ -120,6 +130,7 @@ impl Default for WsConfig {
             message_timeout: Some(Duration::from_secs(30)),
             max_pending_handshakes: 20_000,
             max_large_message_bytes: 1 << 30,
+            max_unsent_bytes: Some(64 << 10),
             large_message_bytes: Arc::default(),
         }
     }
@@ -202,6 +213,12 @@ impl WsConfig {
     /// Sets [`WsConfig::max_large_message_bytes`].
     pub fn max_large_message_bytes(mut self, bytes: usize) -> Self {
         self.max_large_message_bytes = bytes;
+        self
+    }
+
+    /// Sets [`WsConfig::max_unsent_bytes`].
+    pub fn max_unsent_bytes(mut self, bytes: Option<usize>) -> Self {
+        self.max_unsent_bytes = bytes;
         self
     }
 
