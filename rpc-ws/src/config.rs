@@ -108,7 +108,16 @@ pub struct WsConfig {
     /// the README's "Resumable sessions". A client uses
     /// [`crate::Reconnect::resumable`].
     pub sessions: Option<SessionConfig>,
-
+    /// Server only (Linux and Android): bytes of replies the kernel may hold
+    /// unsent in an accepted socket's send buffer (`TCP_NOTSENT_LOWAT`;
+    /// default 64 KiB). Bytes in flight (sent, not yet acknowledged) are not
+    /// counted, so a client that reads gets the same throughput; a client
+    /// that does not read pushes back after its own receive window plus
+    /// this, not after the send buffer, which the kernel grows to megabytes
+    /// (`net.ipv4.tcp_wmem`): that is how many replies the server computes
+    /// and writes for it before its connection stops being read. `None`
+    /// leaves the kernel's default.
+    pub max_unsent_bytes: Option<usize>,
     /// Bytes taken under `max_large_message_bytes` now, shared by clones.
     pub(crate) large_message_bytes: Arc<AtomicUsize>,
 }
@@ -130,6 +139,7 @@ impl Default for WsConfig {
             max_pending_handshakes: 20_000,
             max_large_message_bytes: 1 << 30,
             sessions: None,
+            max_unsent_bytes: Some(64 << 10),
             large_message_bytes: Arc::default(),
         }
     }
@@ -218,6 +228,12 @@ impl WsConfig {
     /// Sets [`WsConfig::sessions`].
     pub fn sessions(mut self, sessions: Option<SessionConfig>) -> Self {
         self.sessions = sessions;
+        self
+    }
+
+    /// Sets [`WsConfig::max_unsent_bytes`].
+    pub fn max_unsent_bytes(mut self, bytes: Option<usize>) -> Self {
+        self.max_unsent_bytes = bytes;
         self
     }
 

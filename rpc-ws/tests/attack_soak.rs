@@ -4,8 +4,14 @@
 //! call may fail; the clients' p99 is reported next to the idle p99.
 //!
 //! `attack_soak_short` runs in the suite (a few seconds);
-//! `attack_soak_long` is `#[ignore]`: `cargo test -p duplexrpc-ws --test
-//! attack_soak -- --ignored --nocapture`.
+//! `attack_soak_long` is `#[ignore]`: `cargo test --release -p duplexrpc-ws
+//! --test attack_soak -- --ignored --nocapture`. Both print the p99 of each
+//! twelfth of the attack and how many `blob` replies (64 KiB) the server
+//! computed for the non-readers. To tell which attack costs what, the
+//! environment can pick some: `ATTACKS` holds the letters of the attacks to
+//! run (`n` non-readers, `s` silent sockets, `b` oversize batches, `f` big
+//! frames, `x` stream floods; default all), and `SOAK_SECS` sets the long
+//! run's length (default 60).
 //!
 //! Heap and RSS are of this whole process: the server and the in-process
 //! clients (the legitimate clients are measured idle first, so the growth
@@ -20,7 +26,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{add_add, add_blob, add_echo, add_forever, serve};
-use duplexrpc_core::Peer;
+use duplexrpc_core::observe::{CallOutcome, Direction, Metrics};
+use duplexrpc_core::{Peer, PeerConfig};
 use duplexrpc_ws::{ServerHandle, WsConfig};
 use heap::heap;
 use raw::{Raw, text_frames as frames};
@@ -51,8 +58,21 @@ struct Scale {
     stream_flooders: usize,
 }
 
-async fn server() -> ServerHandle {
-    serve(WsConfig::default(), |methods| {
+/// Counts the `blob` replies the server produced (64 KiB each).
+#[derive(Debug, Default)]
+struct Blobs(AtomicUsize);
+
+impl Metrics for Blobs {
+    fn call_finished(&self, direction: Direction, method: &str, _: Duration, _: CallOutcome) {
+        if method == "blob" && matches!(direction, Direction::Incoming) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn server(blobs: Arc<Blobs>) -> ServerHandle {
+    let config = WsConfig::default().peer(PeerConfig::default().metrics(blobs));
+    serve(config, |methods| {
         add_add(methods);
         add_echo(methods);
         add_blob(methods);
@@ -65,15 +85,21 @@ async fn server() -> ServerHandle {
 #[derive(Default)]
 struct Calls {
     latencies: Vec<Duration>,
+    /// (when the call started, from the start of the phase; its latency)
+    timeline: Vec<(Duration, Duration)>,
     errors: usize,
 }
 
 impl Calls {
     fn p99(&mut self) -> Duration {
-        self.latencies.sort_unstable();
-        let at = (self.latencies.len() * 99 / 100).min(self.latencies.len().saturating_sub(1));
-        self.latencies.get(at).copied().unwrap_or_default()
+        p99_of(&mut self.latencies)
     }
+}
+
+fn p99_of(latencies: &mut [Duration]) -> Duration {
+    latencies.sort_unstable();
+    let at = (latencies.len() * 99 / 100).min(latencies.len().saturating_sub(1));
+    latencies.get(at).copied().unwrap_or_default()
 }
 
 /// Every client calls `add` back to back (a 5 ms pause between calls) for `length`.
@@ -83,12 +109,16 @@ async fn call_for(clients: &[Peer], length: Duration) -> Calls {
         let client = client.clone();
         tasks.spawn(async move {
             let mut calls = Calls::default();
-            let end = Instant::now() + length;
+            let begin = Instant::now();
+            let end = begin + length;
             let mut i = 0i64;
             while Instant::now() < end {
                 let start = Instant::now();
                 match client.call::<_, i64>("add", (i, 1)).await {
-                    Ok(sum) if sum == i + 1 => calls.latencies.push(start.elapsed()),
+                    Ok(sum) if sum == i + 1 => {
+                        calls.latencies.push(start.elapsed());
+                        calls.timeline.push((start - begin, start.elapsed()));
+                    }
                     _ => calls.errors += 1,
                 }
                 i += 1;
@@ -101,6 +131,7 @@ async fn call_for(clients: &[Peer], length: Duration) -> Calls {
     while let Some(calls) = tasks.join_next().await {
         let calls = calls.unwrap();
         all.latencies.extend(calls.latencies);
+        all.timeline.extend(calls.timeline);
         all.errors += calls.errors;
     }
     all
@@ -108,6 +139,16 @@ async fn call_for(clients: &[Peer], length: Duration) -> Calls {
 
 /// Starts every attacker; they run until `stop` (or the server drops them).
 fn attack(server: &ServerHandle, scale: &Scale, stop: &Arc<AtomicBool>, tasks: &mut JoinSet<()>) {
+    let only = std::env::var("ATTACKS").unwrap_or_else(|_| "nsbfx".into());
+    let pick = |c: char, n: usize| if only.contains(c) { n } else { 0 };
+    let scale = &Scale {
+        attack: scale.attack,
+        non_readers: pick('n', scale.non_readers),
+        silent: pick('s', scale.silent),
+        batchers: pick('b', scale.batchers),
+        big_framers: pick('f', scale.big_framers),
+        stream_flooders: pick('x', scale.stream_flooders),
+    };
     let addr = server.local_addr();
     let blobs = Arc::new(frames(
         (0..2000).map(|id| format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"blob"}}"#)),
@@ -168,8 +209,27 @@ fn attack(server: &ServerHandle, scale: &Scale, stop: &Arc<AtomicBool>, tasks: &
     }
 }
 
+/// Prints the p99 of the calls started in each `window` of the attack, and
+/// the `blob` replies computed.
+fn print_windows(calls: &mut Calls, window: Duration, blobs: usize) {
+    calls.timeline.sort_unstable();
+    let mut line = String::new();
+    for chunk in calls
+        .timeline
+        .chunk_by(|a, b| a.0.as_nanos() / window.as_nanos() == b.0.as_nanos() / window.as_nanos())
+    {
+        let p99 = p99_of(&mut chunk.iter().map(|&(_, latency)| latency).collect::<Vec<_>>());
+        line += &format!(" {:.1}", p99.as_secs_f64() * 1e3);
+    }
+    eprintln!(
+        "p99 (ms) per {window:?}:{line}; blob replies produced: {blobs} ({} MiB)",
+        blobs / 16
+    );
+}
+
 async fn soak(scale: Scale) {
-    let server = server().await;
+    let blobs = Arc::new(Blobs::default());
+    let server = server(blobs.clone()).await;
     let mut clients = Vec::new();
     for _ in 0..LEGITIMATE {
         clients.push(duplexrpc_ws::connect(&server.url()).await.unwrap().start());
@@ -200,6 +260,7 @@ async fn soak(scale: Scale) {
     attackers.abort_all();
     while attackers.join_next().await.is_some() {}
     let during_p99 = during.p99();
+    print_windows(&mut during, scale.attack / 12, blobs.0.load(Ordering::Relaxed));
     let mib = |b: usize| b as f64 / f64::from(1 << 20);
     eprintln!(
         "attack soak: {} legitimate calls during the attack, {} failed; p99 idle {idle_p99:?}, \
@@ -238,7 +299,7 @@ async fn attack_soak_short() {
 #[ignore = "a minute of attacks: run with --ignored"]
 async fn attack_soak_long() {
     soak(Scale {
-        attack: Duration::from_secs(60),
+        attack: Duration::from_secs(std::env::var("SOAK_SECS").map_or(60, |s| s.parse().unwrap())),
         non_readers: 100,
         silent: 5000,
         batchers: 6,

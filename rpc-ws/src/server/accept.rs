@@ -132,6 +132,7 @@ async fn handshake<A: Send + Sync + 'static>(
     tls: Tls,
 ) {
     let _ = stream.set_nodelay(true);
+    limit_unsent(&stream, endpoint.shared.config.max_unsent_bytes);
     let deadline = Instant::now() + endpoint.shared.config.handshake_timeout;
     let served = async {
         // A silent socket costs a small task only (under 1 KiB): TLS and
@@ -146,6 +147,21 @@ async fn handshake<A: Send + Sync + 'static>(
         _ = endpoint.shared.stop.cancelled() => {}
         _ = guard.shed.cancelled() => tracing::debug!(remote = %remote_addr, "handshake shed: too many pending"),
         _ = tokio::time::sleep_until(deadline + WRITE_GRACE) => tracing::debug!(remote = %remote_addr, "handshake timed out"),
+    }
+}
+
+/// Caps the bytes the kernel takes unsent into `stream`'s send buffer
+/// (`TCP_NOTSENT_LOWAT`; see [`crate::WsConfig::max_unsent_bytes`]), so a
+/// peer that does not read pushes back after that many bytes, not after the
+/// megabytes the send buffer autotunes to. Linux and Android only.
+#[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(unused_variables))]
+fn limit_unsent(stream: &TcpStream, bytes: Option<usize>) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Some(bytes) = bytes {
+        let lowat = u32::try_from(bytes).unwrap_or(u32::MAX);
+        if let Err(e) = socket2::SockRef::from(stream).set_tcp_notsent_lowat(lowat) {
+            tracing::debug!(error = %e, "TCP_NOTSENT_LOWAT not set");
+        }
     }
 }
 
