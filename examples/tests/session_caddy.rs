@@ -26,7 +26,7 @@ use duplexrpc_core::{RpcError, rpc};
 use duplexrpc_ws::{
     Backoff, ClientBuilder, ConnectionEvent, Reconnect, ReconnectingClient, Server, ServerHandle, WsConfig,
 };
-use examples::cluster::harness::{LogsOnPanic, Proc, TempDir, free_port, start_caddy_on};
+use examples::cluster::harness::{LogsOnPanic, Proc, TempDir, caddyfile_with_policy, free_port, start_caddy_on};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -420,4 +420,15 @@ async fn round_robin_caddy_loses_the_session_loudly() {
     assert_eq!(fresh.slow_echo(3, 0).await, Ok(3), "the fresh session works");
     assert_eq!(setup.setups().iter().sum::<usize>(), 2, "two sessions were started");
     client.close().await;
+}
+
+#[test]
+fn readme_shows_the_caddyfile_this_test_runs() {
+    let readme = include_str!("../../README.md");
+    let upstreams: [SocketAddr; 2] = ["127.0.0.1:9001".parse().unwrap(), "127.0.0.1:9002".parse().unwrap()];
+    let caddyfile = caddyfile_with_policy(8080, &upstreams, "ip_hash");
+    assert!(
+        readme.contains(&format!("```\n{caddyfile}```\n")),
+        "README \"Resumable sessions\" shows this Caddyfile:\n{caddyfile}"
+    );
 }
