@@ -394,7 +394,7 @@ async fn round_robin_caddy_loses_the_session_loudly() {
 
     let pending = tokio::spawn({
         let hub = hub.clone();
-        async move { hub.slow_echo(2, 500).await }
+        async move { hub.slow_echo(2, 2000).await }
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     setup.cut();
