@@ -209,8 +209,19 @@ pub fn start_redis_on(dir: &Path, port: u16, persist: bool) -> io::Result<Proc> 
 /// `ws://` URL clients use.
 pub fn start_caddy(dir: &Path, upstreams: &[SocketAddr]) -> io::Result<(Proc, String)> {
     let port = free_port()?;
-    let config = dir.join("Caddyfile");
-    std::fs::write(&config, caddyfile(port, upstreams))?;
+    let proc = start_caddy_on(dir, "caddy", port, upstreams, "round_robin")?;
+    Ok((proc, format!("ws://127.0.0.1:{port}/")))
+}
+
+/// Starts Caddy as `name` on `port` (e.g. again on the port of one that was
+/// stopped) in front of `upstreams`, with `lb_policy {policy}`: e.g.
+/// `ip_hash`, which sends every connection from one client address to the
+/// same upstream (what resumable sessions need). The Caddyfile
+/// ([`caddyfile_with_policy`]) is `{dir}/{name}.Caddyfile`, the log
+/// `{dir}/{name}.log`.
+pub fn start_caddy_on(dir: &Path, name: &str, port: u16, upstreams: &[SocketAddr], policy: &str) -> io::Result<Proc> {
+    let config = dir.join(format!("{name}.Caddyfile"));
+    std::fs::write(&config, caddyfile_with_policy(port, upstreams, policy))?;
     let mut command = Command::new("caddy");
     command
         .args(["run", "--adapter", "caddyfile", "--config"])
@@ -219,13 +230,19 @@ pub fn start_caddy(dir: &Path, upstreams: &[SocketAddr]) -> io::Result<(Proc, St
         .env("HOME", dir)
         .env("XDG_CONFIG_HOME", dir.join("config"))
         .env("XDG_DATA_HOME", dir.join("data"));
-    let proc = Proc::spawn("caddy", command, dir, false)?;
+    let proc = Proc::spawn(name, command, dir, false)?;
     wait_for_port(port, Duration::from_secs(15))?;
-    Ok((proc, format!("ws://127.0.0.1:{port}/")))
+    Ok(proc)
 }
 
 /// The Caddyfile [`start_caddy`] writes.
 pub fn caddyfile(port: u16, upstreams: &[SocketAddr]) -> String {
+    caddyfile_with_policy(port, upstreams, "round_robin")
+}
+
+/// The Caddyfile [`start_caddy_on`] writes: `reverse_proxy` to `upstreams`
+/// with `lb_policy {policy}`, retrying another upstream for up to 5 s.
+pub fn caddyfile_with_policy(port: u16, upstreams: &[SocketAddr], policy: &str) -> String {
     let upstreams: Vec<String> = upstreams.iter().map(ToString::to_string).collect();
     format!(
         "{{
@@ -236,7 +253,7 @@ pub fn caddyfile(port: u16, upstreams: &[SocketAddr]) -> String {
 http://127.0.0.1:{port} {{
 \tbind 127.0.0.1
 \treverse_proxy {} {{
-\t\tlb_policy round_robin
+\t\tlb_policy {policy}
 \t\tlb_try_duration 5s
 \t\tlb_try_interval 100ms
 \t}}
