@@ -155,7 +155,11 @@ pub struct OursReconnecting {
 
 impl System for OursReconnecting {
     fn name(&self) -> &'static str {
-        if self.sessions { "ours-sessions" } else { "ours-reconnect" }
+        if self.sessions {
+            "ours-sessions"
+        } else {
+            "ours-reconnect"
+        }
     }
     fn describe(&self) -> &'static str {
         if self.sessions {
