@@ -98,7 +98,7 @@ mod tests {
         assert_eq!(r.ack(3), Ok(3));
         assert_eq!(
             (r.len(), r.bytes(), r.get(0).map(SharedText::as_str)),
-            (1, 2, Some("m3"))
+            (1, 2 + ENTRY_BYTES, Some("m3"))
         );
         assert_eq!(r.ack(1), Ok(0), "an old ack changes nothing");
         assert_eq!(r.len(), 1);
