@@ -1,6 +1,6 @@
 //! The connections of one node and the groups they belong to.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use duplexrpc_core::{Notification, Peer};
 
@@ -10,7 +10,9 @@ use crate::id::ConnectionId;
 pub(super) struct State {
     pub(super) next_id: u64,
     pub(super) peers: HashMap<ConnectionId, Peer>,
-    pub(super) groups: HashMap<String, BTreeSet<ConnectionId>>,
+    /// Each group's members with their peers: a group broadcast reads
+    /// them in place, with no lookup in `peers` per member.
+    pub(super) groups: HashMap<String, BTreeMap<ConnectionId, Peer>>,
     pub(super) memberships: HashMap<ConnectionId, BTreeSet<String>>,
 }
 
@@ -27,7 +29,7 @@ impl State {
         let Some(members) = self.groups.get_mut(group) else {
             return false;
         };
-        let removed = members.remove(&id);
+        let removed = members.remove(&id).is_some();
         if members.is_empty() {
             self.groups.remove(group);
         }
@@ -49,7 +51,7 @@ impl State {
     pub(super) fn members(&self, group: &str) -> Vec<ConnectionId> {
         self.groups
             .get(group)
-            .map(|m| m.iter().copied().collect())
+            .map(|m| m.keys().copied().collect())
             .unwrap_or_default()
     }
 
@@ -85,16 +87,14 @@ impl State {
         except: Option<ConnectionId>,
     ) -> Box<dyn Iterator<Item = (ConnectionId, &'a Peer)> + 'a> {
         let keep = move |id: &ConnectionId| Some(*id) != except;
-        let peer = |id: ConnectionId| self.peers.get(&id).map(|p| (id, p));
         match group {
             Some(group) => Box::new(
                 self.groups
                     .get(group)
                     .into_iter()
                     .flatten()
-                    .copied()
-                    .filter(keep)
-                    .filter_map(peer),
+                    .filter(move |(id, _)| keep(id))
+                    .map(|(id, p)| (*id, p)),
             ),
             None => Box::new(
                 self.peers

@@ -257,10 +257,10 @@ impl Registry {
     /// registered here.
     pub fn join(&self, id: ConnectionId, group: &str) -> bool {
         let mut state = self.state();
-        if !state.peers.contains_key(&id) {
+        let Some(peer) = state.peers.get(&id).cloned() else {
             return false;
-        }
-        state.groups.entry(group.to_owned()).or_default().insert(id);
+        };
+        state.groups.entry(group.to_owned()).or_default().insert(id, peer);
         state.memberships.entry(id).or_default().insert(group.to_owned());
         true
     }
@@ -369,7 +369,7 @@ impl Registry {
         let members = match &self.inner.cluster {
             None => {
                 let state = self.state();
-                state.peers_of(state.groups.get(group).into_iter().flatten().copied())
+                state.peers_of(state.groups.get(group).into_iter().flatten().map(|(id, _)| *id))
             }
             Some(_) => {
                 let ids = match self.cluster_members(group).await {

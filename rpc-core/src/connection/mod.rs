@@ -221,6 +221,8 @@ struct Io<T> {
     keepalive: Option<Interval>,
     ping_due: bool,
     unflushed: bool,
+    /// The last write left bytes the sending half would not take yet.
+    blocked: bool,
     /// Whether to put a write off to let other tasks queue more.
     deferral: Deferral,
     /// Set to the earliest deadline of the calls awaiting a reply.
@@ -371,6 +373,7 @@ pub(crate) fn run<T: Transport, H: FrameHandler>(parts: Parts<T, H>) -> impl Fut
         keepalive,
         ping_due: false,
         unflushed: false,
+        blocked: false,
         deferral: Deferral::default(),
         timer: Timer::default(),
     };
@@ -468,7 +471,8 @@ impl<T: Transport> Io<T> {
         // Registered before anything is looked at, so nothing that happens
         // after a check is missed.
         shared.out.register(cx.waker());
-        if shared.done.is_cancelled() {
+        shared.out.quiet(false);
+        if shared.is_ended() {
             return Poll::Ready(End::Local(None));
         }
         // Reap finished handler tasks so the set stays small.
@@ -540,6 +544,8 @@ impl<T: Transport> Io<T> {
             Ok(true) => return Poll::Ready(End::WriteTimeout),
             Err(e) => return Poll::Ready(End::Write(e)),
         }
+        // Blocked: the socket wakes this task when it takes bytes again.
+        shared.out.quiet(self.blocked);
         let room = self.limit.has_room(&self.outbox);
         if read >= READ_BUDGET || (room && (paused || !shared.out.is_empty())) {
             // More may be ready: come back after other tasks had a turn.
@@ -579,6 +585,7 @@ impl<T: Transport> Io<T> {
                 Poll::Pending => blocked = true,
             }
         }
+        self.blocked = blocked;
         Ok(blocked && self.stall.poll_expired(cx))
     }
 

@@ -8,9 +8,10 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use futures::task::AtomicWaker;
-use tokio::sync::Semaphore;
+use tokio::sync::Notify;
 use tokio::sync::mpsc::error::{SendError, TrySendError};
 
 use super::{Limit, Outbox};
@@ -35,88 +36,134 @@ impl Outgoing {
     }
 }
 
+/// What the lock of an [`OutQueue`] guards: the messages and what they
+/// take of the capacity. One lock per message, and nothing else: a
+/// broadcast to 10,000 connections paid for two semaphores besides (two
+/// more atomic read-modify-writes, and their cache lines, per connection).
+#[derive(Debug, Default)]
+struct Items {
+    queue: VecDeque<Outgoing>,
+    /// Bytes taken (each message takes at most the whole byte capacity).
+    bytes: usize,
+    /// Set once the connection task is gone.
+    closed: bool,
+}
+
 /// See the module docs. Capacity is counted in messages and in bytes.
 #[derive(Debug)]
 pub(crate) struct OutQueue {
-    items: Mutex<VecDeque<Outgoing>>,
-    /// One permit per free place; closed once the connection task is gone.
-    space: Semaphore,
-    /// One permit per free byte (a message larger than the whole capacity
-    /// takes all of it); closed with `space`.
-    bytes: Semaphore,
-    /// The byte capacity.
-    byte_capacity: u32,
+    items: Mutex<Items>,
+    capacity: usize,
+    byte_capacity: usize,
+    /// Set while the connection's write is blocked: the socket's readiness
+    /// wakes the task then, and it takes what was queued meanwhile. Without
+    /// it, a broadcast to 10,000 connections whose sockets are full ran
+    /// every connection task once per message for nothing.
+    quiet: AtomicBool,
     /// The connection task, woken on every message (and by
-    /// [`OutQueue::wake_task`]).
+    /// [`OutQueue::wake_task`]), except while it is [`OutQueue::quiet`].
     waker: AtomicWaker,
+    /// Senders waiting for room ([`OutQueue::send`]): only then does a
+    /// drain notify `room`.
+    waiting: AtomicUsize,
+    room: Notify,
+}
+
+/// Counts a sender as waiting for room while it lives (dropped with its
+/// future too, if the send is cancelled).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl OutQueue {
-    /// A queue of at most `capacity` messages and `byte_capacity` bytes
-    /// (at most `u32::MAX`).
+    /// A queue of at most `capacity` messages and `byte_capacity` bytes.
     pub(crate) fn new(capacity: usize, byte_capacity: usize) -> Self {
-        let byte_capacity = u32::try_from(byte_capacity.max(1)).unwrap_or(u32::MAX);
         OutQueue {
-            items: Mutex::new(VecDeque::new()),
-            space: Semaphore::new(capacity),
-            bytes: Semaphore::new(byte_capacity as usize),
-            byte_capacity,
+            items: Mutex::default(),
+            capacity: capacity.max(1),
+            byte_capacity: byte_capacity.max(1),
+            quiet: AtomicBool::new(false),
             waker: AtomicWaker::new(),
+            waiting: AtomicUsize::new(0),
+            room: Notify::new(),
         }
     }
 
-    /// The byte permits `msg` takes.
-    fn cost(&self, len: usize) -> u32 {
-        u32::try_from(len).unwrap_or(u32::MAX).min(self.byte_capacity)
+    /// The bytes `msg` takes of the capacity (a message larger than the
+    /// whole capacity takes all of it).
+    #[inline]
+    fn cost(&self, len: usize) -> usize {
+        len.min(self.byte_capacity)
     }
 
-    fn items(&self) -> std::sync::MutexGuard<'_, VecDeque<Outgoing>> {
-        // Every operation under the lock is a single VecDeque call.
+    fn items(&self) -> std::sync::MutexGuard<'_, Items> {
+        // Every operation under the lock leaves `Items` consistent.
         self.items.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Queues `msg` if there is room.
     pub(crate) fn try_send(&self, msg: Outgoing) -> Result<(), TrySendError<Outgoing>> {
-        use tokio::sync::TryAcquireError as E;
-        let taken = self
-            .space
-            .try_acquire()
-            .and_then(|place| Ok((place, self.bytes.try_acquire_many(self.cost(msg.len()))?)));
-        match taken {
-            Ok((place, bytes)) => {
-                place.forget();
-                bytes.forget();
-                self.push(msg);
-                Ok(())
+        let cost = self.cost(msg.len());
+        {
+            let mut items = self.items();
+            if items.closed {
+                return Err(TrySendError::Closed(msg));
             }
-            Err(E::Closed) => Err(TrySendError::Closed(msg)),
-            Err(E::NoPermits) => Err(TrySendError::Full(msg)),
+            if items.queue.len() >= self.capacity || items.bytes + cost > self.byte_capacity {
+                return Err(TrySendError::Full(msg));
+            }
+            items.bytes += cost;
+            items.queue.push_back(msg);
         }
-    }
-
-    /// Queues `msg`, waiting for room; fails once the connection task is gone.
-    pub(crate) async fn send(&self, msg: Outgoing) -> Result<(), SendError<Outgoing>> {
-        let Ok(place) = self.space.acquire().await else {
-            return Err(SendError(msg));
-        };
-        let Ok(bytes) = self.bytes.acquire_many(self.cost(msg.len())).await else {
-            return Err(SendError(msg));
-        };
-        place.forget();
-        bytes.forget();
-        self.push(msg);
+        // After the unlock: a task that clears `quiet` before it drains
+        // (under the lock) either takes this message or is seen awake here.
+        if !self.quiet.load(Ordering::SeqCst) {
+            self.waker.wake();
+        }
         Ok(())
     }
 
-    fn push(&self, msg: Outgoing) {
-        self.items().push_back(msg);
-        self.waker.wake();
+    /// Queues `msg`, waiting for room; fails once the connection task is gone.
+    pub(crate) async fn send(&self, mut msg: Outgoing) -> Result<(), SendError<Outgoing>> {
+        let _waiting = Waiting::new(&self.waiting);
+        loop {
+            let notified = self.room.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Registered before the check: a drain after it notifies this.
+            notified.as_mut().enable();
+            match self.try_send(msg) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Closed(m)) => return Err(SendError(m)),
+                Err(TrySendError::Full(m)) => msg = m,
+            }
+            notified.await;
+        }
     }
 
     /// For the connection task: registers it to be woken by the next message
     /// or [`OutQueue::wake_task`].
     pub(crate) fn register(&self, waker: &std::task::Waker) {
         self.waker.register(waker);
+    }
+
+    /// For the connection task: `true` once its write is blocked (it will be
+    /// woken by the socket: messages need not wake it), `false` before it
+    /// takes queued messages again.
+    pub(crate) fn quiet(&self, quiet: bool) {
+        if self.quiet.load(Ordering::Relaxed) != quiet {
+            self.quiet.store(quiet, Ordering::SeqCst);
+        }
     }
 
     /// Wakes the connection task for something other than a message (the
@@ -134,46 +181,51 @@ impl OutQueue {
     /// For the connection task: moves queued texts to `out` until it is at
     /// `limit`; stops at a close and returns its reason.
     pub(crate) fn drain_into(&self, out: &mut Outbox, limit: Limit) -> Option<CloseReason> {
-        let mut moved = 0;
-        let mut freed = 0usize;
         let mut close = None;
-        {
+        let freed = {
             let mut items = self.items();
+            let before = items.queue.len();
+            let mut freed = 0;
             while limit.has_room(out) {
-                match items.pop_front() {
+                match items.queue.pop_front() {
                     Some(Outgoing::Text(text)) => {
-                        freed += self.cost(text.len()) as usize;
+                        freed += self.cost(text.len());
                         out.push_back(text)
                     }
                     Some(Outgoing::Shared(text)) => {
-                        freed += self.cost(text.len()) as usize;
+                        freed += self.cost(text.len());
                         out.push_shared(text)
                     }
                     Some(Outgoing::Close(reason)) => {
                         close = Some(reason);
-                        moved += 1;
                         break;
                     }
                     None => break,
                 }
-                moved += 1;
             }
+            items.bytes -= freed;
+            before != items.queue.len()
+        };
+        if freed && self.waiting.load(Ordering::SeqCst) > 0 {
+            self.room.notify_waiters();
         }
-        self.space.add_permits(moved);
-        self.bytes.add_permits(freed);
         close
     }
 
     /// True if nothing is queued.
     pub(crate) fn is_empty(&self) -> bool {
-        self.items().is_empty()
+        self.items().queue.is_empty()
     }
 
     /// For the connection task, when it ends: later sends fail, waiting ones too.
     pub(crate) fn close(&self) {
-        self.space.close();
-        self.bytes.close();
-        self.items().clear();
+        {
+            let mut items = self.items();
+            items.closed = true;
+            items.queue.clear();
+            items.bytes = 0;
+        }
+        self.room.notify_waiters();
     }
 }
 
@@ -205,6 +257,30 @@ mod tests {
         assert_eq!(out.bytes(), 46);
         q.try_send(Outgoing::Text("z".repeat(10)))
             .expect("room again once drained");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_sender_gets_the_room_a_drain_frees_or_fails_on_close() {
+        let q = std::sync::Arc::new(OutQueue::new(1, 100));
+        q.try_send(Outgoing::Text("a".into())).unwrap();
+        let sender = {
+            let q = q.clone();
+            tokio::spawn(async move { q.send(Outgoing::Text("b".into())).await.is_ok() })
+        };
+        tokio::task::yield_now().await;
+        assert!(!sender.is_finished(), "the queue is full: the sender waits");
+        let mut out = Outbox::default();
+        q.drain_into(&mut out, limit(10, 100));
+        assert!(sender.await.unwrap(), "the drain made room");
+        assert_eq!(q.items().queue.len(), 1);
+        let waiting = {
+            let q = q.clone();
+            tokio::spawn(async move { q.send(Outgoing::Text("c".into())).await.is_err() })
+        };
+        tokio::task::yield_now().await;
+        q.close();
+        assert!(waiting.await.unwrap(), "closing fails the waiting sender");
+        assert_eq!(q.waiting.load(Ordering::SeqCst), 0);
     }
 
     #[test]

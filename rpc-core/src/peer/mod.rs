@@ -184,7 +184,16 @@ impl Peer {
     /// # });
     /// ```
     pub fn try_send_notification(&self, notification: &Notification) -> Result<(), RpcError> {
-        let shared = self.current().ok_or_else(|| RpcError::Limit("not connected".into()))?;
+        // A direct connection is used in place: no reference count to
+        // touch per connection of a broadcast.
+        let current;
+        let shared = match &self.link {
+            Link::Direct(shared) => shared,
+            Link::Slot(slot) => {
+                current = slot.current().ok_or_else(|| RpcError::Limit("not connected".into()))?;
+                &current
+            }
+        };
         if shared.is_ended() {
             return Err(shared.disconnected());
         }
