@@ -235,6 +235,15 @@ where
         self.sink().start_send(Message::text(text)).map_err(io_error)
     }
 
+    fn start_send_kept(&mut self, text: String) -> (SharedText, Result<(), TransportError>) {
+        self.sent_large |= text.len() > SHRINK_ABOVE;
+        // The frame's text and the kept copy are the same bytes (a String
+        // needs no UTF-8 check).
+        let text = Utf8Bytes::from(text);
+        let kept = SharedText::from_utf8_bytes(text.clone().into());
+        (kept, self.sink().start_send(Message::Text(text)).map_err(io_error))
+    }
+
     fn start_send_shared(&mut self, text: SharedText) -> Result<(), TransportError> {
         self.sent_large |= text.len() > SHRINK_ABOVE;
         // Shares the bytes a session keeps for replay; the check is the

@@ -405,7 +405,22 @@ impl<T: Transport> Transport for SessionTransport<T> {
     }
 
     fn start_send(&mut self, text: String) -> Result<(), TransportError> {
-        self.start_send_shared(text.into())
+        // Written at once only when nothing owed or held must go first.
+        let caught_up = !self.owe_resumed && self.resend == self.replay.len();
+        match &mut self.inner {
+            Some(inner) if caught_up => {
+                // The connection makes its frame of the String and gives the
+                // same bytes back to keep: no copy, no UTF-8 check.
+                let (kept, sent) = inner.start_send_kept(text);
+                self.replay.push(kept);
+                self.resend += 1;
+                if let Err(e) = sent {
+                    self.detach(&e);
+                }
+            }
+            _ => self.replay.push(text.into()),
+        }
+        Ok(())
     }
 
     fn start_send_shared(&mut self, text: SharedText) -> Result<(), TransportError> {

@@ -180,6 +180,18 @@ pub trait Transport: Send + Unpin + 'static {
         self.start_send(text.as_str().to_owned())
     }
 
+    /// Like [`Transport::start_send`], and gives back the same text as a
+    /// [`SharedText`] to keep (a session keeps what it sends for replay).
+    /// The default makes the shared text first; a transport whose frames
+    /// are made of the `String` itself overrides it (no UTF-8 check then:
+    /// the text is a `String`).
+    /// The text comes back even when the send fails (to be sent again).
+    fn start_send_kept(&mut self, text: String) -> (SharedText, Result<(), TransportError>) {
+        let text = SharedText::from(text);
+        let sent = self.start_send_shared(text.clone());
+        (text, sent)
+    }
+
     /// A write has stayed pending for the write timeout. Returns true if
     /// the transport got over it on its own (a session transport drops the
     /// stalled connection and waits for a new one), so the connection goes
@@ -256,6 +268,16 @@ impl SharedText {
     /// The bytes (valid UTF-8).
     pub fn into_bytes(self) -> bytes::Bytes {
         self.0
+    }
+}
+
+impl SharedText {
+    /// Shared text from bytes that hold UTF-8 (what a transport's frame
+    /// made of a `String` gives back). Not checked here: text that is not
+    /// UTF-8 reads as empty ([`SharedText::as_str`]) and is refused by a
+    /// transport that checks (the WebSocket one).
+    pub fn from_utf8_bytes(bytes: bytes::Bytes) -> Self {
+        SharedText(bytes)
     }
 }
 

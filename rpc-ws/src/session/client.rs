@@ -70,6 +70,10 @@ impl Transport for Tracked {
         self.used().start_send_shared(text)
     }
 
+    fn start_send_kept(&mut self, text: String) -> (SharedText, Result<(), TransportError>) {
+        self.used().start_send_kept(text)
+    }
+
     fn write_timed_out(&mut self) -> bool {
         self.used().write_timed_out()
     }
