@@ -22,8 +22,8 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 mod watch;
-use watch::FrameWatch;
 pub(crate) use watch::Watched;
+use watch::{FrameWatch, ReadRate};
 
 /// A WebSocket as an `duplexrpc_core` transport: both directions in one value,
 /// driven by the peer's one connection task (no lock between the halves).
@@ -183,7 +183,12 @@ where
 {
     /// A transport with `config`'s keepalive and message deadline, over a
     /// stream watched since before the handshake.
-    pub(crate) fn watched(ws: WebSocketStream<Watched<T>>, role: Role, config: &WsConfig) -> Self {
+    /// A server's connection reads at most [`WsConfig::max_read_rate`].
+    pub(crate) fn watched(mut ws: WebSocketStream<Watched<T>>, role: Role, config: &WsConfig) -> Self {
+        if let (Role::Server, Some(rate)) = (role, config.max_read_rate) {
+            ws.get_mut()
+                .limit_read_rate(ReadRate::new(rate, config.max_message_size));
+        }
         let mut transport = Self::with_keepalive(ws, config.keepalive_interval, config.keepalive_timeout);
         transport.watch = Some(Watch {
             frames: Watched::frames,

@@ -10,8 +10,9 @@
 //! computed for the non-readers. To tell which attack costs what, the
 //! environment can pick some: `ATTACKS` holds the letters of the attacks to
 //! run (`n` non-readers, `s` silent sockets, `b` oversize batches, `f` big
-//! frames, `x` stream floods; default all), and `SOAK_SECS` sets the long
-//! run's length (default 60).
+//! frames, `x` stream floods; default all), `SOAK_SECS` sets the long
+//! run's length (default 60), and `READ_RATE` the server's
+//! `max_read_rate` in bytes a second (`off`: none; default: the default).
 //!
 //! Heap and RSS are of this whole process: the server and the in-process
 //! clients (the legitimate clients are measured idle first, so the growth
@@ -71,7 +72,10 @@ impl Metrics for Blobs {
 }
 
 async fn server(blobs: Arc<Blobs>) -> ServerHandle {
-    let config = WsConfig::default().peer(PeerConfig::default().metrics(blobs));
+    let mut config = WsConfig::default().peer(PeerConfig::default().metrics(blobs));
+    if let Ok(rate) = std::env::var("READ_RATE") {
+        config = config.max_read_rate(rate.parse().ok());
+    }
     serve(config, |methods| {
         add_add(methods);
         add_echo(methods);

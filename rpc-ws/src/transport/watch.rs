@@ -10,6 +10,9 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+mod rate;
+pub(crate) use rate::ReadRate;
+
 /// `S` with its incoming WebSocket frames followed. Wrap the stream before
 /// the opening handshake: the HTTP head is skipped up to its blank line.
 #[derive(Debug)]
@@ -20,6 +23,8 @@ pub struct Watched<S> {
     /// Bytes read since a read last found nothing (or this task last
     /// yielded to others): see [`READ_RUN`].
     run: usize,
+    /// The connection's read-rate budget, if it has one.
+    rate: Option<ReadRate>,
 }
 
 /// Bytes read at most without letting other tasks run (two reads of the
@@ -42,6 +47,7 @@ impl<S> Watched<S> {
             inner: Some(inner),
             frames: FrameWatch::default(),
             run: 0,
+            rate: None,
         }
     }
 
@@ -59,6 +65,7 @@ impl<S> Watched<S> {
             inner: Some(inner),
             frames,
             run: 0,
+            rate: None,
         }
     }
 
@@ -66,8 +73,14 @@ impl<S> Watched<S> {
         &self.frames
     }
 
+    /// Reads at most `rate` from now on (see [`ReadRate`]).
+    pub(crate) fn limit_read_rate(&mut self, rate: ReadRate) {
+        self.rate = Some(rate);
+    }
+
     /// Moves the stream and what is known about it into a new wrapper (for
-    /// a fresh WebSocket: the largest frame so far is forgotten).
+    /// a fresh WebSocket: the largest frame so far is forgotten; the read-rate
+    /// budget carries over, so rebuilding buffers never refills it).
     pub(crate) fn detach(&mut self) -> Self {
         let mut frames = std::mem::take(&mut self.frames);
         frames.largest = 0;
@@ -75,6 +88,7 @@ impl<S> Watched<S> {
             inner: self.inner.take(),
             frames,
             run: self.run,
+            rate: self.rate.take(),
         }
     }
 
@@ -96,6 +110,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
+        if let Some(rate) = &mut self.rate
+            && rate.poll_allowed(cx).is_pending()
+        {
+            return Poll::Pending;
+        }
         let before = buf.filled().len();
         let result = self.inner()?.poll_read(cx, buf);
         let this = &mut *self;
@@ -103,6 +122,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
             Poll::Ready(Ok(())) => {
                 let read = &buf.filled()[before..];
                 this.run += read.len();
+                if let Some(rate) = &mut this.rate {
+                    rate.spend(read.len());
+                }
                 this.frames.observe(read);
             }
             Poll::Pending => this.run = 0,
