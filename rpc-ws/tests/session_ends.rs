@@ -46,12 +46,22 @@ async fn fresh_session_works(
     assert_eq!(hub.slow_echo(2, 0).await.unwrap(), 2);
 }
 
-#[tokio::test]
-async fn an_expired_resume_window_loses_the_session_then_a_fresh_one_starts() {
-    let window = SessionConfig::default().window(Duration::from_millis(300));
-    let mut server = serve("127.0.0.1:0".parse().unwrap(), window).await;
+/// A session server with `sessions`, a resumable client through a proxy,
+/// and a slow call pending each way on it.
+struct Pending {
+    server: session::TestServer,
+    proxy: Proxy,
+    client: duplexrpc_ws::ReconnectingClient,
+    events: tokio::sync::mpsc::UnboundedReceiver<ConnectionEvent>,
+    hub: HubClient,
+    call: tokio::task::JoinHandle<Result<u64, RpcError>>,
+    back: tokio::task::JoinHandle<Result<u64, RpcError>>,
+}
+
+async fn calls_pending_both_ways(sessions: SessionConfig) -> Pending {
+    let mut server = serve("127.0.0.1:0".parse().unwrap(), sessions).await;
     let proxy = Proxy::start(server.handle.local_addr()).await;
-    let (client, mut events, _ticks) = client(&proxy.url()).await;
+    let (client, events, _ticks) = client(&proxy.url()).await;
     let accepted = server.next_accepted().await;
     let hub = HubClient::new(client.peer());
     let call = tokio::spawn({
@@ -61,6 +71,29 @@ async fn an_expired_resume_window_loses_the_session_then_a_fresh_one_starts() {
     let phone: PhoneClient = accepted.phone.clone();
     let back = tokio::spawn(async move { phone.slow_double(1, 5000).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
+    Pending {
+        server,
+        proxy,
+        client,
+        events,
+        hub,
+        call,
+        back,
+    }
+}
+
+#[tokio::test]
+async fn an_expired_resume_window_loses_the_session_then_a_fresh_one_starts() {
+    let window = SessionConfig::default().window(Duration::from_millis(300));
+    let Pending {
+        mut server,
+        proxy,
+        client,
+        mut events,
+        hub,
+        call,
+        back,
+    } = calls_pending_both_ways(window).await;
 
     // Silent for longer than the window: both ends give the session up.
     proxy.freeze();
@@ -82,18 +115,15 @@ async fn an_expired_resume_window_loses_the_session_then_a_fresh_one_starts() {
 #[tokio::test]
 async fn an_overflowing_replay_buffer_loses_the_session_then_a_fresh_one_starts() {
     let small = SessionConfig::default().replay(8, 1 << 20);
-    let mut server = serve("127.0.0.1:0".parse().unwrap(), small).await;
-    let proxy = Proxy::start(server.handle.local_addr()).await;
-    let (client, mut events, _ticks) = client(&proxy.url()).await;
-    let accepted = server.next_accepted().await;
-    let hub = HubClient::new(client.peer());
-    let call = tokio::spawn({
-        let hub = hub.clone();
-        async move { hub.slow_echo(1, 5000).await }
-    });
-    let phone: PhoneClient = accepted.phone.clone();
-    let back = tokio::spawn(async move { phone.slow_double(1, 5000).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let Pending {
+        mut server,
+        proxy,
+        client,
+        mut events,
+        hub,
+        call,
+        back,
+    } = calls_pending_both_ways(small).await;
 
     // Unacknowledged notifications beyond the buffer: the session is lost
     // on the server once its keepalive gives the connection up.

@@ -30,6 +30,8 @@ pub(crate) struct Session {
 pub(crate) struct Tracked {
     inner: ClientTransport,
     used: Arc<AtomicBool>,
+    /// `used` is set: every later operation skips the store.
+    told: bool,
 }
 
 impl Tracked {
@@ -39,6 +41,7 @@ impl Tracked {
             Tracked {
                 inner,
                 used: used.clone(),
+                told: false,
             },
             used,
         )
@@ -46,7 +49,10 @@ impl Tracked {
 
     #[inline]
     fn used(&mut self) -> &mut ClientTransport {
-        self.used.store(true, Ordering::Relaxed);
+        if !self.told {
+            self.told = true;
+            self.used.store(true, Ordering::Relaxed);
+        }
         &mut self.inner
     }
 }
