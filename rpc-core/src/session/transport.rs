@@ -211,6 +211,24 @@ impl<T: Transport> SessionTransport<T> {
             && self.resend == self.replay.len()
     }
 
+    /// True when a new message may be written at once: nothing owed or held
+    /// must go before it.
+    #[inline]
+    fn caught_up(&self) -> bool {
+        !self.owe_resumed && self.resend == self.replay.len()
+    }
+
+    /// `kept` was just written on the connection: it is held for replay (and
+    /// counted as written there); a failed write detaches the session.
+    #[inline]
+    fn written(&mut self, kept: SharedText, sent: Result<(), TransportError>) {
+        self.replay.push(kept);
+        self.resend += 1;
+        if let Err(e) = sent {
+            self.detach(&e);
+        }
+    }
+
     /// True when this transport has writes of its own to make that no write
     /// of the peer above may come to carry: a `#resumed`, re-sends, an
     /// overdue ack, an unflushed write.
@@ -405,18 +423,13 @@ impl<T: Transport> Transport for SessionTransport<T> {
     }
 
     fn start_send(&mut self, text: String) -> Result<(), TransportError> {
-        // Written at once only when nothing owed or held must go first.
-        let caught_up = !self.owe_resumed && self.resend == self.replay.len();
+        let caught_up = self.caught_up();
         match &mut self.inner {
             Some(inner) if caught_up => {
                 // The connection makes its frame of the String and gives the
                 // same bytes back to keep: no copy, no UTF-8 check.
                 let (kept, sent) = inner.start_send_kept(text);
-                self.replay.push(kept);
-                self.resend += 1;
-                if let Err(e) = sent {
-                    self.detach(&e);
-                }
+                self.written(kept, sent);
             }
             _ => self.replay.push(text.into()),
         }
@@ -424,15 +437,11 @@ impl<T: Transport> Transport for SessionTransport<T> {
     }
 
     fn start_send_shared(&mut self, text: SharedText) -> Result<(), TransportError> {
-        // Written at once only when nothing owed or held must go first.
-        let caught_up = !self.owe_resumed && self.resend == self.replay.len();
+        let caught_up = self.caught_up();
         match &mut self.inner {
             Some(inner) if caught_up => {
-                self.replay.push(text.clone());
-                self.resend += 1;
-                if let Err(e) = inner.start_send_shared(text) {
-                    self.detach(&e);
-                }
+                let sent = inner.start_send_shared(text.clone());
+                self.written(text, sent);
             }
             _ => self.replay.push(text),
         }
