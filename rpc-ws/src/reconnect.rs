@@ -312,7 +312,7 @@ impl Reconnect {
                 outcome = self.resume(session) => outcome,
             };
             match outcome {
-                Some(Resumed::Resumed(used)) => session::settled(&session.handle, &used).await,
+                Some(Resumed::Resumed) => session::settled(&session.handle).await,
                 Some(Resumed::Lost(reason)) => {
                     session.handle.lose(reason);
                     break;
@@ -330,7 +330,7 @@ impl Reconnect {
         loop {
             attempt += 1;
             match session::resume(&self.builder, session).await {
-                Ok(resumed @ Resumed::Resumed(_)) => {
+                Ok(resumed @ Resumed::Resumed) => {
                     self.emit(&ConnectionEvent::Resumed { attempt });
                     return Some(resumed);
                 }

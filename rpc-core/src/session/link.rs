@@ -197,6 +197,15 @@ impl<T> SessionHandle<T> {
         self.link.signal();
     }
 
+    /// True once the session's transport took up the connection last handed
+    /// over (by [`attach`](Self::attach) or
+    /// [`accept_resume`](Self::accept_resume)), or none waits: a dialer that
+    /// waits for this before its next [`detached`](Self::detached) sees the
+    /// drop of that connection, not of the one before.
+    pub fn taken_up(&self) -> bool {
+        self.link.requests().attach.is_none()
+    }
+
     /// Waits until the session has no connection: `Ok` when it is detached
     /// (dial again), `Err` with the reason once it is over.
     pub async fn detached(&self) -> Result<(), Option<Arc<str>>> {
