@@ -57,6 +57,39 @@ impl Frame {
         text.as_bytes().first() == Some(&b'#')
     }
 
+    /// `#ack <received>`, written without `core::fmt`: the one frame of
+    /// the hot path (every [`SessionConfig::ack_every`] messages).
+    ///
+    /// [`SessionConfig::ack_every`]: super::SessionConfig::ack_every
+    pub(crate) fn ack_text(received: u64) -> String {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        let mut n = received;
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut text = String::with_capacity(5 + digits.len() - start);
+        text.push_str("#ack ");
+        // ASCII digits only.
+        text.extend(digits[start..].iter().map(|&d| char::from(d)));
+        text
+    }
+
+    /// The count of an `#ack <received>` frame, parsed without the general
+    /// path; `None` if `text` is not one.
+    pub(crate) fn parse_ack(text: &str) -> Option<u64> {
+        let digits = text.strip_prefix("#ack ")?;
+        if digits.is_empty() || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    }
+
     /// Parses a session frame; `None` if `text` is not a well-formed one.
     pub fn parse(text: &str) -> Option<Frame> {
         let rest = text.strip_prefix('#')?;
@@ -127,6 +160,26 @@ mod tests {
         ];
         for frame in frames {
             assert_eq!(Frame::parse(&frame.to_string()), Some(frame.clone()), "{frame}");
+        }
+    }
+
+    #[test]
+    fn acks_take_the_short_way_both_ways() {
+        for n in [0, 7, 10, 32, 1_000_000, u64::MAX] {
+            let text = Frame::ack_text(n);
+            assert_eq!(text, Frame::Ack { received: n }.to_string());
+            assert_eq!(Frame::parse_ack(&text), Some(n));
+        }
+        for text in [
+            "#ack",
+            "#ack ",
+            "#ack x",
+            "#ack 1 2",
+            "#ack -1",
+            "#ack +1",
+            "#ack 18446744073709551616",
+        ] {
+            assert_eq!(Frame::parse_ack(text), None, "{text:?}");
         }
     }
 

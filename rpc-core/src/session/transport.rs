@@ -168,8 +168,8 @@ impl<T: Transport> SessionTransport<T> {
     /// Handles a session frame from the other end: only acks come after
     /// the first exchange.
     fn on_frame(&mut self, text: &str) -> Result<(), TransportError> {
-        match Frame::parse(text) {
-            Some(Frame::Ack { received }) => match self.replay.ack(received) {
+        match Frame::parse_ack(text) {
+            Some(received) => match self.replay.ack(received) {
                 Ok(dropped) => {
                     // Indexes into the buffer move with its start.
                     self.resend = self.resend.saturating_sub(dropped);
@@ -255,12 +255,7 @@ impl<T: Transport> SessionTransport<T> {
                 self.owe_ack = false;
                 self.acked = self.received;
                 self.unacked_bytes = 0;
-                inner.start_send(
-                    Frame::Ack {
-                        received: self.received,
-                    }
-                    .to_string(),
-                )?;
+                inner.start_send(Frame::ack_text(self.received))?;
             } else if let Some(text) = self.replay.get(self.resend) {
                 inner.start_send_shared(text.clone())?;
                 self.resend += 1;
