@@ -8,6 +8,8 @@ use duplexrpc_core::PeerConfig;
 use duplexrpc_core::session::SessionConfig;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::transport::FastLanes;
+
 /// Settings of a WebSocket endpoint (server or client).
 ///
 /// The defaults suit a server on the internet; see the README's "Security and
@@ -124,7 +126,13 @@ pub struct WsConfig {
     /// until enough time has passed (nothing blocks; its TCP window fills
     /// and its client waits), so the CPU one connection can take for big
     /// messages (copying, UTF-8 checks, parsing them) is bounded per
-    /// second, whatever their size, and others keep theirs. One message of
+    /// second, whatever their size, and others keep theirs. The limit
+    /// gives way when it would only idle the server: as many connections
+    /// over their rate as half the cores (at least one) read on at full
+    /// speed, each until its socket has nothing more to read, so a lone
+    /// client sending big messages gets the full speed and a crowd of them
+    /// shares half the cores plus the rate each (see
+    /// [`WsConfig::read_rate_fast_lanes`]). One message of
     /// up to `max_message_size` still arrives at network speed after a
     /// pause; in any `t` seconds a connection is read at most
     /// `2 x max_message_size + rate x t` bytes. The default, 32 Mbit/s
@@ -138,6 +146,8 @@ pub struct WsConfig {
     pub max_read_rate: Option<usize>,
     /// Bytes taken under `max_large_message_bytes` now, shared by clones.
     pub(crate) large_message_bytes: Arc<AtomicUsize>,
+    /// Connections that may read past `max_read_rate` at once, shared by clones.
+    pub(crate) read_lanes: Arc<FastLanes>,
 }
 
 impl Default for WsConfig {
@@ -160,6 +170,7 @@ impl Default for WsConfig {
             max_unsent_bytes: Some(64 << 10),
             max_read_rate: Some(4 << 20),
             large_message_bytes: Arc::default(),
+            read_lanes: FastLanes::for_this_machine(),
         }
     }
 }
@@ -265,6 +276,22 @@ impl WsConfig {
     /// ```
     pub fn max_read_rate(mut self, bytes_per_sec: Option<usize>) -> Self {
         self.max_read_rate = bytes_per_sec;
+        self
+    }
+
+    /// How many connections over [`WsConfig::max_read_rate`] may go on
+    /// reading at full speed at once (default: half the cores, at least
+    /// one); `0` makes the rate strict for every connection. Each holds its
+    /// place until its socket has nothing more to read. Shared by every
+    /// connection whose config is a clone of this one (all of a server's).
+    ///
+    /// ```
+    /// // Every connection is held to 4 MiB/s, even on an idle server.
+    /// let config = duplexrpc_ws::WsConfig::default().read_rate_fast_lanes(0);
+    /// # let _ = config;
+    /// ```
+    pub fn read_rate_fast_lanes(mut self, connections: usize) -> Self {
+        self.read_lanes = FastLanes::new(connections);
         self
     }
 

@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 mod watch;
+pub(crate) use watch::FastLanes;
 pub(crate) use watch::Watched;
 use watch::{FrameWatch, ReadRate};
 
@@ -187,7 +188,7 @@ where
     pub(crate) fn watched(mut ws: WebSocketStream<Watched<T>>, role: Role, config: &WsConfig) -> Self {
         if let (Role::Server, Some(rate)) = (role, config.max_read_rate) {
             ws.get_mut()
-                .limit_read_rate(ReadRate::new(rate, config.max_message_size));
+                .limit_read_rate(ReadRate::new(rate, config.max_message_size, config.read_lanes.clone()));
         }
         let mut transport = Self::with_keepalive(ws, config.keepalive_interval, config.keepalive_timeout);
         transport.watch = Some(Watch {

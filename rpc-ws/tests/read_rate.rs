@@ -18,7 +18,11 @@ const RATE: usize = 16 << 20;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_sending_big_messages_flat_out_is_read_at_the_configured_rate() {
-    let config = WsConfig::default().max_message_size(MESSAGE).max_read_rate(Some(RATE));
+    // No fast lane: the rate holds even though nothing else runs.
+    let config = WsConfig::default()
+        .max_message_size(MESSAGE)
+        .max_read_rate(Some(RATE))
+        .read_rate_fast_lanes(0);
     let server = serve(config, |methods| {
         add_add(methods);
         add_echo(methods);
@@ -50,5 +54,44 @@ async fn a_client_sending_big_messages_flat_out_is_read_at_the_configured_rate()
     // One burst of 4 MiB (twice at most: see `ReadRate`), then 16 MiB/s:
     // 64 MiB take at least 3.5 s. Loopback reads it in well under a second.
     assert!(took >= Duration::from_secs(3), "64 MiB read in {took:?} at {RATE} B/s");
+    server.stop().await;
+}
+
+/// A lone client over the rate is not held back while a fast lane is free
+/// (the default: half the cores, at least one): 2 MiB of small calls at a
+/// rate of 32 KiB/s would take over a minute; with the lane they are
+/// answered at loopback speed. Before the lanes, the default 4 MiB/s capped
+/// one pipelining connection at about 60,000 small calls a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_client_over_the_rate_reads_at_full_speed_in_a_fast_lane() {
+    const ROUNDS: usize = 40;
+    const CALLS: usize = 1_000;
+    let config = WsConfig::default()
+        .max_message_size(64 << 10)
+        .max_read_rate(Some(32 << 10))
+        .read_rate_fast_lanes(1);
+    let server = serve(config, add_add).await;
+    let mut client = Raw::connect(server.local_addr()).await;
+    let call = |id: usize| format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"add","params":[1,{id}]}}"#);
+    let mut sent = 0;
+    let answered = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut replies = 0;
+        for round in 0..ROUNDS {
+            let bytes = text_frames((round * CALLS..(round + 1) * CALLS).map(call));
+            sent += bytes.len();
+            client.send_bytes(&bytes).await;
+            while replies < (round + 1) * CALLS {
+                let frame = client.read_frame().await.expect("a reply");
+                if frame.opcode() == TEXT {
+                    replies += 1;
+                }
+            }
+        }
+        replies
+    })
+    .await;
+    assert!(sent > 2 << 20, "{sent} bytes sent");
+    // At the rate alone: over 60 s.
+    assert_eq!(answered.ok(), Some(ROUNDS * CALLS), "every call answered within 30 s");
     server.stop().await;
 }

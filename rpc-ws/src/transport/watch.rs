@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 mod rate;
-pub(crate) use rate::ReadRate;
+pub(crate) use rate::{FastLanes, ReadRate};
 
 /// `S` with its incoming WebSocket frames followed. Wrap the stream before
 /// the opening handshake: the HTTP head is skipped up to its blank line.
@@ -127,7 +127,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
                 }
                 this.frames.observe(read);
             }
-            Poll::Pending => this.run = 0,
+            Poll::Pending => {
+                this.run = 0;
+                if let Some(rate) = &mut this.rate {
+                    rate.drained();
+                }
+            }
             Poll::Ready(Err(_)) => {}
         }
         result

@@ -3,10 +3,14 @@
 //! socket is not read (a timer wakes it when enough has refilled), so one
 //! connection's big messages take at most so much CPU per second to copy,
 //! check and parse, whatever their size, and other connections run
-//! meanwhile.
+//! meanwhile. A few connections over their rate at once may go on at full
+//! speed ([`FastLanes`]): one client sending big messages to a server that
+//! has nothing else to do is not slowed down; many are.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,6 +19,42 @@ use tokio::time::{Instant, Sleep};
 /// Once empty, the bucket is read from again only when it holds this much
 /// (or its whole burst, if smaller): one timer per 64 KiB, not per read.
 const RESUME_AT: u64 = 64 << 10;
+
+/// How many connections of a server may read past their rate at full
+/// speed at once: half the cores (at least one). Taken, without waiting,
+/// by a connection whose bucket ran empty, and given back when its socket
+/// has nothing more to read (or it closes); the connections over their rate
+/// that find none free wait for their buckets. So connections over their
+/// rate take at most half the cores at full speed, plus the rate each for
+/// the rest, and a single one is never slowed down.
+#[derive(Debug)]
+pub(crate) struct FastLanes {
+    free: AtomicUsize,
+}
+
+impl FastLanes {
+    /// Half of this machine's cores, at least one.
+    pub(crate) fn for_this_machine() -> Arc<Self> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::new((cores / 2).max(1))
+    }
+
+    pub(crate) fn new(lanes: usize) -> Arc<Self> {
+        Arc::new(FastLanes {
+            free: AtomicUsize::new(lanes),
+        })
+    }
+
+    fn try_take(&self) -> bool {
+        self.free
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    fn give_back(&self) {
+        self.free.fetch_add(1, Ordering::AcqRel);
+    }
+}
 
 /// A connection's read-rate budget: `burst` bytes at full speed, then
 /// `per_sec` bytes a second. The clock is read only when the bucket is
@@ -33,12 +73,15 @@ pub(crate) struct ReadRate {
     refilled: Instant,
     /// Wakes the connection once the bucket holds [`RESUME_AT`] again.
     timer: Option<Pin<Box<Sleep>>>,
+    /// The server's fast lanes, and whether this connection holds one.
+    lanes: Arc<FastLanes>,
+    in_lane: bool,
 }
 
 impl ReadRate {
     /// A full bucket of `burst` bytes refilling at `per_sec` bytes a second
-    /// (both at least 1).
-    pub(crate) fn new(per_sec: usize, burst: usize) -> Self {
+    /// (both at least 1); past it, a fast lane from `lanes` if one is free.
+    pub(crate) fn new(per_sec: usize, burst: usize, lanes: Arc<FastLanes>) -> Self {
         let burst = (burst as u64).max(1);
         ReadRate {
             per_sec: (per_sec as u64).max(1),
@@ -46,7 +89,25 @@ impl ReadRate {
             tokens: i64::try_from(burst).unwrap_or(i64::MAX),
             refilled: Instant::now(),
             timer: None,
+            lanes,
+            in_lane: false,
         }
+    }
+
+    /// The socket had nothing to read: a fast lane held is given back (what
+    /// was read in it is forgiven: the bucket starts again from empty).
+    #[inline]
+    pub(crate) fn drained(&mut self) {
+        if self.in_lane {
+            self.leave_lane();
+        }
+    }
+
+    fn leave_lane(&mut self) {
+        self.in_lane = false;
+        self.lanes.give_back();
+        self.tokens = self.tokens.max(0);
+        self.refilled = Instant::now();
     }
 
     /// Takes `n` bytes just read out of the bucket.
@@ -60,7 +121,11 @@ impl ReadRate {
     /// enough, registers a timer for when it will be.
     #[inline]
     pub(crate) fn poll_allowed(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.tokens > 0 {
+        if self.tokens > 0 || self.in_lane {
+            return Poll::Ready(());
+        }
+        if self.lanes.try_take() {
+            self.in_lane = true;
             return Poll::Ready(());
         }
         self.poll_refill(cx)
@@ -93,6 +158,14 @@ impl ReadRate {
     }
 }
 
+impl Drop for ReadRate {
+    fn drop(&mut self) {
+        if self.in_lane {
+            self.lanes.give_back();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,7 +174,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_empty_bucket_waits_for_the_rate_then_refills_up_to_its_burst() {
         let mut cx = Context::from_waker(Waker::noop());
-        let mut rate = ReadRate::new(1 << 20, 256 << 10);
+        let lanes = FastLanes::new(1);
+        // The only lane is taken: this connection waits for its bucket.
+        assert!(lanes.try_take());
+        let mut rate = ReadRate::new(1 << 20, 256 << 10, lanes);
         rate.spend(256 << 10);
         assert!(rate.poll_allowed(&mut cx).is_pending(), "empty after its burst");
         // 64 KiB at 1 MiB/s: 62.5 ms.
@@ -114,5 +190,27 @@ mod tests {
         tokio::time::advance(Duration::from_secs(10)).await;
         assert!(rate.poll_allowed(&mut cx).is_ready());
         assert_eq!(rate.tokens, 256 << 10, "never more than the burst");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_free_lane_lets_one_connection_past_its_rate_until_its_socket_drains() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let lanes = FastLanes::new(1);
+        let mut first = ReadRate::new(1 << 20, 256 << 10, lanes.clone());
+        let mut second = ReadRate::new(1 << 20, 256 << 10, lanes.clone());
+        first.spend(256 << 10);
+        assert!(first.poll_allowed(&mut cx).is_ready(), "the free lane");
+        first.spend(64 << 20);
+        assert!(
+            first.poll_allowed(&mut cx).is_ready(),
+            "at full speed while it holds it"
+        );
+        second.spend(256 << 10);
+        assert!(second.poll_allowed(&mut cx).is_pending(), "no lane left: the rate");
+        first.drained();
+        assert_eq!(first.tokens, 0, "what it read in the lane is forgiven");
+        assert!(second.poll_allowed(&mut cx).is_ready(), "the lane given back");
+        drop(second);
+        assert!(lanes.try_take(), "given back on drop");
     }
 }
