@@ -12,7 +12,7 @@ use tokio::time::{Instant, Sleep};
 use super::SessionConfig;
 use super::frame::Frame;
 use super::link::{Attach, Link, Requests, SessionHandle, SessionStatus};
-use super::replay::Replay;
+use super::replay::{COPY_UP_TO, Replay};
 use crate::transport::{CloseReason, SharedText, Transport, TransportError};
 
 /// A received message's bytes past which an ack is due at once, not only with
@@ -218,11 +218,11 @@ impl<T: Transport> SessionTransport<T> {
         !self.owe_resumed && self.resend == self.replay.len()
     }
 
-    /// `kept` was just written on the connection: it is held for replay (and
-    /// counted as written there); a failed write detaches the session.
+    /// The message last held for replay was just written on the
+    /// connection: it counts as written there; a failed write detaches the
+    /// session.
     #[inline]
-    fn written(&mut self, kept: SharedText, sent: Result<(), TransportError>) {
-        self.replay.push(kept);
+    fn written_held(&mut self, sent: Result<(), TransportError>) {
         self.resend += 1;
         if let Err(e) = sent {
             self.detach(&e);
@@ -257,7 +257,7 @@ impl<T: Transport> SessionTransport<T> {
                 self.unacked_bytes = 0;
                 inner.start_send(Frame::ack_text(self.received))?;
             } else if let Some(text) = self.replay.get(self.resend) {
-                inner.start_send_shared(text.clone())?;
+                inner.start_send_shared(text)?;
                 self.resend += 1;
             }
             self.unflushed = true;
@@ -420,12 +420,21 @@ impl<T: Transport> Transport for SessionTransport<T> {
     fn start_send(&mut self, text: String) -> Result<(), TransportError> {
         let caught_up = self.caught_up();
         match &mut self.inner {
+            Some(inner) if caught_up && text.len() <= COPY_UP_TO => {
+                // A small message is copied for replay: its own buffer goes
+                // back to the allocator once the frame is written.
+                self.replay.copy(&text);
+                let sent = inner.start_send(text);
+                self.written_held(sent);
+            }
             Some(inner) if caught_up => {
                 // The connection makes its frame of the String and gives the
                 // same bytes back to keep: no copy, no UTF-8 check.
                 let (kept, sent) = inner.start_send_kept(text);
-                self.written(kept, sent);
+                self.replay.push(kept);
+                self.written_held(sent);
             }
+            _ if text.len() <= COPY_UP_TO => self.replay.copy(&text),
             _ => self.replay.push(text.into()),
         }
         Ok(())
@@ -433,12 +442,12 @@ impl<T: Transport> Transport for SessionTransport<T> {
 
     fn start_send_shared(&mut self, text: SharedText) -> Result<(), TransportError> {
         let caught_up = self.caught_up();
-        match &mut self.inner {
-            Some(inner) if caught_up => {
-                let sent = inner.start_send_shared(text.clone());
-                self.written(text, sent);
-            }
-            _ => self.replay.push(text),
+        self.replay.push(text.clone());
+        if let Some(inner) = &mut self.inner
+            && caught_up
+        {
+            let sent = inner.start_send_shared(text);
+            self.written_held(sent);
         }
         Ok(())
     }
@@ -495,6 +504,7 @@ impl<T: Transport> Transport for SessionTransport<T> {
         // follows): a browser, which cannot see pings, sees a frame at least
         // once per interval, and an idle receiver's count reaches the sender.
         self.owe_ack = true;
+        self.replay.release_if_empty();
         Ok(())
     }
 
