@@ -9,11 +9,12 @@
 #   bash bench/full.sh                # everything
 #   PARTS="run big" bash bench/full.sh
 #   SCALE_CONNECTIONS=100000 bash bench/full.sh   # where RLIMIT_NOFILE allows it
+#   RESULTS_DIR=bench/results/x bash bench/full.sh  # machine.txt is appended to
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 parts=${PARTS:-"run big fanout scale cost"}
-dir=bench/results/full-$(date -u +%F)
+dir=${RESULTS_DIR:-bench/results/full-$(date -u +%F)}
 mkdir -p "$dir"
 cargo build --release -p bench
 bench=target/release/bench
@@ -35,7 +36,7 @@ scale=${SCALE_CONNECTIONS:-5000,10000,$default_top}
   echo "strace: $(strace -V 2>/dev/null | head -1 || echo none)"
   echo "RLIMIT_NOFILE hard: $hard (scale runs at $scale)"
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-} > "$dir/machine.txt"
+} >> "$dir/machine.txt"
 
 for part in $parts; do
   echo "== $part ($(date -u +%T), load $(cut -d' ' -f1 /proc/loadavg))" | tee -a "$dir/machine.txt"
