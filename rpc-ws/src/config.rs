@@ -140,7 +140,9 @@ pub struct WsConfig {
     /// need (tens of thousands of small calls a second), and takes a full
     /// 16 MiB message every 4 s; with it, 12 clients sending 9 MB and 4 MiB
     /// messages back to back on 2 cores raised 100 small clients' p99 to
-    /// 7 ms, against 28 ms with no limit (README, "Security and limits").
+    /// 7.5-8.8 ms (2.4-3.2x their idle p99) with nothing else running, and
+    /// to 7-21 ms against 28-38 ms with no limit with other builds on the
+    /// cores (README, "Security and limits").
     /// Keep `rate x message_timeout` well over `max_message_size`, or a
     /// message read at the rate misses its deadline. `None`: no limit.
     pub max_read_rate: Option<usize>,
