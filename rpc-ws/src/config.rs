@@ -8,7 +8,7 @@ use duplexrpc_core::PeerConfig;
 use duplexrpc_core::session::SessionConfig;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::transport::FastLanes;
+use crate::read_lanes::FastLanes;
 
 /// Settings of a WebSocket endpoint (server or client).
 ///

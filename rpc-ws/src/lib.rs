@@ -51,6 +51,7 @@ pub mod cluster;
 mod config;
 mod error;
 mod handshake;
+mod read_lanes;
 mod reconnect;
 mod server;
 mod session;

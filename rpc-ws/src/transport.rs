@@ -22,7 +22,6 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 mod watch;
-pub(crate) use watch::FastLanes;
 pub(crate) use watch::Watched;
 use watch::{FrameWatch, ReadRate};
 

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 mod rate;
-pub(crate) use rate::{FastLanes, ReadRate};
+pub(crate) use rate::ReadRate;
 
 /// `S` with its incoming WebSocket frames followed. Wrap the stream before
 /// the opening handshake: the HTTP head is skipped up to its blank line.

@@ -10,51 +10,16 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::time::{Instant, Sleep};
 
+use crate::read_lanes::FastLanes;
+
 /// Once empty, the bucket is read from again only when it holds this much
 /// (or its whole burst, if smaller): one timer per 64 KiB, not per read.
 const RESUME_AT: u64 = 64 << 10;
-
-/// How many connections of a server may read past their rate at full
-/// speed at once: half the cores (at least one). Taken, without waiting,
-/// by a connection whose bucket ran empty, and given back when its socket
-/// has nothing more to read (or it closes); the connections over their rate
-/// that find none free wait for their buckets. So connections over their
-/// rate take at most half the cores at full speed, plus the rate each for
-/// the rest, and a single one is never slowed down.
-#[derive(Debug)]
-pub(crate) struct FastLanes {
-    free: AtomicUsize,
-}
-
-impl FastLanes {
-    /// Half of this machine's cores, at least one.
-    pub(crate) fn for_this_machine() -> Arc<Self> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::new((cores / 2).max(1))
-    }
-
-    pub(crate) fn new(lanes: usize) -> Arc<Self> {
-        Arc::new(FastLanes {
-            free: AtomicUsize::new(lanes),
-        })
-    }
-
-    fn try_take(&self) -> bool {
-        self.free
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .is_ok()
-    }
-
-    fn give_back(&self) {
-        self.free.fetch_add(1, Ordering::AcqRel);
-    }
-}
 
 /// A connection's read-rate budget: `burst` bytes at full speed, then
 /// `per_sec` bytes a second. The clock is read only when the bucket is
