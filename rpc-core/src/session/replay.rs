@@ -39,9 +39,17 @@ impl Ring {
             // every small power of two (an idle session holds this until
             // its next keepalive tick).
             self.buf.reserve(RING_START);
-        } else if self.start > 0 && self.buf.len() + bytes.len() > self.buf.capacity() {
-            self.buf.drain(..self.start);
-            self.start = 0;
+        } else if self.buf.len() + bytes.len() > self.buf.capacity() {
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            if self.buf.capacity() < RING_BUSY {
+                // Busy after all: straight to a size that holds an ack's
+                // worth of small replies.
+                self.buf
+                    .reserve(RING_BUSY.saturating_sub(self.buf.len()).max(bytes.len()));
+            }
         }
         self.buf.extend_from_slice(bytes);
     }
@@ -87,6 +95,9 @@ pub(crate) const COPY_UP_TO: usize = 1 << 10;
 
 /// The ring's first allocation.
 const RING_START: usize = 256;
+
+/// The ring's size once it outgrows [`RING_START`].
+const RING_BUSY: usize = 4 << 10;
 
 /// What a resume point the other end names means for the buffer.
 #[derive(Debug, PartialEq, Eq)]

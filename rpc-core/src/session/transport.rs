@@ -310,23 +310,30 @@ impl<T: Transport> SessionTransport<T> {
             return Poll::Ready(Ok(Next::Message(*text)));
         }
         let inner = self.inner.as_mut().expect("connected");
-        match ready!(inner.poll_receive(cx)) {
+        let received = ready!(inner.poll_receive(cx));
+        Poll::Ready(self.on_received(received))
+    }
+
+    /// What the connection gave: a message (counted), a session frame
+    /// (handled here), or its end.
+    fn on_received(&mut self, received: Result<T::Text, TransportError>) -> Result<Next<T::Text>, TransportError> {
+        match received {
             Ok(text) if Frame::is_frame(text.as_ref()) => {
                 self.on_frame(text.as_ref())?;
-                Poll::Ready(Ok(Next::Frame))
+                Ok(Next::Frame)
             }
             Ok(text) => {
                 self.count(text.as_ref().len());
-                Poll::Ready(Ok(Next::Message(text)))
+                Ok(Next::Message(text))
             }
             Err(e) if self.is_final(&e) => {
                 self.inner = None;
                 self.link.set_status(SessionStatus::Over(None));
-                Poll::Ready(Err(e))
+                Err(e)
             }
             Err(e) => {
                 self.detach(&e);
-                Poll::Ready(Ok(Next::Detached))
+                Ok(Next::Detached)
             }
         }
     }
@@ -359,10 +366,20 @@ impl<T: Transport> Transport for SessionTransport<T> {
     type Text = T::Text;
 
     fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<Result<T::Text, TransportError>> {
-        if self.steady() && !self.ack_overdue() {
-            match ready!(self.poll_next(cx))? {
-                Next::Message(text) => return Poll::Ready(Ok(text)),
-                Next::Frame | Next::Detached => {}
+        if self.steady() && !self.ack_overdue() && self.peeked.is_none() {
+            // The common case in one piece: a message straight from the
+            // connection, counted.
+            let inner = self.inner.as_mut().expect("steady");
+            match ready!(inner.poll_receive(cx)) {
+                Ok(text) if !Frame::is_frame(text.as_ref()) => {
+                    self.count(text.as_ref().len());
+                    return Poll::Ready(Ok(text));
+                }
+                other => {
+                    if let Next::Message(text) = self.on_received(other)? {
+                        return Poll::Ready(Ok(text));
+                    }
+                }
             }
         }
         loop {
