@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::wire::message::push_u64;
+
 /// The WebSocket subprotocol that opts a connection into sessions.
 pub const SUBPROTOCOL: &str = "duplexrpc.session.v1";
 
@@ -62,22 +64,10 @@ impl Frame {
     ///
     /// [`SessionConfig::ack_every`]: super::SessionConfig::ack_every
     pub(crate) fn ack_text(received: u64) -> String {
-        let mut digits = [0u8; 20];
-        let mut start = digits.len();
-        let mut n = received;
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let mut text = String::with_capacity(5 + digits.len() - start);
-        text.push_str("#ack ");
-        // ASCII digits only.
-        text.extend(digits[start..].iter().map(|&d| char::from(d)));
-        text
+        let mut text = Vec::with_capacity(25);
+        text.extend_from_slice(b"#ack ");
+        push_u64(&mut text, received);
+        String::from_utf8(text).expect("ASCII")
     }
 
     /// The count of an `#ack <received>` frame, parsed without the general

@@ -425,7 +425,7 @@ pub fn encode_call<P: Serialize + ?Sized>(
 }
 
 /// Appends the decimal digits of `n` (no `fmt` machinery: this runs per call).
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
