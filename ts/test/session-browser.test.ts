@@ -141,6 +141,13 @@ test("a silent freeze mid-traffic both ways in Chromium: resumed, every message 
   });
   proxy = await CutProxy.start(server.port);
   await connectPage(proxy.url);
+  // connect() resolves at the socket's open; the server sees `#new` a moment later.
+  await within(
+    (async () => {
+      while (server.sessions.size === 0) await delay(5);
+    })(),
+    "the session at the server",
+  );
   const session = server.session;
   const N = 200;
   // The page sends notifications and calls (its replies collected on the page) ...
