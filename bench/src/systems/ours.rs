@@ -169,16 +169,17 @@ impl System for OursReconnecting {
         }
     }
     fn serve(&self, addr: SocketAddr) -> BoxFut<anyhow::Result<()>> {
-        let sessions = self.sessions.then(SessionConfig::default);
+        let sessions = self.sessions.then(session_config);
         Box::pin(serve_with(addr, config().sessions(sessions)))
     }
     fn drive(&self, url: String, inflight: usize, ctl: Arc<Ctl>) -> BoxFut<anyhow::Result<Recorder>> {
         let sessions = self.sessions;
         Box::pin(async move {
-            let client = duplexrpc_ws::Reconnect::new(url)
-                .resumable(sessions)
-                .connect(|_| Ok(()))
-                .await?;
+            let mut client = duplexrpc_ws::Reconnect::new(url);
+            if sessions {
+                client = client.sessions(session_config());
+            }
+            let client = client.connect(|_| Ok(())).await?;
             ctl.mark_connected();
             let rec = drive_stub(AdderClient::new(client.peer()), inflight, ctl).await;
             client.close().await;
@@ -257,4 +258,14 @@ async fn drive_stub(client: AdderClient, inflight: usize, ctl: Arc<Ctl>) -> anyh
         }
     }
     Ok(rec)
+}
+
+/// The sessions' settings: the defaults, with `BENCH_ACK_EVERY` (messages
+/// between acks) to compare ack intervals in one build.
+fn session_config() -> SessionConfig {
+    let config = SessionConfig::default();
+    match std::env::var("BENCH_ACK_EVERY").ok().and_then(|v| v.parse().ok()) {
+        Some(n) => config.ack_every(n),
+        None => config,
+    }
 }

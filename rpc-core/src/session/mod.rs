@@ -68,7 +68,9 @@ pub struct SessionConfig {
     /// finds it full loses the session. On a server, at most this much per
     /// session: 2.5 GiB for 10,000 sessions whose peers all stopped acking.
     pub replay_bytes: usize,
-    /// Messages received between acks (default 32).
+    /// Messages received between acks (default 64: each ack is a frame the
+    /// other end reads; 64 instead of 32 saved 1.6 % of the server's
+    /// instructions per call on `bench cost` multi50x16).
     pub ack_every: usize,
 }
 
@@ -78,7 +80,7 @@ impl Default for SessionConfig {
             window: Duration::from_secs(30),
             replay_messages: 1024,
             replay_bytes: 256 << 10,
-            ack_every: 32,
+            ack_every: 64,
         }
     }
 }

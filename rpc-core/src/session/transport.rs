@@ -353,6 +353,77 @@ impl<T: Transport> SessionTransport<T> {
         }
         Poll::Ready(Ok(()))
     }
+    /// [`Transport::poll_receive`] past the steady case: requests from the
+    /// handle, a detached wait, writes owed, session frames. Kept out of
+    /// line so the steady path stays small.
+    #[inline(never)]
+    fn poll_receive_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<T::Text, TransportError>> {
+        loop {
+            self.take_requests()?;
+            if self.inner.is_none() {
+                ready!(self.poll_detached(cx))?;
+                continue;
+            }
+            if self.owes_writes() {
+                let _ = self.on_inner(cx, |s, cx| {
+                    ready!(s.poll_catch_up(cx))?;
+                    s.poll_own_flush(cx)
+                });
+                if self.inner.is_none() {
+                    continue;
+                }
+            }
+            if let Next::Message(text) = ready!(self.poll_next(cx))? {
+                return Poll::Ready(Ok(text));
+            }
+        }
+    }
+
+    /// [`Transport::poll_ready`] past the steady case: catching up, waiting
+    /// for acks, or holding writes while detached.
+    #[inline(never)]
+    fn poll_ready_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
+        self.take_requests()?;
+        if self.inner.is_some() {
+            let caught_up = self.on_inner(cx, |s, cx| {
+                ready!(s.poll_catch_up(cx))?;
+                ready!(s.poll_acks(cx))?;
+                match s.inner.as_mut() {
+                    Some(inner) => inner.poll_ready(cx),
+                    None => Poll::Ready(Ok(())),
+                }
+            });
+            if ready!(caught_up).is_some() && self.inner.is_some() {
+                return Poll::Ready(Ok(()));
+            }
+        }
+        // Detached: writes are held, up to the replay buffer's limits.
+        self.take_requests()?;
+        self.link.register(cx.waker());
+        if self.replay_full() {
+            return Poll::Ready(Err(self.lost("replay buffer overflow".into())));
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// [`Transport::start_send`] of a large message, or while behind
+    /// (detached, or held messages still to write first): held, and
+    /// written when caught up.
+    #[inline(never)]
+    fn start_send_slow(&mut self, text: String) {
+        let caught_up = self.caught_up();
+        match &mut self.inner {
+            Some(inner) if caught_up => {
+                // The connection makes its frame of the String and gives the
+                // same bytes back to keep: no copy, no UTF-8 check.
+                let (kept, sent) = inner.start_send_kept(text);
+                self.replay.push(kept);
+                self.written_held(sent);
+            }
+            _ if text.len() <= COPY_UP_TO => self.replay.copy(&text),
+            _ => self.replay.push(text.into()),
+        }
+    }
 }
 
 /// What [`SessionTransport::poll_next`] found.
@@ -382,25 +453,7 @@ impl<T: Transport> Transport for SessionTransport<T> {
                 }
             }
         }
-        loop {
-            self.take_requests()?;
-            if self.inner.is_none() {
-                ready!(self.poll_detached(cx))?;
-                continue;
-            }
-            if self.owes_writes() {
-                let _ = self.on_inner(cx, |s, cx| {
-                    ready!(s.poll_catch_up(cx))?;
-                    s.poll_own_flush(cx)
-                });
-                if self.inner.is_none() {
-                    continue;
-                }
-            }
-            if let Next::Message(text) = ready!(self.poll_next(cx))? {
-                return Poll::Ready(Ok(text));
-            }
-        }
+        self.poll_receive_slow(cx)
     }
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
@@ -411,49 +464,23 @@ impl<T: Transport> Transport for SessionTransport<T> {
                 Err(e) => self.detach(&e),
             }
         }
-        self.take_requests()?;
-        if self.inner.is_some() {
-            let caught_up = self.on_inner(cx, |s, cx| {
-                ready!(s.poll_catch_up(cx))?;
-                ready!(s.poll_acks(cx))?;
-                match s.inner.as_mut() {
-                    Some(inner) => inner.poll_ready(cx),
-                    None => Poll::Ready(Ok(())),
-                }
-            });
-            if ready!(caught_up).is_some() && self.inner.is_some() {
-                return Poll::Ready(Ok(()));
-            }
-        }
-        // Detached: writes are held, up to the replay buffer's limits.
-        self.take_requests()?;
-        self.link.register(cx.waker());
-        if self.replay_full() {
-            return Poll::Ready(Err(self.lost("replay buffer overflow".into())));
-        }
-        Poll::Ready(Ok(()))
+        self.poll_ready_slow(cx)
     }
 
     fn start_send(&mut self, text: String) -> Result<(), TransportError> {
         let caught_up = self.caught_up();
-        match &mut self.inner {
-            Some(inner) if caught_up && text.len() <= COPY_UP_TO => {
-                // A small message is copied for replay: its own buffer goes
-                // back to the allocator once the frame is written.
-                self.replay.copy(&text);
-                let sent = inner.start_send(text);
-                self.written_held(sent);
-            }
-            Some(inner) if caught_up => {
-                // The connection makes its frame of the String and gives the
-                // same bytes back to keep: no copy, no UTF-8 check.
-                let (kept, sent) = inner.start_send_kept(text);
-                self.replay.push(kept);
-                self.written_held(sent);
-            }
-            _ if text.len() <= COPY_UP_TO => self.replay.copy(&text),
-            _ => self.replay.push(text.into()),
+        if caught_up
+            && text.len() <= COPY_UP_TO
+            && let Some(inner) = &mut self.inner
+        {
+            // A small message is copied for replay: its own buffer goes
+            // back to the allocator once the frame is written.
+            self.replay.copy(&text);
+            let sent = inner.start_send(text);
+            self.written_held(sent);
+            return Ok(());
         }
+        self.start_send_slow(text);
         Ok(())
     }
 
