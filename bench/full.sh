@@ -43,7 +43,7 @@ for part in $parts; do
   case $part in
     run)    $bench run --out "$dir/calls.jsonl" > "$dir/calls.md" ;;
     big)    $bench big --out "$dir/big.jsonl" > "$dir/big.md" ;;
-    fanout) $bench fanout --out "$dir/fanout.jsonl" > "$dir/fanout.md" ;;
+    fanout) $bench fanout --repeats 3 --out "$dir/fanout.jsonl" > "$dir/fanout.md" ;;
     scale)  $bench scale --connections "$scale" --systems ours,ours-no-registry,tungstenite-hand-rolled \
               --out "$dir/scale.jsonl" > "$dir/scale.md" ;;
     cost)   $bench cost --out "$dir/cost.jsonl" > "$dir/cost.md" ;;
