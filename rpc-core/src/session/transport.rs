@@ -353,6 +353,7 @@ impl<T: Transport> SessionTransport<T> {
         }
         Poll::Ready(Ok(()))
     }
+
     /// [`Transport::poll_receive`] past the steady case: requests from the
     /// handle, a detached wait, writes owed, session frames. Kept out of
     /// line so the steady path stays small.
