@@ -1,6 +1,8 @@
 // A socket for the runtime's tests: records what the peer sends and lets the
 // test play the other end (open, messages, close).
 
+import { setTimeout as delay } from "node:timers/promises";
+
 import type { WebSocketLike } from "duplexrpc";
 
 type Listener = (event: { data?: unknown; code?: number; reason?: string }) => void;
@@ -47,4 +49,14 @@ export function within<T>(promise: Promise<T>, what: string): Promise<T> {
     timer = setTimeout(() => reject(new Error(`${what}: not settled within 5 s`)), 5_000);
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Resolves once `check()` holds (polled every 5 ms), or rejects after 5 s. */
+export async function until(check: () => boolean, what: string): Promise<void> {
+  await within(
+    (async () => {
+      while (!check()) await delay(5);
+    })(),
+    what,
+  );
 }

@@ -22,7 +22,7 @@ import { after, afterEach, before, test } from "node:test";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 
 import { CutProxy } from "./cut-proxy.js";
-import { within } from "./fake-socket.js";
+import { until, within } from "./fake-socket.js";
 import { repoRoot } from "./server.js";
 import { SessionServer } from "./session-server.js";
 
@@ -114,7 +114,7 @@ function state(): Promise<PageState> {
   });
 }
 
-async function until(check: (s: PageState) => boolean, what: string): Promise<PageState> {
+async function untilPage(check: (s: PageState) => boolean, what: string): Promise<PageState> {
   return within(
     (async () => {
       for (;;) {
@@ -142,12 +142,7 @@ test("a silent freeze mid-traffic both ways in Chromium: resumed, every message 
   proxy = await CutProxy.start(server.port);
   await connectPage(proxy.url);
   // connect() resolves at the socket's open; the server sees `#new` a moment later.
-  await within(
-    (async () => {
-      while (server.sessions.size === 0) await delay(5);
-    })(),
-    "the session at the server",
-  );
+  await until(() => (server?.sessions.size ?? 0) > 0, "the session at the server");
   const session = server.session;
   const N = 200;
   // The page sends notifications and calls (its replies collected on the page) ...
@@ -177,7 +172,7 @@ test("a silent freeze mid-traffic both ways in Chromium: resumed, every message 
     await within(Promise.all(serverCalls), "the server's calls into the page"),
     range(N).map((i) => i * 2),
   );
-  const s = await until((s) => s.ticks.length >= N && s.replies.length >= N, "the page's messages");
+  const s = await untilPage((s) => s.ticks.length >= N && s.replies.length >= N, "the page's messages");
   await delay(50);
   const final = await state();
   assert.deepEqual(final.ticks, range(N));
@@ -206,7 +201,7 @@ test("a server without sessions in Chromium: plain connections after a refused o
   });
   assert.equal(reply, "plain");
   proxy.cut();
-  await until((s) => s.events.includes("connected"), "the plain reconnect");
+  await untilPage((s) => s.events.includes("connected"), "the plain reconnect");
   assert.deepEqual(
     (await state()).events.filter((e) => e !== "retrying"),
     ["disconnected", "connected"],

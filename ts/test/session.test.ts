@@ -26,7 +26,7 @@ import { WebSocket } from "ws";
 
 import { CutProxy } from "./cut-proxy.js";
 import { Events } from "./events.js";
-import { within } from "./fake-socket.js";
+import { until, within } from "./fake-socket.js";
 import { SessionServer, type SessionServerOptions } from "./session-server.js";
 
 /** A promise and its resolver: a handler's answer the test releases. */
@@ -36,16 +36,6 @@ function gate<T>(): { promise: Promise<T>; open: (value: T) => void } {
     open = resolve;
   });
   return { promise, open };
-}
-
-/** Resolves once `check()` holds (polled), or rejects after 5 s. */
-async function until(check: () => boolean, what: string): Promise<void> {
-  await within(
-    (async () => {
-      while (!check()) await delay(5);
-    })(),
-    what,
-  );
 }
 
 /** What each end received, and the answers the test holds back. */
