@@ -237,7 +237,9 @@ impl RedisBackplaneBuilder {
 /// [`ConnectionManager`] for commands (one multiplexed connection that
 /// reconnects by itself) and a dedicated pub/sub connection, which this
 /// backplane re-opens and re-subscribes if Redis drops it. Messages published
-/// while a node is cut off from Redis are lost for it (at most once).
+/// while a node is cut off from Redis are lost for it (pub/sub is at most
+/// once); the registry sends claimed broadcasts again on its own (README,
+/// "Faults: the guarantees, and what callers see").
 ///
 /// Dropping it stops the heartbeat and the subscription: the other nodes see
 /// this node as down within its expiry, or at once for calls to it.

@@ -7,7 +7,10 @@
 //!
 //! | header `t` | route | body |
 //! | --- | --- | --- |
-//! | `notify` (`group`, `except`) | all | the notification, for this node's matching connections |
+//! | `notify` (`group`, `except`, `seq`) | all, or the node that asked for it again | the notification, for this node's matching connections |
+//! | `mark` (`seq`) | all | empty: the sender's broadcasts up to `seq` have been published (or failed) |
+//! | `resend` (`first`, `last`) | the node of the broadcasts | empty: those of your broadcasts never arrived here |
+//! | `skip` (`first`, `last`) | the asking node | empty: those broadcasts are not sent again |
 //! | `to_conn` (`conn`, `epoch`) | the node of `conn` | a request, notification or `$/cancelRequest` from the sender's stand-in `epoch` for `conn` |
 //! | `from_conn` (`conn`, `epoch`) | the node of the stand-in | the reply to a request forwarded for stand-in `epoch` |
 //! | `abandon` (`conn`, `epoch`) | the node of `conn` | empty: stand-in `epoch` failed its calls; cancel what is left of them |
@@ -19,6 +22,12 @@
 //! unique in the cluster, so `(sender, epoch, request id)` names one call
 //! for the whole life of the cluster: a reply completes only the call that
 //! is still pending under that name, never one made by a later stand-in.
+//!
+//! Broadcasts are numbered per sender (`seq`) so that one the backplane
+//! lost after claiming it delivered is sent again, and a copy is dropped:
+//! see `numbered`.
+
+mod numbered;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +62,20 @@ enum Header {
         group: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         except: Option<ConnectionId>,
+        /// The sender's number for it (absent from a node that numbers none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    Mark {
+        seq: u64,
+    },
+    Resend {
+        first: u64,
+        last: u64,
+    },
+    Skip {
+        first: u64,
+        last: u64,
     },
     ToConn {
         conn: ConnectionId,
@@ -318,6 +341,10 @@ pub(crate) struct Cluster {
     queries: Mutex<HashMap<u64, mpsc::UnboundedSender<Answer>>>,
     next_query: AtomicU64,
     nodes: Mutex<Nodes>,
+    /// This node's recent broadcasts, kept to be sent again.
+    sent: numbered::Sent,
+    /// The numbers of the broadcasts other nodes sent here.
+    received: numbered::Received,
     pub(crate) stop: CancellationToken,
 }
 
@@ -341,6 +368,8 @@ impl Cluster {
             queries: Mutex::default(),
             next_query: AtomicU64::new(0),
             nodes: Mutex::default(),
+            sent: numbered::Sent::default(),
+            received: numbered::Received::default(),
             stop: CancellationToken::new(),
         }
     }
@@ -384,11 +413,16 @@ impl Cluster {
         if let Some(reason) = lock(&self.cut_off).clone() {
             return Err(BackplaneError::CutOff(reason));
         }
-        let header = Header::Notify {
-            group: group.map(str::to_owned),
-            except,
-        };
-        let result = self.publish(Route::All, &header, n.text()).await.and_then(|reached| {
+        let (seq, envelope) = self.sent.number(|seq| {
+            let header = Header::Notify {
+                group: group.map(str::to_owned),
+                except,
+                seq: Some(seq),
+            };
+            envelope(&header, n.text())
+        });
+        let published = self.backplane.publish(Route::All, envelope.to_string()).await;
+        let result = published.and_then(|reached| {
             let live = lock(&self.nodes).live.len();
             if reached < live {
                 Err(BackplaneError::Failed(format!(
@@ -398,10 +432,53 @@ impl Cluster {
                 Ok(())
             }
         });
+        self.sent.finished(seq, result.is_ok());
         if let Err(e) = &result {
             tracing::warn!(node = %self.node, error = %e, "broadcast not published to every other node");
         }
         result
+    }
+
+    /// Tells the other nodes how far this node's broadcasts have been
+    /// published, while it keeps any to send again.
+    async fn publish_mark(&self) {
+        if let Some(seq) = self.sent.mark() {
+            let _ = self.publish(Route::All, &Header::Mark { seq }, "").await;
+        }
+    }
+
+    /// `from` marked its broadcasts up to `mark`: asks it for those that
+    /// never arrived here.
+    async fn ask_again(&self, from: NodeId, mark: u64) {
+        if let Some((first, last)) = self.received.missing(from, mark) {
+            tracing::info!(node = %self.node, %from, first, last, "asking for broadcasts that never arrived");
+            let _ = self
+                .publish(Route::Node(from), &Header::Resend { first, last }, "")
+                .await;
+        }
+    }
+
+    /// `to` never got this node's broadcasts `first..=last`: publishes the
+    /// claimed ones again for it alone, and a skip for the others.
+    async fn resend(&self, to: NodeId, first: u64, last: u64) {
+        let again = self.sent.resend(first, last);
+        if again.evicted > 0 {
+            tracing::warn!(node = %self.node, %to, first, last, evicted = again.evicted, "broadcasts asked for again are no longer kept");
+        }
+        for envelope in again.envelopes {
+            if self
+                .backplane
+                .publish(Route::Node(to), envelope.to_string())
+                .await
+                .is_err()
+            {
+                // Asked again at the next mark.
+                return;
+            }
+        }
+        for (first, last) in again.skipped {
+            let _ = self.publish(Route::Node(to), &Header::Skip { first, last }, "").await;
+        }
     }
 
     /// Tells every node that `conn` (one of ours) is gone.
@@ -539,6 +616,7 @@ impl Cluster {
             }
             for node in nodes.live.difference(&live).filter(|n| **n != self.node) {
                 tracing::info!(node = %self.node, down = %node, "cluster node declared down (heartbeat expired)");
+                self.received.forget(*node);
             }
             for node in live.difference(&nodes.live) {
                 tracing::info!(node = %self.node, up = %node, "cluster node alive");
@@ -740,7 +818,10 @@ async fn run_inbox(
             continue;
         };
         match header {
-            Header::Notify { group, except } => {
+            Header::Notify { group, except, seq } => {
+                if seq.is_some_and(|seq| !cluster.received.first_time(delivery.from, seq)) {
+                    continue;
+                }
                 let _ = notify.send(RemoteNotify {
                     group,
                     except,
@@ -760,6 +841,9 @@ async fn run_inbox(
                     .publish(Route::Node(delivery.from), &Header::Answer { query, conns }, "")
                     .await;
             }
+            Header::Mark { seq } => cluster.ask_again(delivery.from, seq).await,
+            Header::Resend { first, last } => cluster.resend(delivery.from, first, last).await,
+            Header::Skip { first, last } => cluster.received.skip(delivery.from, first, last),
             Header::Answer { query, conns } => {
                 if let Some(tx) = lock(&cluster.queries).get(&query) {
                     let _ = tx.send((delivery.from, conns));
@@ -927,6 +1011,7 @@ async fn run_watcher(node: Node, stop: CancellationToken, every: Duration) {
                 let judging = restored.is_none_or(|at| at.elapsed() >= grace);
                 cluster.checked(started, live, judging);
                 cluster.send_abandoned().await;
+                cluster.publish_mark().await;
             }
         }
     }

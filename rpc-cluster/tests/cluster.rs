@@ -4,9 +4,14 @@
 //! dies makes calls to its connections fail fast instead of hang.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use duplexrpc_cluster::backplane::{BackplaneError, InProcessHub, NodeId, is_cut_off, is_node_down, may_have_run};
+use duplexrpc_cluster::backplane::{
+    Backplane, BackplaneError, BoxFuture, Delivery, InProcessHub, InProcessNode, Liveness, NodeId, Route, is_cut_off,
+    is_node_down, may_have_run,
+};
 use duplexrpc_cluster::{ConnectionId, Registry};
 use duplexrpc_core::transport::memory;
 use duplexrpc_core::{ErrorObject, Peer, PeerBuilder, PeerConfig, RpcError, rpc};
@@ -390,4 +395,81 @@ async fn a_connection_that_never_reads_does_not_stall_broadcasts_from_other_node
     let got = clients.lines(N).await;
     assert_eq!(got.last(), Some(&("bob".to_owned(), format!("line {:02}", N - 1))));
     assert!(nodes[1].get(stuck.id).is_some_and(|p| !p.is_closed()));
+}
+
+/// A node whose backplane answers its next `lose` broadcasts as delivered to
+/// every node and passes them on to none, as a Redis killed between
+/// answering `PUBLISH` and writing to the subscribers does.
+#[derive(Debug)]
+struct Lossy {
+    node: InProcessNode,
+    lose: Arc<AtomicUsize>,
+}
+
+impl Backplane for Lossy {
+    fn node(&self) -> NodeId {
+        self.node.node()
+    }
+    fn deliveries(&self) -> Option<mpsc::UnboundedReceiver<Delivery>> {
+        self.node.deliveries()
+    }
+    fn publish(&self, route: Route, payload: String) -> BoxFuture<'_, Result<usize, BackplaneError>> {
+        let broadcast = payload.starts_with(r#"{"t":"notify""#) && matches!(route, Route::All);
+        if broadcast
+            && self
+                .lose
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Box::pin(async move { Ok(self.node.live_nodes().await?.len()) });
+        }
+        self.node.publish(route, payload)
+    }
+    fn live_nodes(&self) -> BoxFuture<'_, Result<Vec<NodeId>, BackplaneError>> {
+        self.node.live_nodes()
+    }
+    fn liveness(&self) -> Liveness {
+        self.node.liveness()
+    }
+}
+
+#[tokio::test]
+async fn a_broadcast_the_backplane_lost_after_claiming_it_is_sent_again_once() {
+    let hub = InProcessHub::new().check_every(Duration::from_millis(50));
+    let lose = Arc::new(AtomicUsize::new(0));
+    let config = PeerConfig::default().call_timeout(Some(Duration::from_secs(10)));
+    let sender = Registry::with_backplane_config(
+        Lossy {
+            node: hub.node(),
+            lose: lose.clone(),
+        },
+        config.clone(),
+    );
+    let receiver = Registry::with_backplane_config(hub.node(), config);
+    let mut clients = Clients::new();
+    clients.connect(&receiver, "ann", Vote::Yes);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sender.notify_all(&said("one")).await, Ok(0));
+    assert_eq!(clients.lines(1).await, each(&["ann"], "one"));
+
+    // Two lost as the last ones before a pause (no later broadcast shows the
+    // gap), one more lost between two that arrive.
+    lose.store(2, Ordering::Release);
+    assert_eq!(sender.notify_all(&said("two")).await, Ok(0), "claimed");
+    assert_eq!(sender.notify_all(&said("three")).await, Ok(0), "claimed");
+    assert_eq!(
+        clients.lines(2).await,
+        [
+            ("ann".to_owned(), "three".to_owned()),
+            ("ann".to_owned(), "two".to_owned())
+        ],
+        "sent again after the next mark"
+    );
+    assert_eq!(sender.notify_all(&said("four")).await, Ok(0));
+    lose.store(1, Ordering::Release);
+    assert_eq!(sender.notify_all(&said("five")).await, Ok(0));
+    assert_eq!(sender.notify_all(&said("six")).await, Ok(0));
+    // lines() also checks that no copy follows.
+    let lines: Vec<_> = clients.lines(3).await.into_iter().map(|(_, line)| line).collect();
+    assert_eq!(lines, ["five", "four", "six"]);
 }

@@ -1,0 +1,343 @@
+//! Numbered broadcasts: what makes a broadcast that was claimed delivered
+//! (`Ok` from `notify_*`) reach every node that was alive, even when the
+//! backplane lost it after saying it had passed it on (a Redis killed after
+//! answering `PUBLISH` and before writing the message to a subscriber).
+//!
+//! * The sender numbers its broadcasts (1, 2, ... for the life of its node
+//!   id) and keeps the recent ones ([`Sent`]): the last [`KEEP_FOR`], at most
+//!   [`KEEP_MAX`] of them and [`KEEP_BYTES`] of envelopes.
+//! * Every liveness check, while it keeps any, it publishes a mark: every
+//!   broadcast up to this number has been published (or failed).
+//! * A receiver ([`Received`]) that finds numbers below a mark it never got
+//!   asks the sender for them (at most [`ASK_MAX`] a mark); the sender
+//!   publishes the claimed ones again to that node alone, and a skip for
+//!   those it does not resend (failed, so never claimed, or no longer kept).
+//! * A receiver delivers each number once: copies are dropped.
+//!
+//! So a claimed broadcast is delivered at least once to a node that is
+//! alive within [`KEEP_FOR`] of it, and at most once in every case.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::backplane::NodeId;
+
+/// How long a broadcast is kept for resending.
+pub(crate) const KEEP_FOR: Duration = Duration::from_secs(30);
+/// How many broadcasts are kept for resending, at most.
+pub(crate) const KEEP_MAX: usize = 16_384;
+/// How many bytes of broadcast envelopes are kept for resending, at most.
+pub(crate) const KEEP_BYTES: usize = 8 << 20;
+/// How many numbers a receiver asks for at one mark, at most.
+pub(crate) const ASK_MAX: u64 = 1_024;
+/// How many numbers past a gap a receiver remembers: past it, it gives the
+/// oldest gap up (the sender would have skipped it by then anyway).
+const AHEAD_MAX: usize = 4_096;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section here is a few queue or set operations.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Where a kept broadcast stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Being published.
+    Pending,
+    /// Published and claimed: resent on request.
+    Claimed,
+    /// Not claimed (its sender got an error): never resent.
+    Failed,
+}
+
+#[derive(Debug)]
+struct Kept {
+    seq: u64,
+    at: Instant,
+    state: State,
+    envelope: Arc<str>,
+}
+
+/// This node's recent broadcasts, by number.
+#[derive(Debug)]
+pub(crate) struct Sent {
+    inner: Mutex<SentState>,
+}
+
+#[derive(Debug)]
+struct SentState {
+    next: u64,
+    kept: VecDeque<Kept>,
+    bytes: usize,
+}
+
+/// What a resend request gets: the envelopes to publish again, and the runs
+/// of numbers that are not resent (`(first, last)`).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Resend {
+    pub(crate) envelopes: Vec<Arc<str>>,
+    pub(crate) skipped: Vec<(u64, u64)>,
+    /// How many of the skipped are no longer kept (claimed ones among them
+    /// are lost for the asking node).
+    pub(crate) evicted: u64,
+}
+
+impl Default for Sent {
+    fn default() -> Self {
+        Sent {
+            inner: Mutex::new(SentState {
+                next: 1,
+                kept: VecDeque::new(),
+                bytes: 0,
+            }),
+        }
+    }
+}
+
+impl Sent {
+    /// Numbers the next broadcast: `envelope(seq)` builds its envelope,
+    /// kept as pending until [`Sent::finished`].
+    pub(crate) fn number(&self, envelope: impl FnOnce(u64) -> String) -> (u64, Arc<str>) {
+        let mut s = lock(&self.inner);
+        let seq = s.next;
+        s.next += 1;
+        let envelope: Arc<str> = envelope(seq).into();
+        s.bytes += envelope.len();
+        s.kept.push_back(Kept {
+            seq,
+            at: Instant::now(),
+            state: State::Pending,
+            envelope: envelope.clone(),
+        });
+        s.evict(Instant::now());
+        (seq, envelope)
+    }
+
+    /// Broadcast `seq` was published and claimed (`claimed`), or not.
+    pub(crate) fn finished(&self, seq: u64, claimed: bool) {
+        let mut s = lock(&self.inner);
+        if let Some(k) = s.find(seq) {
+            k.state = if claimed { State::Claimed } else { State::Failed };
+        }
+    }
+
+    /// The mark to publish: every broadcast up to it has finished. `None`
+    /// when nothing is kept (nothing could be resent).
+    pub(crate) fn mark(&self) -> Option<u64> {
+        let mut s = lock(&self.inner);
+        s.evict(Instant::now());
+        let first = s.kept.front()?.seq;
+        let pending = s.kept.iter().find(|k| k.state == State::Pending).map(|k| k.seq);
+        let mark = pending.map_or(s.next - 1, |p| p - 1);
+        (mark >= first).then_some(mark)
+    }
+
+    /// What to publish again for a node that misses `first..=last`.
+    pub(crate) fn resend(&self, first: u64, last: u64) -> Resend {
+        let s = lock(&self.inner);
+        let mut out = Resend::default();
+        let last = last.min(first.saturating_add(ASK_MAX - 1)).min(s.next - 1);
+        let mut skip = |seq: u64| match out.skipped.last_mut() {
+            Some((_, end)) if *end + 1 == seq => *end = seq,
+            _ => out.skipped.push((seq, seq)),
+        };
+        let (mut envelopes, mut evicted) = (Vec::new(), 0);
+        for seq in first..=last {
+            match s.get(seq) {
+                Some(k) if k.state == State::Claimed => envelopes.push(k.envelope.clone()),
+                Some(_) => skip(seq),
+                None => {
+                    evicted += 1;
+                    skip(seq);
+                }
+            }
+        }
+        out.envelopes = envelopes;
+        out.evicted = evicted;
+        out
+    }
+}
+
+impl SentState {
+    fn index(&self, seq: u64) -> Option<usize> {
+        let first = self.kept.front()?.seq;
+        let i = usize::try_from(seq.checked_sub(first)?).ok()?;
+        (i < self.kept.len()).then_some(i)
+    }
+
+    fn find(&mut self, seq: u64) -> Option<&mut Kept> {
+        let i = self.index(seq)?;
+        self.kept.get_mut(i)
+    }
+
+    fn get(&self, seq: u64) -> Option<&Kept> {
+        self.kept.get(self.index(seq)?)
+    }
+
+    /// Drops the oldest past any of the bounds (a pending one only past
+    /// the count or byte bound).
+    fn evict(&mut self, now: Instant) {
+        while let Some(front) = self.kept.front() {
+            let old = front.state != State::Pending && now.duration_since(front.at) > KEEP_FOR;
+            if !(old || self.kept.len() > KEEP_MAX || self.bytes > KEEP_BYTES) {
+                break;
+            }
+            self.bytes -= front.envelope.len();
+            self.kept.pop_front();
+        }
+    }
+}
+
+/// The numbers of the broadcasts received from each other node.
+#[derive(Debug, Default)]
+pub(crate) struct Received {
+    senders: Mutex<HashMap<NodeId, Seen>>,
+}
+
+/// One sender's numbers: all up to `upto` were received (or given up), and
+/// those in `ahead` too.
+#[derive(Debug)]
+struct Seen {
+    upto: u64,
+    ahead: BTreeSet<u64>,
+}
+
+impl Seen {
+    fn take(&mut self, seq: u64) -> bool {
+        if seq <= self.upto || !self.ahead.insert(seq) {
+            return false;
+        }
+        if self.ahead.len() > AHEAD_MAX
+            && let Some(&oldest) = self.ahead.first()
+        {
+            self.upto = oldest - 1;
+        }
+        self.settle();
+        true
+    }
+
+    fn settle(&mut self) {
+        while self.ahead.first().is_some_and(|&s| s <= self.upto + 1) {
+            let s = self.ahead.pop_first().expect("checked");
+            self.upto = self.upto.max(s);
+        }
+    }
+}
+
+impl Received {
+    /// Broadcast `seq` from `from` arrived: true the first time (deliver
+    /// it), false for a copy.
+    pub(crate) fn first_time(&self, from: NodeId, seq: u64) -> bool {
+        let mut senders = lock(&self.senders);
+        match senders.get_mut(&from) {
+            Some(seen) => seen.take(seq),
+            None => {
+                // The first from this sender: what it sent before is not ours to ask for.
+                senders.insert(
+                    from,
+                    Seen {
+                        upto: seq,
+                        ahead: BTreeSet::new(),
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// `from` marked every broadcast up to `mark` finished: the numbers to
+    /// ask it for, if any are missing here.
+    pub(crate) fn missing(&self, from: NodeId, mark: u64) -> Option<(u64, u64)> {
+        let mut senders = lock(&self.senders);
+        let seen = senders.entry(from).or_insert(Seen {
+            upto: mark,
+            ahead: BTreeSet::new(),
+        });
+        (seen.upto < mark).then(|| (seen.upto + 1, mark.min(seen.upto + ASK_MAX)))
+    }
+
+    /// `from` will not resend `first..=last`.
+    pub(crate) fn skip(&self, from: NodeId, first: u64, last: u64) {
+        let mut senders = lock(&self.senders);
+        if let Some(seen) = senders.get_mut(&from) {
+            seen.ahead.extend(first.max(seen.upto + 1)..=last);
+            seen.settle();
+        }
+    }
+
+    /// `node` is gone: forget its numbers.
+    pub(crate) fn forget(&self, node: NodeId) {
+        lock(&self.senders).remove(&node);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(n: u64) -> Sent {
+        let sent = Sent::default();
+        for _ in 0..n {
+            let (seq, _) = sent.number(|seq| format!("b{seq}"));
+            sent.finished(seq, true);
+        }
+        sent
+    }
+
+    #[test]
+    fn a_receiver_delivers_each_number_once_and_asks_for_the_gaps_below_a_mark() {
+        let (node, r) = (NodeId::new(3), Received::default());
+        assert!(r.first_time(node, 5));
+        assert!(!r.first_time(node, 5));
+        assert!(r.first_time(node, 8));
+        assert_eq!(r.missing(node, 8), Some((6, 8)));
+        assert!(r.first_time(node, 7) && r.first_time(node, 6));
+        assert_eq!(r.missing(node, 8), None);
+        assert!(!r.first_time(node, 6));
+        r.skip(node, 9, 10);
+        assert!(!r.first_time(node, 10));
+        assert_eq!(r.missing(node, 10), None);
+        assert_eq!(r.missing(node, 10 + 5 * ASK_MAX), Some((11, 10 + ASK_MAX)));
+    }
+
+    #[test]
+    fn a_sender_resends_only_claimed_broadcasts_and_skips_the_rest() {
+        let sent = sent(3);
+        let (failed, _) = sent.number(|seq| format!("b{seq}"));
+        sent.finished(failed, false);
+        let (pending, _) = sent.number(|seq| format!("b{seq}"));
+        assert_eq!(sent.mark(), Some(4), "not past the pending one");
+        let again = sent.resend(2, 9);
+        assert_eq!(again.envelopes.iter().map(|e| &**e).collect::<Vec<_>>(), ["b2", "b3"]);
+        assert_eq!(again.skipped, [(4, 5)]);
+        sent.finished(pending, true);
+        assert_eq!(sent.mark(), Some(5));
+    }
+
+    #[test]
+    fn a_sender_keeps_a_bounded_number_of_broadcasts() {
+        let sent = sent(KEEP_MAX as u64 + 10);
+        assert_eq!(sent.resend(1, 10).skipped, [(1, 10)]);
+        assert_eq!(sent.resend(1, 10).evicted, 10);
+        assert_eq!(sent.resend(11, 11).envelopes.len(), 1);
+        let big = Sent::default();
+        for _ in 0..9 {
+            let (seq, _) = big.number(|_| "x".repeat(1 << 20));
+            big.finished(seq, true);
+        }
+        assert_eq!(big.resend(1, 9).envelopes.len(), 8, "8 MiB kept");
+    }
+
+    #[test]
+    fn a_receiver_far_behind_gives_the_oldest_gap_up() {
+        let (node, r) = (NodeId::new(3), Received::default());
+        assert!(r.first_time(node, 1));
+        for seq in 3..(3 + AHEAD_MAX as u64 + 1) {
+            assert!(r.first_time(node, seq));
+        }
+        assert_eq!(r.missing(node, 3 + AHEAD_MAX as u64), None, "2 given up");
+    }
+}
