@@ -19,6 +19,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 
 mod watch;
@@ -251,10 +253,17 @@ where
 
     fn start_send_shared(&mut self, text: SharedText) -> Result<(), TransportError> {
         self.sent_large |= text.len() > SHRINK_ABOVE;
-        // Shares the bytes a session keeps for replay; the check is the
-        // only cost (they are UTF-8: a `SharedText` is made of a `String`).
-        let text = Utf8Bytes::try_from(text.into_bytes()).map_err(|e| TransportError::Io(e.to_string()))?;
-        self.sink().start_send(Message::Text(text)).map_err(io_error)
+        // Shares the bytes (a broadcast's, or those a session keeps for
+        // replay). A text made of a `String` is written as the frame a
+        // `Message::Text` would make, without checking its UTF-8 again for
+        // every connection; the others are checked.
+        let message = if text.is_surely_utf8() {
+            Message::Frame(Frame::message(text.into_bytes(), OpCode::Data(Data::Text), true))
+        } else {
+            let text = Utf8Bytes::try_from(text.into_bytes()).map_err(|e| TransportError::Io(e.to_string()))?;
+            Message::Text(text)
+        };
+        self.sink().start_send(message).map_err(io_error)
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {

@@ -244,30 +244,50 @@ impl<S: Sender, R: Receiver> Transport for (S, R) {
 /// let text = SharedText::from(String::from("{}"));
 /// assert_eq!(text.clone().as_str(), "{}");
 /// assert_eq!(text.len(), 2);
+/// assert!(text.is_surely_utf8());
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SharedText(bytes::Bytes);
+#[derive(Clone, Debug)]
+pub struct SharedText {
+    bytes: bytes::Bytes,
+    /// Made of a `String`: UTF-8 for sure, so a transport need not check it
+    /// again for each connection a broadcast goes to.
+    from_string: bool,
+}
+
+impl PartialEq for SharedText {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for SharedText {}
 
 impl SharedText {
     /// The text.
     pub fn as_str(&self) -> &str {
-        // Always UTF-8: built only from `String`s.
-        std::str::from_utf8(&self.0).unwrap_or_default()
+        // UTF-8 unless made by `from_utf8_bytes` of bytes that are not.
+        std::str::from_utf8(&self.bytes).unwrap_or_default()
     }
 
     /// Its length in bytes.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.bytes.len()
     }
 
     /// True if it is empty.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.bytes.is_empty()
     }
 
-    /// The bytes (valid UTF-8).
+    /// True if it was made of a `String`, so UTF-8 for sure; false if made
+    /// by [`SharedText::from_utf8_bytes`] (a transport checks it then).
+    pub fn is_surely_utf8(&self) -> bool {
+        self.from_string
+    }
+
+    /// The bytes (UTF-8: see [`SharedText::is_surely_utf8`]).
     pub fn into_bytes(self) -> bytes::Bytes {
-        self.0
+        self.bytes
     }
 }
 
@@ -277,13 +297,19 @@ impl SharedText {
     /// UTF-8 reads as empty ([`SharedText::as_str`]) and is refused by a
     /// transport that checks (the WebSocket one).
     pub fn from_utf8_bytes(bytes: bytes::Bytes) -> Self {
-        SharedText(bytes)
+        SharedText {
+            bytes,
+            from_string: false,
+        }
     }
 }
 
 impl From<String> for SharedText {
     fn from(text: String) -> Self {
-        SharedText(bytes::Bytes::from(text))
+        SharedText {
+            bytes: bytes::Bytes::from(text),
+            from_string: true,
+        }
     }
 }
 
