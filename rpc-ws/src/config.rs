@@ -38,7 +38,11 @@ pub struct WsConfig {
     /// zero-fills this much before each read, so it is resident memory for
     /// every connection that has read once: small keeps idle connections
     /// cheap, and a burst of small messages still arrives dozens per read.
-    /// Larger messages are unaffected: the buffer grows to hold them.
+    /// Larger messages are unaffected: the buffer grows to hold them, and
+    /// after one over 64 KiB has arrived the connection reads 32 KiB at a
+    /// time (fewer system calls per message) until a keepalive ping finds
+    /// no large message since the last one; that 32 KiB counts in
+    /// [`WsConfig::max_large_message_bytes`].
     pub read_buffer_size: usize,
     /// Server only: most connections at once (default 10,000); further
     /// handshakes are refused with HTTP 503 before the upgrade. A detached
