@@ -40,12 +40,12 @@ async fn echo(client: &mut Raw, text: &str) -> usize {
 }
 
 /// One at a time: the heap is the whole process's.
-static MEASURING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// One big echo on each of `N` connections; then the heap must settle
 /// within `per_conn` of its idle figure per connection.
 async fn big_then_idle(config: WsConfig, per_conn: usize) {
-    let _alone = MEASURING.lock().unwrap_or_else(|p| p.into_inner());
+    let _alone = MEASURING.lock().await;
     const N: usize = 20;
     const BIG: usize = 4 << 20;
     let server = echo_server(config).await;
