@@ -18,6 +18,9 @@ pub(crate) struct Replay {
     items: VecDeque<Held>,
     /// The bytes of the [`Held::Copied`] items, in order.
     ring: Ring,
+    /// The position of the ring's first byte among all bytes ever copied
+    /// into it (a copied item's `at` is its own).
+    ring_front: u64,
     base: u64,
     bytes: usize,
 }
@@ -81,8 +84,12 @@ impl Ring {
 /// One held message.
 #[derive(Debug)]
 enum Held {
-    /// Its `len` bytes are next in the ring.
-    Copied(u32),
+    /// Its `len` bytes are in the ring, at position `at` of all bytes ever
+    /// copied into it (found without walking the items before it).
+    Copied {
+        len: u32,
+        at: u64,
+    },
     Shared(SharedText),
 }
 
@@ -123,8 +130,12 @@ impl Replay {
     pub(crate) fn copy(&mut self, text: &str) {
         debug_assert!(text.len() <= COPY_UP_TO);
         self.bytes += text.len() + ENTRY_BYTES;
+        let at = self.ring_front + self.ring.len() as u64;
         self.ring.push(text.as_bytes());
-        self.items.push_back(Held::Copied(text.len() as u32));
+        self.items.push_back(Held::Copied {
+            len: text.len() as u32,
+            at,
+        });
     }
 
     /// Gives the ring's memory back if nothing copied is held (an idle
@@ -155,7 +166,7 @@ impl Replay {
         while self.base < received {
             let Some(held) = self.items.pop_front() else { break };
             let len = match held {
-                Held::Copied(len) => {
+                Held::Copied { len, .. } => {
                     copied += len as usize;
                     len as usize
                 }
@@ -166,6 +177,7 @@ impl Replay {
             dropped += 1;
         }
         self.ring.drop_front(copied);
+        self.ring_front += copied as u64;
         Ok(dropped)
     }
 
@@ -179,19 +191,13 @@ impl Replay {
         self.ack(received).map(drop)
     }
 
-    /// The held message at `index` (0 = oldest), to send again.
+    /// The held message at `index` (0 = oldest), to send again: O(1), so
+    /// re-sending a full buffer on resume is linear in its length.
     pub(crate) fn get(&self, index: usize) -> Option<SharedText> {
         match self.items.get(index)? {
             Held::Shared(text) => Some(text.clone()),
-            Held::Copied(len) => {
-                let start: usize = self
-                    .items
-                    .range(..index)
-                    .map(|held| match held {
-                        Held::Copied(len) => *len as usize,
-                        Held::Shared(_) => 0,
-                    })
-                    .sum();
+            Held::Copied { len, at } => {
+                let start = usize::try_from(at.checked_sub(self.ring_front)?).ok()?;
                 // Copied from a `&str`, whole.
                 let text = std::str::from_utf8(self.ring.get(start, *len as usize)).ok()?;
                 Some(SharedText::from(text.to_owned()))
@@ -246,6 +252,30 @@ mod tests {
         assert_eq!(text(&r, 1), Some("m4".into()));
         assert_eq!(r.len(), 2);
         assert_eq!(r.resume_from(6), Err(ResumeError::OutOfRange), "never sent");
+    }
+
+    #[test]
+    fn copied_messages_are_found_after_the_ring_compacts_and_acks() {
+        let mut r = Replay::default();
+        let msg = |i: u64| format!("{i:0>40}");
+        for i in 0..300 {
+            r.copy(&msg(i));
+            if i % 7 == 6 {
+                r.push(format!("shared {i}").into());
+            }
+            if i % 50 == 49 {
+                // Drops about half of what is held, from the front.
+                let keep = r.len() as u64 / 2;
+                r.ack(r.next_seq() - keep).unwrap();
+            }
+        }
+        let first = r.next_seq() - r.len() as u64;
+        let held: Vec<_> = (0..r.len()).filter_map(|i| text(&r, i)).collect();
+        assert_eq!(held.len(), r.len());
+        let copied: Vec<_> = held.iter().filter(|t| !t.starts_with("shared")).collect();
+        let last = 299u64;
+        let expected: Vec<_> = ((last + 1 - copied.len() as u64)..=last).map(msg).collect();
+        assert_eq!(copied, expected.iter().collect::<Vec<_>>(), "from seq {first}");
     }
 
     #[test]
