@@ -121,6 +121,24 @@ impl PeerBuilder {
         self
     }
 
+    /// Like [`PeerBuilder::middleware`], for one middleware shared by many
+    /// connections: installed as it is, not wrapped in another `Arc` (one
+    /// indirection less per call).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use duplexrpc_core::{PeerBuilder, middleware::{self, Middleware}};
+    /// let shared: Arc<dyn Middleware> = Arc::new(middleware::from_fn(|call, next| next.run(call)));
+    /// for _ in 0..2 {
+    ///     PeerBuilder::new().shared_middleware(shared.clone());
+    /// }
+    /// assert_eq!(Arc::strong_count(&shared), 1);
+    /// ```
+    pub fn shared_middleware(&mut self, middleware: Arc<dyn Middleware>) -> &mut Self {
+        self.middleware.push(middleware);
+        self
+    }
+
     /// Starts the connection's task on the current tokio runtime and returns
     /// the peer handle.
     pub fn start<S: Sender, R: Receiver>(self, sender: S, receiver: R) -> Peer {

@@ -68,7 +68,7 @@ impl<A> Setup<A> {
                     .map_err(|_| SetupError::TimedOut)?
                     .map_err(SetupError::Register)?;
                 for middleware in services.middleware {
-                    builder.middleware(middleware);
+                    builder.shared_middleware(middleware);
                 }
                 builder
                     .register(services.methods)
