@@ -461,7 +461,7 @@ impl Cluster {
     /// `to` never got this node's broadcasts `first..=last`: publishes the
     /// claimed ones again for it alone, and a skip for the others.
     async fn resend(&self, to: NodeId, first: u64, last: u64) {
-        let again = self.sent.resend(first, last);
+        let again = self.sent.resend(to, first, last);
         if again.evicted > 0 {
             tracing::warn!(node = %self.node, %to, first, last, evicted = again.evicted, "broadcasts asked for again are no longer kept");
         }
@@ -616,10 +616,11 @@ impl Cluster {
             }
             for node in nodes.live.difference(&live).filter(|n| **n != self.node) {
                 tracing::info!(node = %self.node, down = %node, "cluster node declared down (heartbeat expired)");
-                self.received.forget(*node);
+                self.sent.not_counted(*node);
             }
             for node in live.difference(&nodes.live) {
                 tracing::info!(node = %self.node, up = %node, "cluster node alive");
+                self.sent.counted(*node);
             }
             nodes.seen.extend(live.iter().copied());
             nodes.live = live.clone();
@@ -1012,6 +1013,7 @@ async fn run_watcher(node: Node, stop: CancellationToken, every: Duration) {
                 cluster.checked(started, live, judging);
                 cluster.send_abandoned().await;
                 cluster.publish_mark().await;
+                cluster.received.prune(Instant::now());
             }
         }
     }

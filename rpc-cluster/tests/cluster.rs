@@ -473,3 +473,93 @@ async fn a_broadcast_the_backplane_lost_after_claiming_it_is_sent_again_once() {
     let lines: Vec<_> = clients.lines(3).await.into_iter().map(|(_, line)| line).collect();
     assert_eq!(lines, ["five", "four", "six"]);
 }
+
+#[tokio::test]
+async fn a_lost_group_broadcast_is_sent_again_to_the_group_only() {
+    let hub = InProcessHub::new().check_every(Duration::from_millis(50));
+    let lose = Arc::new(AtomicUsize::new(0));
+    let sender = Registry::with_backplane(Lossy {
+        node: hub.node(),
+        lose: lose.clone(),
+    });
+    let receiver = Registry::with_backplane(hub.node());
+    let mut clients = Clients::new();
+    let ann = clients.connect(&receiver, "ann", Vote::Yes);
+    let bob = clients.connect(&receiver, "bob", Vote::Yes);
+    assert!(receiver.join(ann, "red"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    lose.store(1, Ordering::Release);
+    assert_eq!(sender.notify_group("red", &said("red only")).await, Ok(0), "claimed");
+    assert_eq!(sender.notify_all_except(ann, &said("not ann")).await, Ok(0));
+    let mut got = clients.lines(2).await;
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("ann".to_owned(), "red only".to_owned()),
+            ("bob".to_owned(), "not ann".to_owned())
+        ]
+    );
+    let _ = bob;
+}
+
+/// A node whose liveness checks do not see `hidden` while `hide` is set (as
+/// when that node stalls past its expiry): messages still flow.
+#[derive(Debug)]
+struct Blind {
+    node: InProcessNode,
+    hidden: NodeId,
+    hide: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Backplane for Blind {
+    fn node(&self) -> NodeId {
+        self.node.node()
+    }
+    fn deliveries(&self) -> Option<mpsc::UnboundedReceiver<Delivery>> {
+        self.node.deliveries()
+    }
+    fn publish(&self, route: Route, payload: String) -> BoxFuture<'_, Result<usize, BackplaneError>> {
+        self.node.publish(route, payload)
+    }
+    fn live_nodes(&self) -> BoxFuture<'_, Result<Vec<NodeId>, BackplaneError>> {
+        Box::pin(async move {
+            let mut live = self.node.live_nodes().await?;
+            if self.hide.load(Ordering::Acquire) {
+                live.retain(|n| *n != self.hidden);
+            }
+            Ok(live)
+        })
+    }
+    fn liveness(&self) -> Liveness {
+        self.node.liveness()
+    }
+}
+
+#[tokio::test]
+async fn a_sender_declared_down_and_back_sends_nothing_twice() {
+    let hub = InProcessHub::new().check_every(Duration::from_millis(50));
+    let sender = Registry::with_backplane(hub.node());
+    let hide = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let receiver = Registry::with_backplane(Blind {
+        node: hub.node(),
+        hidden: sender.node(),
+        hide: hide.clone(),
+    });
+    let mut clients = Clients::new();
+    clients.connect(&receiver, "ann", Vote::Yes);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for line in ["one", "two"] {
+        assert_eq!(sender.notify_all(&said(line)).await, Ok(0));
+    }
+    assert_eq!(clients.lines(2).await.len(), 2);
+    // The receiver declares the sender down, then sees it again.
+    hide.store(true, Ordering::Release);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    hide.store(false, Ordering::Release);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sender.notify_all(&said("three")).await, Ok(0));
+    // lines() fails on a copy of "one" or "two" sent again after the marks.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(clients.lines(1).await, each(&["ann"], "three"));
+}

@@ -9,13 +9,16 @@
 //! * Every liveness check, while it keeps any, it publishes a mark: every
 //!   broadcast up to this number has been published (or failed).
 //! * A receiver ([`Received`]) that finds numbers below a mark it never got
-//!   asks the sender for them (at most [`ASK_MAX`] a mark); the sender
-//!   publishes the claimed ones again to that node alone, and a skip for
-//!   those it does not resend (failed, so never claimed, or no longer kept).
+//!   asks the sender for them (all of them: on first hearing from a sender,
+//!   from 1); the sender publishes again, to that node alone, the claimed
+//!   ones it was alive for (at most [`ASK_MAX`] an answer), and a skip for
+//!   the others: failed (never claimed), sent before the sender counted the
+//!   node alive (the claim did not count it), or no longer kept.
 //! * A receiver delivers each number once: copies are dropped.
 //!
-//! So a claimed broadcast is delivered at least once to a node that is
-//! alive within [`KEEP_FOR`] of it, and at most once in every case.
+//! So a claimed broadcast is delivered at least once to every node it was
+//! claimed for that is alive within [`KEEP_FOR`] of it, and at most once in
+//! every case.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -31,7 +34,8 @@ pub(crate) const KEEP_FOR: Duration = Duration::from_secs(30);
 pub(crate) const KEEP_MAX: usize = 16_384;
 /// How many bytes of broadcast envelopes are kept for resending, at most.
 pub(crate) const KEEP_BYTES: usize = 8 << 20;
-/// How many numbers a receiver asks for at one mark, at most.
+/// How many broadcasts one answer to a resend request publishes again, at
+/// most (the rest are asked for at the next mark).
 pub(crate) const ASK_MAX: u64 = 1_024;
 /// How many numbers past a gap a receiver remembers: past it, it gives the
 /// oldest gap up (the sender would have skipped it by then anyway).
@@ -72,6 +76,9 @@ struct SentState {
     next: u64,
     kept: VecDeque<Kept>,
     bytes: usize,
+    /// For each node alive at the last liveness check, the first number
+    /// sent since it was counted alive: a claim counts it from there.
+    counted_from: HashMap<NodeId, u64>,
 }
 
 /// What a resend request gets: the envelopes to publish again, and the runs
@@ -92,6 +99,7 @@ impl Default for Sent {
                 next: 1,
                 kept: VecDeque::new(),
                 bytes: 0,
+                counted_from: HashMap::new(),
             }),
         }
     }
@@ -135,11 +143,34 @@ impl Sent {
         (mark >= first).then_some(mark)
     }
 
-    /// What to publish again for a node that misses `first..=last`.
-    pub(crate) fn resend(&self, first: u64, last: u64) -> Resend {
+    /// The liveness check counts `node` alive (from the next broadcast on,
+    /// if it was not already).
+    pub(crate) fn counted(&self, node: NodeId) {
+        let mut s = lock(&self.inner);
+        let next = s.next;
+        s.counted_from.entry(node).or_insert(next);
+    }
+
+    /// The liveness check no longer counts `node` alive.
+    pub(crate) fn not_counted(&self, node: NodeId) {
+        lock(&self.inner).counted_from.remove(&node);
+    }
+
+    /// What to publish again for node `to` that misses `first..=last`.
+    pub(crate) fn resend(&self, to: NodeId, first: u64, last: u64) -> Resend {
         let s = lock(&self.inner);
         let mut out = Resend::default();
-        let last = last.min(first.saturating_add(ASK_MAX - 1)).min(s.next - 1);
+        let last = last.min(s.next - 1);
+        if first > last {
+            return out;
+        }
+        // Before the node was counted alive, nothing was claimed for it.
+        let counted_from = s.counted_from.get(&to).copied().unwrap_or(s.next);
+        if first < counted_from {
+            out.skipped.push((first, last.min(counted_from - 1)));
+        }
+        let first = first.max(counted_from);
+        let last = last.min(first.saturating_add(ASK_MAX - 1));
         let mut skip = |seq: u64| match out.skipped.last_mut() {
             Some((_, end)) if *end + 1 == seq => *end = seq,
             _ => out.skipped.push((seq, seq)),
@@ -203,10 +234,26 @@ pub(crate) struct Received {
 struct Seen {
     upto: u64,
     ahead: BTreeSet<u64>,
+    /// When this sender last sent this node anything numbered (or a mark).
+    heard: Instant,
 }
 
+/// How long a silent sender's numbers are remembered: past this, whatever
+/// it still keeps to send again was sent after the last thing received
+/// from it (it keeps broadcasts for [`KEEP_FOR`]), so none of it is a copy.
+const REMEMBER_FOR: Duration = Duration::from_secs(2 * KEEP_FOR.as_secs());
+
 impl Seen {
+    fn new() -> Self {
+        Seen {
+            upto: 0,
+            ahead: BTreeSet::new(),
+            heard: Instant::now(),
+        }
+    }
+
     fn take(&mut self, seq: u64) -> bool {
+        self.heard = Instant::now();
         if seq <= self.upto || !self.ahead.insert(seq) {
             return false;
         }
@@ -231,32 +278,17 @@ impl Received {
     /// Broadcast `seq` from `from` arrived: true the first time (deliver
     /// it), false for a copy.
     pub(crate) fn first_time(&self, from: NodeId, seq: u64) -> bool {
-        let mut senders = lock(&self.senders);
-        match senders.get_mut(&from) {
-            Some(seen) => seen.take(seq),
-            None => {
-                // The first from this sender: what it sent before is not ours to ask for.
-                senders.insert(
-                    from,
-                    Seen {
-                        upto: seq,
-                        ahead: BTreeSet::new(),
-                    },
-                );
-                true
-            }
-        }
+        lock(&self.senders).entry(from).or_insert_with(Seen::new).take(seq)
     }
 
     /// `from` marked every broadcast up to `mark` finished: the numbers to
-    /// ask it for, if any are missing here.
+    /// ask it for, if any are missing here (on first hearing from it, all
+    /// from 1: the sender skips those it did not claim for this node).
     pub(crate) fn missing(&self, from: NodeId, mark: u64) -> Option<(u64, u64)> {
         let mut senders = lock(&self.senders);
-        let seen = senders.entry(from).or_insert(Seen {
-            upto: mark,
-            ahead: BTreeSet::new(),
-        });
-        (seen.upto < mark).then(|| (seen.upto + 1, mark.min(seen.upto + ASK_MAX)))
+        let seen = senders.entry(from).or_insert_with(Seen::new);
+        seen.heard = Instant::now();
+        (seen.upto < mark).then(|| (seen.upto + 1, mark))
     }
 
     /// `from` will not resend `first..=last`.
@@ -268,9 +300,11 @@ impl Received {
         }
     }
 
-    /// `node` is gone: forget its numbers.
-    pub(crate) fn forget(&self, node: NodeId) {
-        lock(&self.senders).remove(&node);
+    /// Forgets the numbers of senders silent for [`REMEMBER_FOR`] (not at
+    /// once when a node is declared down: one that was only stalled may
+    /// still send again what this node already has).
+    pub(crate) fn prune(&self, now: Instant) {
+        lock(&self.senders).retain(|_, seen| now.duration_since(seen.heard) < REMEMBER_FOR);
     }
 }
 
@@ -278,8 +312,11 @@ impl Received {
 mod tests {
     use super::*;
 
+    const TO: NodeId = NodeId::new(9);
+
     fn sent(n: u64) -> Sent {
         let sent = Sent::default();
+        sent.counted(TO);
         for _ in 0..n {
             let (seq, _) = sent.number(|seq| format!("b{seq}"));
             sent.finished(seq, true);
@@ -292,6 +329,8 @@ mod tests {
         let (node, r) = (NodeId::new(3), Received::default());
         assert!(r.first_time(node, 5));
         assert!(!r.first_time(node, 5));
+        assert_eq!(r.missing(node, 5), Some((1, 5)), "first heard of at 5: asks from 1");
+        r.skip(node, 1, 4);
         assert!(r.first_time(node, 8));
         assert_eq!(r.missing(node, 8), Some((6, 8)));
         assert!(r.first_time(node, 7) && r.first_time(node, 6));
@@ -300,7 +339,6 @@ mod tests {
         r.skip(node, 9, 10);
         assert!(!r.first_time(node, 10));
         assert_eq!(r.missing(node, 10), None);
-        assert_eq!(r.missing(node, 10 + 5 * ASK_MAX), Some((11, 10 + ASK_MAX)));
     }
 
     #[test]
@@ -310,7 +348,7 @@ mod tests {
         sent.finished(failed, false);
         let (pending, _) = sent.number(|seq| format!("b{seq}"));
         assert_eq!(sent.mark(), Some(4), "not past the pending one");
-        let again = sent.resend(2, 9);
+        let again = sent.resend(TO, 2, 9);
         assert_eq!(again.envelopes.iter().map(|e| &**e).collect::<Vec<_>>(), ["b2", "b3"]);
         assert_eq!(again.skipped, [(4, 5)]);
         sent.finished(pending, true);
@@ -320,15 +358,58 @@ mod tests {
     #[test]
     fn a_sender_keeps_a_bounded_number_of_broadcasts() {
         let sent = sent(KEEP_MAX as u64 + 10);
-        assert_eq!(sent.resend(1, 10).skipped, [(1, 10)]);
-        assert_eq!(sent.resend(1, 10).evicted, 10);
-        assert_eq!(sent.resend(11, 11).envelopes.len(), 1);
+        assert_eq!(sent.resend(TO, 1, 10).skipped, [(1, 10)]);
+        assert_eq!(sent.resend(TO, 1, 10).evicted, 10);
+        assert_eq!(sent.resend(TO, 11, 11).envelopes.len(), 1);
+        let again = sent.resend(TO, 11, KEEP_MAX as u64 + 10);
+        assert_eq!(again.envelopes.len() as u64, ASK_MAX, "the rest at the next mark");
         let big = Sent::default();
+        big.counted(TO);
         for _ in 0..9 {
             let (seq, _) = big.number(|_| "x".repeat(1 << 20));
             big.finished(seq, true);
         }
-        assert_eq!(big.resend(1, 9).envelopes.len(), 8, "8 MiB kept");
+        assert_eq!(big.resend(TO, 1, 9).envelopes.len(), 8, "8 MiB kept");
+    }
+
+    #[test]
+    fn a_node_gets_again_only_what_was_claimed_while_it_was_counted_alive() {
+        let sent = Sent::default();
+        let claim = |n: usize| {
+            for _ in 0..n {
+                let (seq, _) = sent.number(|seq| format!("b{seq}"));
+                sent.finished(seq, true);
+            }
+        };
+        claim(3);
+        sent.counted(TO);
+        claim(2);
+        let again = sent.resend(TO, 1, 5);
+        assert_eq!(again.envelopes.iter().map(|e| &**e).collect::<Vec<_>>(), ["b4", "b5"]);
+        assert_eq!(again.skipped, [(1, 3)]);
+        let stranger = sent.resend(NodeId::new(77), 1, 5);
+        assert!(stranger.envelopes.is_empty());
+        assert_eq!(
+            stranger.skipped,
+            [(1, 5)],
+            "never counted alive: nothing was claimed for it"
+        );
+        sent.not_counted(TO);
+        sent.counted(TO);
+        claim(1);
+        assert_eq!(sent.resend(TO, 1, 6).skipped, [(1, 5)], "counted again from 6");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_sender_is_forgotten_only_after_its_kept_broadcasts_expire() {
+        let (node, r) = (NodeId::new(3), Received::default());
+        assert!(r.first_time(node, 1));
+        tokio::time::advance(KEEP_FOR).await;
+        r.prune(Instant::now());
+        assert!(!r.first_time(node, 1), "still remembered: it may send it again");
+        tokio::time::advance(REMEMBER_FOR).await;
+        r.prune(Instant::now());
+        assert!(r.first_time(node, 1), "forgotten");
     }
 
     #[test]
