@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use duplexrpc_cluster::backplane::{
@@ -397,16 +397,31 @@ async fn a_connection_that_never_reads_does_not_stall_broadcasts_from_other_node
     assert!(nodes[1].get(stuck.id).is_some_and(|p| !p.is_closed()));
 }
 
-/// A node whose backplane answers its next `lose` broadcasts as delivered to
-/// every node and passes them on to none, as a Redis killed between
-/// answering `PUBLISH` and writing to the subscribers does.
+/// A node with two faults to switch on: its backplane answers its next
+/// `lose` broadcasts as delivered to every node and passes them on to none
+/// (as a Redis killed between answering `PUBLISH` and writing to the
+/// subscribers does), and while `hide` is set its liveness checks do not
+/// see node `hidden` (as when that node stalls past its expiry).
 #[derive(Debug)]
-struct Lossy {
+struct Faulty {
     node: InProcessNode,
     lose: Arc<AtomicUsize>,
+    hidden: Option<NodeId>,
+    hide: Arc<AtomicBool>,
 }
 
-impl Backplane for Lossy {
+impl Faulty {
+    fn new(node: InProcessNode) -> Self {
+        Faulty {
+            node,
+            lose: Arc::default(),
+            hidden: None,
+            hide: Arc::default(),
+        }
+    }
+}
+
+impl Backplane for Faulty {
     fn node(&self) -> NodeId {
         self.node.node()
     }
@@ -426,7 +441,13 @@ impl Backplane for Lossy {
         self.node.publish(route, payload)
     }
     fn live_nodes(&self) -> BoxFuture<'_, Result<Vec<NodeId>, BackplaneError>> {
-        self.node.live_nodes()
+        Box::pin(async move {
+            let mut live = self.node.live_nodes().await?;
+            if self.hide.load(Ordering::Acquire) {
+                live.retain(|n| Some(*n) != self.hidden);
+            }
+            Ok(live)
+        })
     }
     fn liveness(&self) -> Liveness {
         self.node.liveness()
@@ -436,15 +457,10 @@ impl Backplane for Lossy {
 #[tokio::test]
 async fn a_broadcast_the_backplane_lost_after_claiming_it_is_sent_again_once() {
     let hub = InProcessHub::new().check_every(Duration::from_millis(50));
-    let lose = Arc::new(AtomicUsize::new(0));
+    let faulty = Faulty::new(hub.node());
+    let lose = faulty.lose.clone();
     let config = PeerConfig::default().call_timeout(Some(Duration::from_secs(10)));
-    let sender = Registry::with_backplane_config(
-        Lossy {
-            node: hub.node(),
-            lose: lose.clone(),
-        },
-        config.clone(),
-    );
+    let sender = Registry::with_backplane_config(faulty, config.clone());
     let receiver = Registry::with_backplane_config(hub.node(), config);
     let mut clients = Clients::new();
     clients.connect(&receiver, "ann", Vote::Yes);
@@ -477,11 +493,9 @@ async fn a_broadcast_the_backplane_lost_after_claiming_it_is_sent_again_once() {
 #[tokio::test]
 async fn a_lost_group_broadcast_is_sent_again_to_the_group_only() {
     let hub = InProcessHub::new().check_every(Duration::from_millis(50));
-    let lose = Arc::new(AtomicUsize::new(0));
-    let sender = Registry::with_backplane(Lossy {
-        node: hub.node(),
-        lose: lose.clone(),
-    });
+    let faulty = Faulty::new(hub.node());
+    let lose = faulty.lose.clone();
+    let sender = Registry::with_backplane(faulty);
     let receiver = Registry::with_backplane(hub.node());
     let mut clients = Clients::new();
     let ann = clients.connect(&receiver, "ann", Vote::Yes);
@@ -503,49 +517,16 @@ async fn a_lost_group_broadcast_is_sent_again_to_the_group_only() {
     let _ = bob;
 }
 
-/// A node whose liveness checks do not see `hidden` while `hide` is set (as
-/// when that node stalls past its expiry): messages still flow.
-#[derive(Debug)]
-struct Blind {
-    node: InProcessNode,
-    hidden: NodeId,
-    hide: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Backplane for Blind {
-    fn node(&self) -> NodeId {
-        self.node.node()
-    }
-    fn deliveries(&self) -> Option<mpsc::UnboundedReceiver<Delivery>> {
-        self.node.deliveries()
-    }
-    fn publish(&self, route: Route, payload: String) -> BoxFuture<'_, Result<usize, BackplaneError>> {
-        self.node.publish(route, payload)
-    }
-    fn live_nodes(&self) -> BoxFuture<'_, Result<Vec<NodeId>, BackplaneError>> {
-        Box::pin(async move {
-            let mut live = self.node.live_nodes().await?;
-            if self.hide.load(Ordering::Acquire) {
-                live.retain(|n| *n != self.hidden);
-            }
-            Ok(live)
-        })
-    }
-    fn liveness(&self) -> Liveness {
-        self.node.liveness()
-    }
-}
-
 #[tokio::test]
 async fn a_sender_declared_down_and_back_sends_nothing_twice() {
     let hub = InProcessHub::new().check_every(Duration::from_millis(50));
     let sender = Registry::with_backplane(hub.node());
-    let hide = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let receiver = Registry::with_backplane(Blind {
-        node: hub.node(),
-        hidden: sender.node(),
-        hide: hide.clone(),
-    });
+    let faulty = Faulty {
+        hidden: Some(sender.node()),
+        ..Faulty::new(hub.node())
+    };
+    let hide = faulty.hide.clone();
+    let receiver = Registry::with_backplane(faulty);
     let mut clients = Clients::new();
     clients.connect(&receiver, "ann", Vote::Yes);
     tokio::time::sleep(Duration::from_millis(200)).await;
