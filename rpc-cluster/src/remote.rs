@@ -413,7 +413,7 @@ impl Cluster {
         if let Some(reason) = lock(&self.cut_off).clone() {
             return Err(BackplaneError::CutOff(reason));
         }
-        let (seq, envelope) = self.sent.number(|seq| {
+        let (publishing, envelope) = self.sent.number(|seq| {
             let header = Header::Notify {
                 group: group.map(str::to_owned),
                 except,
@@ -432,7 +432,7 @@ impl Cluster {
                 Ok(())
             }
         });
-        self.sent.finished(seq, result.is_ok());
+        publishing.finish(result.is_ok());
         if let Err(e) = &result {
             tracing::warn!(node = %self.node, error = %e, "broadcast not published to every other node");
         }

@@ -105,10 +105,34 @@ impl Default for Sent {
     }
 }
 
+/// A numbered broadcast being published: [`Publishing::finish`] says
+/// whether it was claimed; dropped unfinished (its caller's future was
+/// dropped mid-publish), it failed, so the marks move past it.
+pub(crate) struct Publishing<'a> {
+    sent: &'a Sent,
+    seq: u64,
+    finished: bool,
+}
+
+impl Publishing<'_> {
+    pub(crate) fn finish(mut self, claimed: bool) {
+        self.finished = true;
+        self.sent.finished(self.seq, claimed);
+    }
+}
+
+impl Drop for Publishing<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.sent.finished(self.seq, false);
+        }
+    }
+}
+
 impl Sent {
     /// Numbers the next broadcast: `envelope(seq)` builds its envelope,
-    /// kept as pending until [`Sent::finished`].
-    pub(crate) fn number(&self, envelope: impl FnOnce(u64) -> String) -> (u64, Arc<str>) {
+    /// kept as pending until its [`Publishing`] ends.
+    pub(crate) fn number(&self, envelope: impl FnOnce(u64) -> String) -> (Publishing<'_>, Arc<str>) {
         let mut s = lock(&self.inner);
         let seq = s.next;
         s.next += 1;
@@ -121,11 +145,16 @@ impl Sent {
             envelope: envelope.clone(),
         });
         s.evict(Instant::now());
-        (seq, envelope)
+        let publishing = Publishing {
+            sent: self,
+            seq,
+            finished: false,
+        };
+        (publishing, envelope)
     }
 
     /// Broadcast `seq` was published and claimed (`claimed`), or not.
-    pub(crate) fn finished(&self, seq: u64, claimed: bool) {
+    fn finished(&self, seq: u64, claimed: bool) {
         let mut s = lock(&self.inner);
         if let Some(k) = s.find(seq) {
             k.state = if claimed { State::Claimed } else { State::Failed };
@@ -318,8 +347,8 @@ mod tests {
         let sent = Sent::default();
         sent.counted(TO);
         for _ in 0..n {
-            let (seq, _) = sent.number(|seq| format!("b{seq}"));
-            sent.finished(seq, true);
+            let (publishing, _) = sent.number(|seq| format!("b{seq}"));
+            publishing.finish(true);
         }
         sent
     }
@@ -345,14 +374,19 @@ mod tests {
     fn a_sender_resends_only_claimed_broadcasts_and_skips_the_rest() {
         let sent = sent(3);
         let (failed, _) = sent.number(|seq| format!("b{seq}"));
-        sent.finished(failed, false);
+        failed.finish(false);
         let (pending, _) = sent.number(|seq| format!("b{seq}"));
         assert_eq!(sent.mark(), Some(4), "not past the pending one");
         let again = sent.resend(TO, 2, 9);
         assert_eq!(again.envelopes.iter().map(|e| &**e).collect::<Vec<_>>(), ["b2", "b3"]);
         assert_eq!(again.skipped, [(4, 5)]);
-        sent.finished(pending, true);
+        pending.finish(true);
         assert_eq!(sent.mark(), Some(5));
+        let (dropped, _) = sent.number(|seq| format!("b{seq}"));
+        assert_eq!(sent.mark(), Some(5));
+        drop(dropped);
+        assert_eq!(sent.mark(), Some(6), "a publish dropped midway failed");
+        assert_eq!(sent.resend(TO, 6, 6).skipped, [(6, 6)]);
     }
 
     #[test]
@@ -366,8 +400,8 @@ mod tests {
         let big = Sent::default();
         big.counted(TO);
         for _ in 0..9 {
-            let (seq, _) = big.number(|_| "x".repeat(1 << 20));
-            big.finished(seq, true);
+            let (publishing, _) = big.number(|_| "x".repeat(1 << 20));
+            publishing.finish(true);
         }
         assert_eq!(big.resend(TO, 1, 9).envelopes.len(), 8, "8 MiB kept");
     }
@@ -377,8 +411,8 @@ mod tests {
         let sent = Sent::default();
         let claim = |n: usize| {
             for _ in 0..n {
-                let (seq, _) = sent.number(|seq| format!("b{seq}"));
-                sent.finished(seq, true);
+                let (publishing, _) = sent.number(|seq| format!("b{seq}"));
+                publishing.finish(true);
             }
         };
         claim(3);
