@@ -11,7 +11,6 @@
 //! }
 //! ```
 
-use std::fmt::Display;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -35,8 +34,9 @@ pub(crate) fn exit(outcome: Result<(), String>) -> ExitCode {
     }
 }
 
-/// One `error: ...` line per error.
-pub(crate) fn report(errors: &[impl Display]) -> String {
+/// One `error: ...` line per error (the TypeScript generator's).
+#[cfg(any(test, feature = "typescript"))]
+pub(crate) fn report(errors: &[impl std::fmt::Display]) -> String {
     let lines: Vec<String> = errors.iter().map(|e| format!("error: {e}")).collect();
     lines.join("\n")
 }
