@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::lock;
 use crate::backplane::NodeId;
 
 /// How long a broadcast is kept for resending.
@@ -40,11 +41,6 @@ pub(crate) const ASK_MAX: u64 = 1_024;
 /// How many numbers past a gap a receiver remembers: past it, it gives the
 /// oldest gap up (the sender would have skipped it by then anyway).
 const AHEAD_MAX: usize = 4_096;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Every critical section here is a few queue or set operations.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Where a kept broadcast stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +79,7 @@ struct SentState {
 
 /// What a resend request gets: the envelopes to publish again, and the runs
 /// of numbers that are not resent (`(first, last)`).
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub(crate) struct Resend {
     pub(crate) envelopes: Vec<Arc<str>>,
     pub(crate) skipped: Vec<(u64, u64)>,
