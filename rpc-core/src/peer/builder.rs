@@ -117,8 +117,7 @@ impl PeerBuilder {
     /// }));
     /// ```
     pub fn middleware(&mut self, middleware: impl Middleware) -> &mut Self {
-        self.middleware.push(Arc::new(middleware));
-        self
+        self.shared_middleware(Arc::new(middleware))
     }
 
     /// Like [`PeerBuilder::middleware`], for one middleware shared by many
